@@ -1,0 +1,107 @@
+//! The signed batch: the unit a client submits.
+//!
+//! Specification. A batch names the chain (the genesis hash), the submitting organisation, a
+//! sequence number chosen by that organisation, and 1..=8,190 operations. Its digest is
+//! `hash("hansa/batch/v1", encode(batch))`, and the organisation's ed25519 key signs those 32
+//! bytes. Because the digest covers the chain id, a batch signed for one chain is invalid on
+//! every other; because it covers the sequence number, and the ledger accepts each
+//! (organisation, sequence) once, a batch cannot be replayed on its own chain either.
+
+use crate::codec::{Decode, DecodeError, Encode, Reader, decode_sequence, encode_sequence};
+use crate::hash::{Hash, domain, hash};
+use crate::operation::Operation;
+use crate::vocabulary::{OrgId, PublicKey, SecretKey, Signature};
+
+/// The most operations one batch may carry (TigerBeetle's batch size, less its two reserved).
+pub const OPERATIONS_PER_BATCH_MAX: usize = 8_190;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub chain_id: Hash,
+    pub org: OrgId,
+    pub sequence: u64,
+    pub operations: Vec<Operation>,
+}
+
+impl Batch {
+    pub fn digest(&self) -> Hash {
+        hash(domain::BATCH, &self.encode())
+    }
+
+    pub fn sign(self, key: &SecretKey) -> SignedBatch {
+        let signature = key.sign(&self.digest().0);
+        SignedBatch { batch: self, signature }
+    }
+}
+
+impl Encode for Batch {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.chain_id.encode_to(out);
+        self.org.encode_to(out);
+        self.sequence.encode_to(out);
+        encode_sequence(&self.operations, out);
+    }
+}
+
+impl Decode for Batch {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let batch = Batch {
+            chain_id: Decode::decode_from(reader)?,
+            org: Decode::decode_from(reader)?,
+            sequence: Decode::decode_from(reader)?,
+            operations: decode_sequence(reader, "operations", OPERATIONS_PER_BATCH_MAX)?,
+        };
+        if batch.operations.is_empty() {
+            return Err(DecodeError::InvalidValue { what: "operation count", value: 0 });
+        }
+        Ok(batch)
+    }
+}
+
+/// A batch with its organisation's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBatch {
+    pub batch: Batch,
+    pub signature: Signature,
+}
+
+/// Why a signed batch is not acceptable, before any of its operations is looked at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("the batch is for chain {found}, this chain is {expected}")]
+    WrongChain { expected: Hash, found: Hash },
+    #[error("organisation {0} is not a member of this consortium")]
+    UnknownOrganisation(OrgId),
+    #[error("the signature does not verify under the key of {0}")]
+    BadSignature(OrgId),
+    #[error("organisation {0} may not submit batches")]
+    Unauthorised(OrgId),
+    #[error("sequence {sequence} of {org} was already used or is too old")]
+    Replayed { org: OrgId, sequence: u64 },
+}
+
+impl SignedBatch {
+    /// Checks the chain id and the signature against `key`, the organisation's key.
+    pub fn verify(&self, chain_id: &Hash, key: &PublicKey) -> Result<(), BatchError> {
+        if self.batch.chain_id != *chain_id {
+            return Err(BatchError::WrongChain { expected: *chain_id, found: self.batch.chain_id });
+        }
+        if !key.verify(&self.batch.digest().0, &self.signature) {
+            return Err(BatchError::BadSignature(self.batch.org));
+        }
+        Ok(())
+    }
+}
+
+impl Encode for SignedBatch {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.batch.encode_to(out);
+        self.signature.encode_to(out);
+    }
+}
+
+impl Decode for SignedBatch {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SignedBatch { batch: Decode::decode_from(reader)?, signature: Decode::decode_from(reader)? })
+    }
+}

@@ -1,0 +1,27 @@
+//! Hansa's vocabulary: ids, money, organisations, operations, batches, blocks, their canonical
+//! encodings and hashes, signatures, and the verification of proofs. No I/O, no async, no clock.
+
+pub mod batch;
+pub mod block;
+pub mod codec;
+pub mod genesis;
+pub mod hash;
+pub mod merkle;
+pub mod operation;
+pub mod proof;
+pub mod result;
+pub mod serde_u128;
+pub mod vocabulary;
+
+pub use batch::{Batch, BatchError, OPERATIONS_PER_BATCH_MAX, SignedBatch};
+pub use block::{Block, Header};
+pub use codec::{Decode, DecodeError, Encode};
+pub use genesis::{Genesis, LedgerSpec, OrganisationSpec, ValidatorSpec};
+pub use hash::Hash;
+pub use operation::{
+    Account, AccountFlags, NewAccount, NewTransfer, Operation, PendingStatus, Transfer,
+    TransferFlags,
+};
+pub use proof::{AccountProof, OperationProof, StateCommitment, TransferProof};
+pub use result::ResultCode;
+pub use vocabulary::{Amount, Currency, OrgId, PublicKey, Role, SecretKey, Signature};

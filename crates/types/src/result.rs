@@ -1,0 +1,181 @@
+//! One result code per operation, from a stable enum.
+//!
+//! The numbers are part of the API and of the results root: never renumber or reuse one. A code
+//! that falls out of use is left in place and documented as retired.
+
+use crate::codec::{Decode, DecodeError, Encode, Reader};
+
+macro_rules! result_codes {
+    ($($(#[$doc:meta])* $name:ident = $value:expr => $text:expr),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u32)]
+        pub enum ResultCode {
+            $($(#[$doc])* $name = $value),*
+        }
+
+        impl ResultCode {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [ResultCode] = &[$(ResultCode::$name),*];
+
+            /// The stable snake_case name used in JSON.
+            pub fn name(self) -> &'static str {
+                match self { $(ResultCode::$name => $text),* }
+            }
+
+            pub fn from_u32(value: u32) -> Option<ResultCode> {
+                match value { $($value => Some(ResultCode::$name),)* _ => None }
+            }
+
+            pub fn from_name(name: &str) -> Option<ResultCode> {
+                match name { $($text => Some(ResultCode::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+result_codes! {
+    Ok = 0 => "ok",
+    /// Another operation of this linked chain failed, so this one was not applied.
+    LinkedEventFailed = 1 => "linked_event_failed",
+    /// The batch ends inside a linked chain.
+    LinkedEventChainOpen = 2 => "linked_event_chain_open",
+
+    /// The submitting organisation may not do this.
+    Unauthorised = 10 => "unauthorised",
+
+    IdMustNotBeZero = 20 => "id_must_not_be_zero",
+    IdMustNotBeIntMax = 21 => "id_must_not_be_int_max",
+    /// Already applied with exactly these fields: the idempotent success of a retry.
+    Exists = 22 => "exists",
+    ExistsWithDifferentFlags = 23 => "exists_with_different_flags",
+    ExistsWithDifferentUserData128 = 24 => "exists_with_different_user_data_128",
+    ExistsWithDifferentUserData64 = 25 => "exists_with_different_user_data_64",
+    ExistsWithDifferentUserData32 = 26 => "exists_with_different_user_data_32",
+    ExistsWithDifferentLedger = 27 => "exists_with_different_ledger",
+    ExistsWithDifferentCode = 28 => "exists_with_different_code",
+    ExistsWithDifferentDebitAccountId = 29 => "exists_with_different_debit_account_id",
+    ExistsWithDifferentCreditAccountId = 30 => "exists_with_different_credit_account_id",
+    ExistsWithDifferentAmount = 31 => "exists_with_different_amount",
+    ExistsWithDifferentPendingId = 32 => "exists_with_different_pending_id",
+    ExistsWithDifferentTimeout = 33 => "exists_with_different_timeout",
+    /// The id is taken by a record of the other kind (an account id used for a transfer).
+    ExistsWithDifferentKind = 34 => "exists_with_different_kind",
+
+    FlagsAreMutuallyExclusive = 40 => "flags_are_mutually_exclusive",
+    ReservedFlag = 41 => "reserved_flag",
+    LedgerMustNotBeZero = 42 => "ledger_must_not_be_zero",
+    CodeMustNotBeZero = 43 => "code_must_not_be_zero",
+    /// The ledger is not declared in genesis.
+    LedgerNotFound = 44 => "ledger_not_found",
+    /// Only the payment institution that issues a ledger's currency may open an account on it
+    /// without `debits_must_not_exceed_credits`: any other would let its owner create money.
+    DebitLimitRequired = 45 => "debit_limit_required",
+    /// Only the issuer of a ledger's currency may hold its issuance account.
+    IssuanceRequiresIssuer = 46 => "issuance_requires_issuer",
+    /// Accounts are created open.
+    ClosedFlagOnCreate = 47 => "closed_flag_on_create",
+
+    DebitAccountIdMustNotBeZero = 50 => "debit_account_id_must_not_be_zero",
+    DebitAccountIdMustNotBeIntMax = 51 => "debit_account_id_must_not_be_int_max",
+    CreditAccountIdMustNotBeZero = 52 => "credit_account_id_must_not_be_zero",
+    CreditAccountIdMustNotBeIntMax = 53 => "credit_account_id_must_not_be_int_max",
+    AccountsMustBeDifferent = 54 => "accounts_must_be_different",
+    PendingIdMustBeZero = 55 => "pending_id_must_be_zero",
+    PendingIdMustNotBeZero = 56 => "pending_id_must_not_be_zero",
+    PendingIdMustNotBeIntMax = 57 => "pending_id_must_not_be_int_max",
+    PendingIdMustBeDifferent = 58 => "pending_id_must_be_different",
+    TimeoutReservedForPendingTransfer = 59 => "timeout_reserved_for_pending_transfer",
+    ClosingTransferMustBePending = 60 => "closing_transfer_must_be_pending",
+    DebitAccountNotFound = 61 => "debit_account_not_found",
+    CreditAccountNotFound = 62 => "credit_account_not_found",
+    AccountsMustHaveTheSameLedger = 63 => "accounts_must_have_the_same_ledger",
+    TransferMustHaveTheSameLedgerAsAccounts = 64 => "transfer_must_have_the_same_ledger_as_accounts",
+    PendingTransferNotFound = 65 => "pending_transfer_not_found",
+    PendingTransferNotPending = 66 => "pending_transfer_not_pending",
+    PendingTransferHasDifferentDebitAccountId = 67 => "pending_transfer_has_different_debit_account_id",
+    PendingTransferHasDifferentCreditAccountId = 68 => "pending_transfer_has_different_credit_account_id",
+    PendingTransferHasDifferentLedger = 69 => "pending_transfer_has_different_ledger",
+    PendingTransferHasDifferentCode = 70 => "pending_transfer_has_different_code",
+    ExceedsPendingTransferAmount = 71 => "exceeds_pending_transfer_amount",
+    PendingTransferHasDifferentAmount = 72 => "pending_transfer_has_different_amount",
+    PendingTransferAlreadyPosted = 73 => "pending_transfer_already_posted",
+    PendingTransferAlreadyVoided = 74 => "pending_transfer_already_voided",
+    PendingTransferExpired = 75 => "pending_transfer_expired",
+    OverflowsDebitsPending = 76 => "overflows_debits_pending",
+    OverflowsCreditsPending = 77 => "overflows_credits_pending",
+    OverflowsDebitsPosted = 78 => "overflows_debits_posted",
+    OverflowsCreditsPosted = 79 => "overflows_credits_posted",
+    OverflowsDebits = 80 => "overflows_debits",
+    OverflowsCredits = 81 => "overflows_credits",
+    OverflowsTimeout = 82 => "overflows_timeout",
+    ExceedsCredits = 83 => "exceeds_credits",
+    ExceedsDebits = 84 => "exceeds_debits",
+    DebitAccountAlreadyClosed = 85 => "debit_account_already_closed",
+    CreditAccountAlreadyClosed = 86 => "credit_account_already_closed",
+    /// A transfer that credits an issuance account redeems (burns) money: only the issuer may.
+    RedemptionRequiresIssuer = 87 => "redemption_requires_issuer",
+}
+
+impl ResultCode {
+    /// Whether the operation is in effect after this result (applied now, or earlier).
+    pub fn is_success(self) -> bool {
+        matches!(self, ResultCode::Ok | ResultCode::Exists)
+    }
+}
+
+impl std::fmt::Display for ResultCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Encode for ResultCode {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        (*self as u32).encode_to(out);
+    }
+}
+
+impl Decode for ResultCode {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let value = u32::decode_from(reader)?;
+        ResultCode::from_u32(value)
+            .ok_or(DecodeError::InvalidValue { what: "result code", value: u64::from(value) })
+    }
+}
+
+impl serde::Serialize for ResultCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ResultCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ResultCode::from_name(&name).ok_or_else(|| serde::de::Error::custom("unknown result code"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_names_round_trip() {
+        for code in ResultCode::ALL {
+            assert_eq!(ResultCode::from_u32(*code as u32), Some(*code));
+            assert_eq!(ResultCode::from_name(code.name()), Some(*code));
+        }
+    }
+
+    /// The numbers are a public contract: this list changes only by appending.
+    #[test]
+    fn numbers_are_stable() {
+        assert_eq!(ResultCode::Ok as u32, 0);
+        assert_eq!(ResultCode::Unauthorised as u32, 10);
+        assert_eq!(ResultCode::Exists as u32, 22);
+        assert_eq!(ResultCode::ExceedsCredits as u32, 83);
+        assert_eq!(ResultCode::RedemptionRequiresIssuer as u32, 87);
+        assert_eq!(ResultCode::ALL.len(), 66);
+    }
+}
