@@ -13,8 +13,7 @@
 
 use crate::batch::{OPERATIONS_PER_BATCH_MAX, SignedBatch};
 use crate::codec::{
-    Decode, DecodeError, Encode, Reader, decode_bytes, decode_sequence, encode_bytes,
-    encode_sequence,
+    Decode, DecodeError, Encode, Reader, decode_bytes, decode_sequence, encode_bytes, encode_sequence,
 };
 use crate::hash::{Hash, domain, hash};
 use crate::merkle;

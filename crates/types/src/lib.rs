@@ -19,8 +19,7 @@ pub use codec::{Decode, DecodeError, Encode};
 pub use genesis::{Genesis, LedgerSpec, OrganisationSpec, ValidatorSpec};
 pub use hash::Hash;
 pub use operation::{
-    Account, AccountFlags, NewAccount, NewTransfer, Operation, PendingStatus, Transfer,
-    TransferFlags,
+    Account, AccountFlags, NewAccount, NewTransfer, Operation, PendingStatus, Transfer, TransferFlags,
 };
 pub use proof::{AccountProof, OperationProof, StateCommitment, TransferProof};
 pub use result::ResultCode;

@@ -38,10 +38,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
     let mut level: Vec<Hash> = leaves.to_vec();
     while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|pair| node_hash(&pair[0], pair.get(1).unwrap_or(&Hash::ZERO)))
-            .collect();
+        level = level.chunks(2).map(|pair| node_hash(&pair[0], pair.get(1).unwrap_or(&Hash::ZERO))).collect();
     }
     level[0]
 }
@@ -67,10 +64,8 @@ impl MerkleProof {
         while level.len() > 1 {
             let sibling = level.get(position ^ 1).copied().unwrap_or(Hash::ZERO);
             siblings.push(sibling);
-            level = level
-                .chunks(2)
-                .map(|pair| node_hash(&pair[0], pair.get(1).unwrap_or(&Hash::ZERO)))
-                .collect();
+            level =
+                level.chunks(2).map(|pair| node_hash(&pair[0], pair.get(1).unwrap_or(&Hash::ZERO))).collect();
             position /= 2;
         }
         Some(MerkleProof { index: index as u64, leaf_count: leaves.len() as u64, siblings })
@@ -84,11 +79,8 @@ impl MerkleProof {
         let mut current = *leaf;
         let mut position = self.index;
         for sibling in &self.siblings {
-            current = if position & 1 == 0 {
-                node_hash(&current, sibling)
-            } else {
-                node_hash(sibling, &current)
-            };
+            current =
+                if position & 1 == 0 { node_hash(&current, sibling) } else { node_hash(sibling, &current) };
             position >>= 1;
         }
         Some(current)

@@ -371,10 +371,8 @@ impl Decode for Transfer {
             submitter: Decode::decode_from(reader)?,
             status: {
                 let value = u8::decode_from(reader)?;
-                PendingStatus::from_u8(value).ok_or(DecodeError::InvalidValue {
-                    what: "pending status",
-                    value: u64::from(value),
-                })?
+                PendingStatus::from_u8(value)
+                    .ok_or(DecodeError::InvalidValue { what: "pending status", value: u64::from(value) })?
             },
         })
     }

@@ -58,8 +58,6 @@ result_codes! {
     ExistsWithDifferentAmount = 31 => "exists_with_different_amount",
     ExistsWithDifferentPendingId = 32 => "exists_with_different_pending_id",
     ExistsWithDifferentTimeout = 33 => "exists_with_different_timeout",
-    /// The id is taken by a record of the other kind (an account id used for a transfer).
-    ExistsWithDifferentKind = 34 => "exists_with_different_kind",
 
     FlagsAreMutuallyExclusive = 40 => "flags_are_mutually_exclusive",
     ReservedFlag = 41 => "reserved_flag",
@@ -176,6 +174,6 @@ mod tests {
         assert_eq!(ResultCode::Exists as u32, 22);
         assert_eq!(ResultCode::ExceedsCredits as u32, 83);
         assert_eq!(ResultCode::RedemptionRequiresIssuer as u32, 87);
-        assert_eq!(ResultCode::ALL.len(), 66);
+        assert_eq!(ResultCode::ALL.len(), 64);
     }
 }

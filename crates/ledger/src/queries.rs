@@ -1,0 +1,153 @@
+//! Read-only queries of a ledger state, and the proofs of records against its state root.
+
+use crate::Ledger;
+use hansa_types::merkle::MerkleProof;
+use hansa_types::{Account, AccountFlags, Amount, Transfer};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An account's balances at one moment (kept for accounts with the `history` flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBalance {
+    pub debits_pending: Amount,
+    pub debits_posted: Amount,
+    pub credits_pending: Amount,
+    pub credits_posted: Amount,
+    /// Timestamp of the operation that produced these balances.
+    pub timestamp: u64,
+    /// Height of the block that produced them.
+    pub height: u64,
+}
+
+impl AccountBalance {
+    pub(crate) fn of(account: &Account, timestamp: u64, height: u64) -> AccountBalance {
+        AccountBalance {
+            debits_pending: account.debits_pending,
+            debits_posted: account.debits_posted,
+            credits_pending: account.credits_pending,
+            credits_posted: account.credits_posted,
+            timestamp,
+            height,
+        }
+    }
+}
+
+/// Which of an account's transfers to list (TigerBeetle's `AccountFilter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferFilter {
+    #[serde(with = "hansa_types::serde_u128")]
+    pub account_id: u128,
+    /// Inclusive bounds on the transfer timestamp (ns); 0 means unbounded.
+    #[serde(default)]
+    pub timestamp_min: u64,
+    #[serde(default)]
+    pub timestamp_max: u64,
+    /// Only transfers with this code (0 = any).
+    #[serde(default)]
+    pub code: u16,
+    #[serde(default = "yes")]
+    pub debits: bool,
+    #[serde(default = "yes")]
+    pub credits: bool,
+    /// Newest first.
+    #[serde(default)]
+    pub reversed: bool,
+    pub limit: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The most records one query returns.
+pub const QUERY_LIMIT_MAX: u32 = 8_190;
+
+impl Ledger {
+    pub fn account(&self, id: u128) -> Option<Account> {
+        self.account_position(id).map(|position| self.account_at(position))
+    }
+
+    pub fn transfer(&self, id: u128) -> Option<Transfer> {
+        self.transfer_positions.get(&id).map(|position| self.transfers[*position as usize])
+    }
+
+    pub fn account_count(&self) -> u64 {
+        self.accounts.len() as u64
+    }
+
+    pub fn transfer_count(&self) -> u64 {
+        self.transfers.len() as u64
+    }
+
+    /// Every account, in creation order.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> + '_ {
+        self.accounts.iter()
+    }
+
+    /// An account's transfers matching `filter`, at most `min(limit, QUERY_LIMIT_MAX)`.
+    pub fn account_transfers(&self, filter: &TransferFilter) -> Vec<Transfer> {
+        let limit = filter.limit.min(QUERY_LIMIT_MAX) as usize;
+        let low = (filter.account_id, filter.timestamp_min);
+        let high =
+            (filter.account_id, if filter.timestamp_max == 0 { u64::MAX } else { filter.timestamp_max });
+        if low.1 > high.1 {
+            return Vec::new();
+        }
+        let range = self.account_transfers.range(low..=high);
+        let matches = |(_, position): (&(u128, u64), &u64)| {
+            let transfer = self.transfers[*position as usize];
+            let side = (filter.debits && transfer.debit_account_id == filter.account_id)
+                || (filter.credits && transfer.credit_account_id == filter.account_id);
+            (side && (filter.code == 0 || transfer.code == filter.code)).then_some(transfer)
+        };
+        if filter.reversed {
+            range.rev().filter_map(matches).take(limit).collect()
+        } else {
+            range.filter_map(matches).take(limit).collect()
+        }
+    }
+
+    /// The balances of an account with the `history` flag after block `height`, or `None` if it
+    /// has no history or did not exist then.
+    pub fn balance_at(&self, id: u128, height: u64) -> Option<AccountBalance> {
+        let account = self.account(id)?;
+        if !account.flags.has(AccountFlags::HISTORY) {
+            return None;
+        }
+        self.history
+            .range((id, 0)..=(id, u64::MAX))
+            .rev()
+            .map(|(_, balance)| *balance)
+            .find(|balance| balance.height <= height)
+    }
+
+    /// The recorded balance history of an account with the `history` flag, oldest first.
+    pub fn balance_history(&self, id: u128, limit: u32) -> Vec<AccountBalance> {
+        let limit = limit.min(QUERY_LIMIT_MAX) as usize;
+        self.history.range((id, 0)..=(id, u64::MAX)).map(|(_, balance)| *balance).take(limit).collect()
+    }
+
+    pub fn account_proof(&self, id: u128) -> Option<(Account, MerkleProof)> {
+        let position = self.account_position(id)?;
+        Some((self.account_at(position), self.account_tree.prove(position)?))
+    }
+
+    pub fn transfer_proof(&self, id: u128) -> Option<(Transfer, MerkleProof)> {
+        let position = *self.transfer_positions.get(&id)?;
+        Some((self.transfers[position as usize], self.transfer_tree.prove(position)?))
+    }
+
+    /// Per ledger: (Σ debits posted, Σ credits posted, Σ debits pending, Σ credits pending).
+    /// Double entry makes debits equal credits, posted and pending alike.
+    pub fn totals(&self) -> BTreeMap<u32, [u128; 4]> {
+        let mut totals: BTreeMap<u32, [u128; 4]> = BTreeMap::new();
+        for account in &self.accounts {
+            let entry = totals.entry(account.ledger).or_default();
+            entry[0] += account.debits_posted.0;
+            entry[1] += account.credits_posted.0;
+            entry[2] += account.debits_pending.0;
+            entry[3] += account.credits_pending.0;
+        }
+        totals
+    }
+}

@@ -1,0 +1,432 @@
+//! `create_transfer` and the resolution of pending transfers (post, void, expiry).
+//!
+//! The checks run in TigerBeetle's order, so the same request gets the same code as it would
+//! there. Hansa adds authorisation after the idempotency check (a retry of an applied transfer
+//! answers `exists` to anyone, which reveals nothing the consortium's members cannot read):
+//! an organisation may debit only accounts it owns, close only accounts it owns, post only
+//! holds on accounts it owns, void holds on either side, and only a currency's issuer may
+//! credit its issuance account (redeem).
+
+use crate::{Ledger, NANOS_PER_MS};
+use hansa_types::{
+    Account, AccountFlags, Amount, NewTransfer, OrgId, PendingStatus, ResultCode, Transfer, TransferFlags,
+};
+
+const NANOS_PER_S: u64 = 1_000 * NANOS_PER_MS;
+
+impl Ledger {
+    pub(crate) fn create_transfer(&mut self, org: OrgId, new: &NewTransfer, timestamp: u64) -> ResultCode {
+        let flags = new.flags;
+        if flags.0 & !TransferFlags::KNOWN != 0 {
+            return ResultCode::ReservedFlag;
+        }
+        if new.id == 0 {
+            return ResultCode::IdMustNotBeZero;
+        }
+        if new.id == u128::MAX {
+            return ResultCode::IdMustNotBeIntMax;
+        }
+        if flags.has(TransferFlags::POST_PENDING_TRANSFER) || flags.has(TransferFlags::VOID_PENDING_TRANSFER)
+        {
+            return self.resolve_pending(org, new, timestamp);
+        }
+        if new.debit_account_id == 0 {
+            return ResultCode::DebitAccountIdMustNotBeZero;
+        }
+        if new.debit_account_id == u128::MAX {
+            return ResultCode::DebitAccountIdMustNotBeIntMax;
+        }
+        if new.credit_account_id == 0 {
+            return ResultCode::CreditAccountIdMustNotBeZero;
+        }
+        if new.credit_account_id == u128::MAX {
+            return ResultCode::CreditAccountIdMustNotBeIntMax;
+        }
+        if new.debit_account_id == new.credit_account_id {
+            return ResultCode::AccountsMustBeDifferent;
+        }
+        if new.pending_id != 0 {
+            return ResultCode::PendingIdMustBeZero;
+        }
+        let pending = flags.has(TransferFlags::PENDING);
+        if !pending {
+            if new.timeout_s != 0 {
+                return ResultCode::TimeoutReservedForPendingTransfer;
+            }
+            if flags.has(TransferFlags::CLOSING_DEBIT) || flags.has(TransferFlags::CLOSING_CREDIT) {
+                return ResultCode::ClosingTransferMustBePending;
+            }
+        }
+        if new.ledger == 0 {
+            return ResultCode::LedgerMustNotBeZero;
+        }
+        if new.code == 0 {
+            return ResultCode::CodeMustNotBeZero;
+        }
+        let Some(debit_position) = self.account_position(new.debit_account_id) else {
+            return ResultCode::DebitAccountNotFound;
+        };
+        let Some(credit_position) = self.account_position(new.credit_account_id) else {
+            return ResultCode::CreditAccountNotFound;
+        };
+        let mut debit = self.account_at(debit_position);
+        let mut credit = self.account_at(credit_position);
+        if debit.ledger != credit.ledger {
+            return ResultCode::AccountsMustHaveTheSameLedger;
+        }
+        if new.ledger != debit.ledger {
+            return ResultCode::TransferMustHaveTheSameLedgerAsAccounts;
+        }
+        if let Some(position) = self.transfer_positions.get(&new.id) {
+            return transfer_exists(new, &self.transfers[*position as usize]);
+        }
+        if debit.owner != org {
+            return ResultCode::Unauthorised;
+        }
+        if flags.has(TransferFlags::CLOSING_CREDIT) && credit.owner != org {
+            return ResultCode::Unauthorised;
+        }
+        if credit.flags.has(AccountFlags::ISSUANCE) && self.consortium.issuer(credit.ledger) != Some(org) {
+            return ResultCode::RedemptionRequiresIssuer;
+        }
+        if debit.flags.has(AccountFlags::CLOSED) {
+            return ResultCode::DebitAccountAlreadyClosed;
+        }
+        if credit.flags.has(AccountFlags::CLOSED) {
+            return ResultCode::CreditAccountAlreadyClosed;
+        }
+
+        let mut amount = new.amount;
+        if flags.has(TransferFlags::BALANCING_DEBIT) {
+            let debits = debit.debits_pending.0.saturating_add(debit.debits_posted.0);
+            amount = amount.min(Amount(debit.credits_posted.0.saturating_sub(debits)));
+        }
+        if flags.has(TransferFlags::BALANCING_CREDIT) {
+            let credits = credit.credits_pending.0.saturating_add(credit.credits_posted.0);
+            amount = amount.min(Amount(credit.debits_posted.0.saturating_sub(credits)));
+        }
+
+        if pending {
+            if debit.debits_pending.checked_add(amount).is_none() {
+                return ResultCode::OverflowsDebitsPending;
+            }
+            if credit.credits_pending.checked_add(amount).is_none() {
+                return ResultCode::OverflowsCreditsPending;
+            }
+        }
+        if debit.debits_posted.checked_add(amount).is_none() {
+            return ResultCode::OverflowsDebitsPosted;
+        }
+        if credit.credits_posted.checked_add(amount).is_none() {
+            return ResultCode::OverflowsCreditsPosted;
+        }
+        if debits_total(&debit).and_then(|total| total.checked_add(amount)).is_none() {
+            return ResultCode::OverflowsDebits;
+        }
+        if credits_total(&credit).and_then(|total| total.checked_add(amount)).is_none() {
+            return ResultCode::OverflowsCredits;
+        }
+        let expires_at = if pending && new.timeout_s > 0 {
+            match u64::from(new.timeout_s)
+                .checked_mul(NANOS_PER_S)
+                .and_then(|span| timestamp.checked_add(span))
+            {
+                Some(expires_at) => Some(expires_at),
+                None => return ResultCode::OverflowsTimeout,
+            }
+        } else {
+            None
+        };
+        if debit.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS) {
+            let total = debits_total(&debit).and_then(|total| total.checked_add(amount));
+            if total.is_none_or(|total| total > debit.credits_posted) {
+                return ResultCode::ExceedsCredits;
+            }
+        }
+        if credit.flags.has(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS) {
+            let total = credits_total(&credit).and_then(|total| total.checked_add(amount));
+            if total.is_none_or(|total| total > credit.debits_posted) {
+                return ResultCode::ExceedsDebits;
+            }
+        }
+
+        // Every check passed: apply. The additions cannot overflow (checked above).
+        if pending {
+            debit.debits_pending = add(debit.debits_pending, amount);
+            credit.credits_pending = add(credit.credits_pending, amount);
+        } else {
+            debit.debits_posted = add(debit.debits_posted, amount);
+            credit.credits_posted = add(credit.credits_posted, amount);
+        }
+        if flags.has(TransferFlags::CLOSING_DEBIT) {
+            debit.flags.0 |= AccountFlags::CLOSED;
+        }
+        if flags.has(TransferFlags::CLOSING_CREDIT) {
+            credit.flags.0 |= AccountFlags::CLOSED;
+        }
+        self.set_account(debit_position, debit, timestamp);
+        self.set_account(credit_position, credit, timestamp);
+        let transfer = Transfer {
+            id: new.id,
+            debit_account_id: new.debit_account_id,
+            credit_account_id: new.credit_account_id,
+            amount,
+            pending_id: 0,
+            user_data_128: new.user_data_128,
+            user_data_64: new.user_data_64,
+            user_data_32: new.user_data_32,
+            timeout_s: new.timeout_s,
+            ledger: new.ledger,
+            code: new.code,
+            flags: TransferFlags(flags.0 & !TransferFlags::LINKED),
+            timestamp,
+            submitter: org,
+            status: if pending { PendingStatus::Pending } else { PendingStatus::None },
+        };
+        let position = self.insert_transfer(transfer);
+        if let Some(expires_at) = expires_at {
+            self.expiries.insert((expires_at, position), ());
+        }
+        ResultCode::Ok
+    }
+
+    /// Posts or voids a pending transfer.
+    fn resolve_pending(&mut self, org: OrgId, new: &NewTransfer, timestamp: u64) -> ResultCode {
+        let flags = new.flags;
+        let post = flags.has(TransferFlags::POST_PENDING_TRANSFER);
+        let exclusive = TransferFlags::PENDING
+            | TransferFlags::BALANCING_DEBIT
+            | TransferFlags::BALANCING_CREDIT
+            | TransferFlags::CLOSING_DEBIT
+            | TransferFlags::CLOSING_CREDIT;
+        if (post && flags.has(TransferFlags::VOID_PENDING_TRANSFER)) || flags.0 & exclusive != 0 {
+            return ResultCode::FlagsAreMutuallyExclusive;
+        }
+        if new.pending_id == 0 {
+            return ResultCode::PendingIdMustNotBeZero;
+        }
+        if new.pending_id == u128::MAX {
+            return ResultCode::PendingIdMustNotBeIntMax;
+        }
+        if new.pending_id == new.id {
+            return ResultCode::PendingIdMustBeDifferent;
+        }
+        if new.timeout_s != 0 {
+            return ResultCode::TimeoutReservedForPendingTransfer;
+        }
+        let Some(&pending_position) = self.transfer_positions.get(&new.pending_id) else {
+            return ResultCode::PendingTransferNotFound;
+        };
+        let mut hold = self.transfers[pending_position as usize];
+        if !hold.flags.has(TransferFlags::PENDING) {
+            return ResultCode::PendingTransferNotPending;
+        }
+        if new.debit_account_id != 0 && new.debit_account_id != hold.debit_account_id {
+            return ResultCode::PendingTransferHasDifferentDebitAccountId;
+        }
+        if new.credit_account_id != 0 && new.credit_account_id != hold.credit_account_id {
+            return ResultCode::PendingTransferHasDifferentCreditAccountId;
+        }
+        if new.ledger != 0 && new.ledger != hold.ledger {
+            return ResultCode::PendingTransferHasDifferentLedger;
+        }
+        if new.code != 0 && new.code != hold.code {
+            return ResultCode::PendingTransferHasDifferentCode;
+        }
+        // `Amount::MAX` means "the whole hold"; a void may also leave the amount at zero.
+        let amount = if new.amount == Amount::MAX || (!post && new.amount == Amount::ZERO) {
+            hold.amount
+        } else {
+            new.amount
+        };
+        if amount > hold.amount {
+            return ResultCode::ExceedsPendingTransferAmount;
+        }
+        if !post && amount != hold.amount {
+            return ResultCode::PendingTransferHasDifferentAmount;
+        }
+        if let Some(position) = self.transfer_positions.get(&new.id) {
+            return resolution_exists(new, &self.transfers[*position as usize]);
+        }
+        let debit_position = self.account_position(hold.debit_account_id).expect("a hold's accounts exist");
+        let credit_position = self.account_position(hold.credit_account_id).expect("a hold's accounts exist");
+        let mut debit = self.account_at(debit_position);
+        let mut credit = self.account_at(credit_position);
+        let authorised = if post { debit.owner == org } else { debit.owner == org || credit.owner == org };
+        if !authorised {
+            return ResultCode::Unauthorised;
+        }
+        match hold.status {
+            PendingStatus::Pending => {}
+            PendingStatus::Posted => return ResultCode::PendingTransferAlreadyPosted,
+            PendingStatus::Voided => return ResultCode::PendingTransferAlreadyVoided,
+            PendingStatus::Expired => return ResultCode::PendingTransferExpired,
+            PendingStatus::None => unreachable!("a transfer with the pending flag has a pending status"),
+        }
+        if debit.flags.has(AccountFlags::CLOSED) && !hold.flags.has(TransferFlags::CLOSING_DEBIT) {
+            return ResultCode::DebitAccountAlreadyClosed;
+        }
+        if credit.flags.has(AccountFlags::CLOSED) && !hold.flags.has(TransferFlags::CLOSING_CREDIT) {
+            return ResultCode::CreditAccountAlreadyClosed;
+        }
+        if post {
+            if debit.debits_posted.checked_add(amount).is_none() {
+                return ResultCode::OverflowsDebitsPosted;
+            }
+            if credit.credits_posted.checked_add(amount).is_none() {
+                return ResultCode::OverflowsCreditsPosted;
+            }
+        }
+
+        debit.debits_pending = sub(debit.debits_pending, hold.amount);
+        credit.credits_pending = sub(credit.credits_pending, hold.amount);
+        if post {
+            debit.debits_posted = add(debit.debits_posted, amount);
+            credit.credits_posted = add(credit.credits_posted, amount);
+        } else {
+            reopen(&mut debit, &mut credit, &hold);
+        }
+        self.set_account(debit_position, debit, timestamp);
+        self.set_account(credit_position, credit, timestamp);
+        hold.status = if post { PendingStatus::Posted } else { PendingStatus::Voided };
+        self.update_transfer(pending_position, hold);
+        let transfer = Transfer {
+            id: new.id,
+            debit_account_id: hold.debit_account_id,
+            credit_account_id: hold.credit_account_id,
+            amount,
+            pending_id: new.pending_id,
+            user_data_128: new.user_data_128,
+            user_data_64: new.user_data_64,
+            user_data_32: new.user_data_32,
+            timeout_s: 0,
+            ledger: hold.ledger,
+            code: hold.code,
+            flags: TransferFlags(flags.0 & !TransferFlags::LINKED),
+            timestamp,
+            submitter: org,
+            status: PendingStatus::None,
+        };
+        self.insert_transfer(transfer);
+        ResultCode::Ok
+    }
+
+    /// Releases every hold whose timeout has passed at consensus time `now_ns`.
+    pub(crate) fn expire_pending(&mut self, now_ns: u64) {
+        while let Some(((expires_at, position), ())) = self.expiries.get_min().copied() {
+            if expires_at > now_ns {
+                break;
+            }
+            self.expiries.remove(&(expires_at, position));
+            let mut hold = self.transfers[position as usize];
+            if hold.status != PendingStatus::Pending {
+                continue;
+            }
+            let debit_position =
+                self.account_position(hold.debit_account_id).expect("a hold's accounts exist");
+            let credit_position =
+                self.account_position(hold.credit_account_id).expect("a hold's accounts exist");
+            let mut debit = self.account_at(debit_position);
+            let mut credit = self.account_at(credit_position);
+            debit.debits_pending = sub(debit.debits_pending, hold.amount);
+            credit.credits_pending = sub(credit.credits_pending, hold.amount);
+            reopen(&mut debit, &mut credit, &hold);
+            self.set_account(debit_position, debit, expires_at);
+            self.set_account(credit_position, credit, expires_at);
+            hold.status = PendingStatus::Expired;
+            self.update_transfer(position, hold);
+        }
+    }
+
+    fn insert_transfer(&mut self, transfer: Transfer) -> u64 {
+        let position = self.transfers.len() as u64;
+        self.transfers.push_back(transfer);
+        self.transfer_positions.insert(transfer.id, position);
+        self.account_transfers.insert((transfer.debit_account_id, transfer.timestamp), position);
+        self.account_transfers.insert((transfer.credit_account_id, transfer.timestamp), position);
+        self.touched_transfers.push(position);
+        position
+    }
+
+    fn update_transfer(&mut self, position: u64, transfer: Transfer) {
+        self.transfers.set(position as usize, transfer);
+        self.touched_transfers.push(position);
+    }
+}
+
+fn reopen(debit: &mut Account, credit: &mut Account, hold: &Transfer) {
+    if hold.flags.has(TransferFlags::CLOSING_DEBIT) {
+        debit.flags.0 &= !AccountFlags::CLOSED;
+    }
+    if hold.flags.has(TransferFlags::CLOSING_CREDIT) {
+        credit.flags.0 &= !AccountFlags::CLOSED;
+    }
+}
+
+fn add(left: Amount, right: Amount) -> Amount {
+    left.checked_add(right).expect("overflow was checked before applying")
+}
+
+fn sub(left: Amount, right: Amount) -> Amount {
+    left.checked_sub(right).expect("a pending balance always covers its holds")
+}
+
+fn debits_total(account: &Account) -> Option<Amount> {
+    account.debits_pending.checked_add(account.debits_posted)
+}
+
+fn credits_total(account: &Account) -> Option<Amount> {
+    account.credits_pending.checked_add(account.credits_posted)
+}
+
+fn transfer_exists(new: &NewTransfer, existing: &Transfer) -> ResultCode {
+    if (new.flags.0 & !TransferFlags::LINKED) != existing.flags.0 {
+        return ResultCode::ExistsWithDifferentFlags;
+    }
+    if new.debit_account_id != existing.debit_account_id {
+        return ResultCode::ExistsWithDifferentDebitAccountId;
+    }
+    if new.credit_account_id != existing.credit_account_id {
+        return ResultCode::ExistsWithDifferentCreditAccountId;
+    }
+    let balancing =
+        new.flags.has(TransferFlags::BALANCING_DEBIT) || new.flags.has(TransferFlags::BALANCING_CREDIT);
+    // A balancing transfer may have moved less than it asked for.
+    if (balancing && new.amount < existing.amount) || (!balancing && new.amount != existing.amount) {
+        return ResultCode::ExistsWithDifferentAmount;
+    }
+    common_exists(new, existing)
+}
+
+fn resolution_exists(new: &NewTransfer, existing: &Transfer) -> ResultCode {
+    if (new.flags.0 & !TransferFlags::LINKED) != existing.flags.0 {
+        return ResultCode::ExistsWithDifferentFlags;
+    }
+    if new.pending_id != existing.pending_id {
+        return ResultCode::ExistsWithDifferentPendingId;
+    }
+    let whole = new.amount == Amount::MAX || new.amount == Amount::ZERO;
+    if !whole && new.amount != existing.amount {
+        return ResultCode::ExistsWithDifferentAmount;
+    }
+    common_exists(new, existing)
+}
+
+fn common_exists(new: &NewTransfer, existing: &Transfer) -> ResultCode {
+    if new.user_data_128 != existing.user_data_128 {
+        return ResultCode::ExistsWithDifferentUserData128;
+    }
+    if new.user_data_64 != existing.user_data_64 {
+        return ResultCode::ExistsWithDifferentUserData64;
+    }
+    if new.user_data_32 != existing.user_data_32 {
+        return ResultCode::ExistsWithDifferentUserData32;
+    }
+    if new.timeout_s != existing.timeout_s {
+        return ResultCode::ExistsWithDifferentTimeout;
+    }
+    if new.code != 0 && new.code != existing.code {
+        return ResultCode::ExistsWithDifferentCode;
+    }
+    ResultCode::Exists
+}

@@ -1,0 +1,218 @@
+//! Golden vectors: the exact bytes and hashes of every format. A change here changes every
+//! signature and root on every chain, so it must be deliberate and reviewed.
+
+use hansa_types::block::{operation_leaf, result_leaf};
+use hansa_types::{
+    Account, AccountFlags, Amount, Batch, Block, Decode, Encode, Genesis, Hash, Header, LedgerSpec,
+    NewAccount, NewTransfer, Operation, OrgId, OrganisationSpec, PendingStatus, ResultCode, Role, SecretKey,
+    SignedBatch, Transfer, TransferFlags, ValidatorSpec, merkle,
+};
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_name: "golden".into(),
+        genesis_time_ms: 1_700_000_000_000,
+        organisations: vec![OrganisationSpec {
+            id: OrgId(1),
+            name: "Bank".into(),
+            role: Role::PaymentInstitution,
+            public_key: SecretKey::from_seed([1; 32]).public_key(),
+        }],
+        ledgers: vec![LedgerSpec { id: 1, currency: "CNY".into(), scale: 2, issuer: OrgId(1) }],
+        validators: vec![ValidatorSpec {
+            name: "v0".into(),
+            org: OrgId(1),
+            public_key: SecretKey::from_seed([2; 32]).public_key(),
+            p2p_address: "127.0.0.1:7000".into(),
+            api_address: "127.0.0.1:8000".into(),
+        }],
+    }
+}
+
+fn transfer() -> NewTransfer {
+    NewTransfer {
+        id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
+        debit_account_id: 1,
+        credit_account_id: 2,
+        amount: Amount(12_345),
+        pending_id: 0,
+        user_data_128: 7,
+        user_data_64: 8,
+        user_data_32: 9,
+        timeout_s: 0,
+        ledger: 1,
+        code: 1,
+        flags: TransferFlags(TransferFlags::LINKED),
+    }
+}
+
+fn batch() -> SignedBatch {
+    Batch {
+        chain_id: genesis().chain_id(),
+        org: OrgId(1),
+        sequence: 42,
+        operations: vec![
+            Operation::CreateAccount(NewAccount {
+                id: 1,
+                ledger: 1,
+                code: 10,
+                flags: AccountFlags(AccountFlags::ISSUANCE),
+                ..Default::default()
+            }),
+            Operation::CreateTransfer(transfer()),
+        ],
+    }
+    .sign(&SecretKey::from_seed([1; 32]))
+}
+
+#[test]
+fn public_key_from_seed() {
+    assert_eq!(
+        SecretKey::from_seed([1; 32]).public_key().to_hex(),
+        "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+    );
+}
+
+#[test]
+fn genesis_chain_id() {
+    assert_eq!(
+        genesis().chain_id().to_hex(),
+        "a4aa8429060804055ecddb20dfa9d07182488812391286b5676f57eedf2b95d8"
+    );
+}
+
+#[test]
+fn transfer_encoding() {
+    let bytes = Operation::CreateTransfer(transfer()).encode();
+    assert_eq!(bytes.len(), 1 + 120);
+    assert_eq!(
+        hex::encode(&bytes),
+        "01100f0e0d0c0b0a0908070605040302010100000000000000000000000000000002000000000000000000000000000000393000000000000000000000000000000000000000000000000000000000000007000000000000000000000000000000080000000000000009000000000000000100000001000100"
+    );
+    assert_eq!(Operation::decode(&bytes), Ok(Operation::CreateTransfer(transfer())));
+}
+
+#[test]
+fn batch_digest_and_signature() {
+    let signed = batch();
+    assert_eq!(
+        signed.batch.digest().to_hex(),
+        "bb881e6dbbd8401095b1deb37b06ddcdd1568ce9b2350ea0fd0a0543c7e9a8f8"
+    );
+    assert_eq!(
+        hex::encode(signed.signature.0),
+        "0f0013f3e45f4605f993d9435f453c8416388a3aaf59f13bc9c7be83a2916d4f726c43f63d3e9c51cde52dc9c883837115bca3bb0096d6d3d88a178c70b31b02"
+    );
+    let key = SecretKey::from_seed([1; 32]).public_key();
+    assert_eq!(signed.verify(&genesis().chain_id(), &key), Ok(()));
+    let bytes = signed.encode();
+    assert_eq!(SignedBatch::decode(&bytes), Ok(signed));
+}
+
+#[test]
+fn block_digest_and_roots() {
+    let signed = batch();
+    let mut block = Block {
+        header: Header {
+            version: 1,
+            height: 1,
+            parent: Hash([3; 32]),
+            timestamp_ms: 1_700_000_000_001,
+            state_root: Hash([4; 32]),
+            operations_root: Hash::ZERO,
+            operations_count: 2,
+            results_root: Hash::ZERO,
+            context: vec![1, 2, 3],
+        },
+        batches: vec![signed.clone()],
+    };
+    block.header.operations_root = merkle::root(&block.operation_leaves());
+    block.header.results_root = merkle::root(&[
+        result_leaf(1, ResultCode::Ok),
+        result_leaf(transfer().id, ResultCode::ExceedsCredits),
+    ]);
+    assert!(block.operations_match_header());
+    assert_eq!(
+        block.header.operations_root.to_hex(),
+        "509f6aadd963149b9170b2a9482e7e69be0d9ec640940cdd5fa2b160a9e81131"
+    );
+    assert_eq!(
+        block.header.results_root.to_hex(),
+        "79451df9915f13049f1f56c6b0eb71345f4e77313e7cf7f7f514c46ab08fe68e"
+    );
+    assert_eq!(block.digest().to_hex(), "690cece6914a23f416e67e1409a16e3a3b71e812a98374f76e2a6533470176a4");
+    let bytes = block.encode();
+    assert_eq!(Block::decode(&bytes), Ok(block.clone()));
+    let leaf = operation_leaf(OrgId(1), &signed.batch.digest(), &signed.batch.operations[1]);
+    assert_eq!(leaf, block.operation_leaves()[1]);
+}
+
+#[test]
+fn account_and_transfer_records() {
+    let account = Account {
+        id: 5,
+        debits_pending: Amount(1),
+        debits_posted: Amount(2),
+        credits_pending: Amount(3),
+        credits_posted: Amount(4),
+        user_data_128: 6,
+        user_data_64: 7,
+        user_data_32: 8,
+        ledger: 1,
+        code: 9,
+        flags: AccountFlags(AccountFlags::HISTORY),
+        timestamp: 10,
+        owner: OrgId(2),
+    };
+    assert_eq!(
+        hansa_types::proof::account_leaf(&account).to_hex(),
+        "919fdc1c7da081b6fb54349c5c88083e8aa3c65cfeaa041fe8fa8f94b0f72c1d"
+    );
+    assert_eq!(Account::decode(&account.encode()), Ok(account));
+    let record = Transfer {
+        id: 1,
+        debit_account_id: 2,
+        credit_account_id: 3,
+        amount: Amount(4),
+        pending_id: 0,
+        user_data_128: 0,
+        user_data_64: 0,
+        user_data_32: 0,
+        timeout_s: 60,
+        ledger: 1,
+        code: 1,
+        flags: TransferFlags(TransferFlags::PENDING),
+        timestamp: 99,
+        submitter: OrgId(1),
+        status: PendingStatus::Pending,
+    };
+    assert_eq!(
+        hansa_types::proof::transfer_leaf(&record).to_hex(),
+        "8c21ba9d20c4fd9b44606068207a1dde7e0878a702f5d0598c311466c59ec383"
+    );
+    assert_eq!(Transfer::decode(&record.encode()), Ok(record));
+}
+
+#[test]
+fn decoders_reject_malformed_input() {
+    let bytes = batch().encode();
+    for cut in [0, 1, 40, bytes.len() - 1] {
+        assert!(SignedBatch::decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+    }
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert!(SignedBatch::decode(&extra).is_err());
+    // An operation tag that does not exist.
+    let mut bad = batch().batch.encode();
+    let tag_offset = 32 + 4 + 8 + 4;
+    bad[tag_offset] = 9;
+    assert!(Batch::decode(&bad).is_err());
+}
+
+#[test]
+fn a_tampered_batch_does_not_verify() {
+    let mut signed = batch();
+    let key = SecretKey::from_seed([1; 32]).public_key();
+    signed.batch.sequence += 1;
+    assert!(signed.verify(&genesis().chain_id(), &key).is_err());
+}
