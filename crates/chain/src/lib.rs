@@ -1,1 +1,81 @@
-//! placeholder
+//! Hansa's consensus integration: BFT ordering of blocks with Commonware `simplex` (ed25519
+//! certificates) wrapped by `marshal` (block dissemination, backfill, ordered durable delivery).
+//!
+//! The ledger side plugs in through one trait, [`Executor`]: it builds and checks blocks and
+//! receives finalized blocks in height order with their finality certificates. Production runs
+//! on `runtime::tokio` and `p2p::authenticated::lookup` ([`start_validator`]); the [`sim`]
+//! module runs the same wiring on `runtime::deterministic` and `p2p::simulated` with seeded
+//! faults. [`verify_finalization`] checks a certificate offline.
+//!
+//! What this crate never does: interpret batches or state (that is the executor's), read the
+//! wall clock outside the runtime's `Clock`, or prune finalized history.
+
+#![warn(missing_docs)]
+
+pub mod application;
+pub mod block;
+pub mod certificate;
+pub mod delivery;
+pub mod node;
+pub mod sim;
+pub mod validator;
+
+pub use block::{BLOCK_BYTES_MAX, ChainBlock};
+pub use certificate::{FinalityCertificate, verify_finalization};
+pub use delivery::Status;
+pub use node::Tuning;
+pub use validator::{ValidatorConfig, ValidatorHandle, runtime_config, start_validator};
+
+/// What the ledger side provides. Implemented by the lead (mempool + speculative state); the
+/// simulator has a toy one ([`sim::ToyExecutor`]).
+pub trait Executor: Clone + Send + Sync + 'static {
+    /// Height-0 block every validator starts from (same on all validators; from genesis).
+    fn genesis_block(&self) -> hansa_types::Block;
+
+    /// Builds a block on `parent` with this timestamp and `header.context = context`, taking
+    /// batches from the mempool. Returns `None` to skip the proposal. Must be cheap-ish (it
+    /// executes the batches).
+    fn propose(
+        &self,
+        parent: &hansa_types::Block,
+        timestamp_ms: u64,
+        context: Vec<u8>,
+    ) -> Option<hansa_types::Block>;
+
+    /// Checks the block's contents (re-executes it on the parent's post-state). `parent` is
+    /// already verified. The chain crate has already checked: `height == parent.height + 1`,
+    /// `header.parent == parent.digest()`, `timestamp_ms > parent.timestamp_ms` and not more than
+    /// 10 s ahead of the local clock, `header.context`, and that the operations root and count
+    /// match the batches.
+    fn verify(&self, parent: &hansa_types::Block, block: &hansa_types::Block) -> bool;
+
+    /// A finalized block, delivered in height order starting at height 1, with the encoded
+    /// finalization certificate ([`FinalityCertificate`]). May be called again for a height
+    /// already seen (after a restart): the executor ignores duplicates.
+    fn finalized(&self, block: &hansa_types::Block, certificate: Vec<u8>);
+
+    /// The highest height the executor has durably applied (0 at first start). After a restart
+    /// the chain crate delivers (via `finalized`) every finalized block above this height that it
+    /// has stored or can fetch, in order.
+    fn applied_height(&self) -> u64;
+}
+
+/// Why a validator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The signer's public key is not among the validators.
+    #[error("this validator's key is not in the validator set")]
+    NotAValidator,
+    /// The validator list is empty, repeats a key, or holds an invalid key.
+    #[error("a validator key is not a valid ed25519 key, or keys repeat")]
+    BadValidatorSet,
+    /// `Executor::genesis_block` returned a block that cannot anchor the chain.
+    #[error("the executor's genesis block is unusable: {0}")]
+    Genesis(block::BlockError),
+    /// A configuration value is out of range (the text names it).
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// Opening marshal's archives failed.
+    #[error("storage: {0}")]
+    Storage(String),
+}

@@ -1,1 +1,123 @@
-//! placeholder
+//! Hansa's Rust SDK: a typed HTTP client that signs batches and fails over between the
+//! validators' endpoints when one is down.
+
+use hansa_types::{Batch, Encode, Hash, Operation, OrgId, SecretKey, SignedBatch};
+use serde_json::Value;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no endpoint answered: {0}")]
+    Unreachable(String),
+    #[error("{code}: {message} (HTTP {status})")]
+    Api { status: u16, code: String, message: String },
+    #[error("unexpected response: {0}")]
+    Response(String),
+}
+
+/// A client for one consortium, over several validator endpoints.
+pub struct Client {
+    endpoints: Vec<String>,
+    agent: ureq::Agent,
+    /// The endpoint that answered last: tried first next time.
+    preferred: std::sync::atomic::AtomicUsize,
+}
+
+impl Client {
+    /// `endpoints` are base URLs such as `http://127.0.0.1:8080`.
+    pub fn new(endpoints: Vec<String>) -> Client {
+        assert!(!endpoints.is_empty(), "a client needs at least one endpoint");
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(2)))
+            .timeout_global(Some(Duration::from_secs(90)))
+            .build();
+        Client {
+            endpoints: endpoints.into_iter().map(|e| e.trim_end_matches('/').to_string()).collect(),
+            agent: config.into(),
+            preferred: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Tries each endpoint, starting with the one that answered last, until one answers.
+    /// Connection failures fail over; an answer (even an error status) does not.
+    fn call(
+        &self,
+        request: impl Fn(&str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, ClientError> {
+        let start = self.preferred.load(std::sync::atomic::Ordering::Relaxed);
+        let mut failures = Vec::new();
+        for offset in 0..self.endpoints.len() {
+            let index = (start + offset) % self.endpoints.len();
+            match request(&self.endpoints[index]) {
+                Ok(mut response) => {
+                    self.preferred.store(index, std::sync::atomic::Ordering::Relaxed);
+                    let status = response.status().as_u16();
+                    let body: Value = response
+                        .body_mut()
+                        .with_config()
+                        .limit(64 * 1024 * 1024)
+                        .read_json()
+                        .map_err(|error| ClientError::Response(error.to_string()))?;
+                    if status >= 400 {
+                        let code = body["error"]["code"].as_str().unwrap_or("unknown").to_string();
+                        let message = body["error"]["message"].as_str().unwrap_or("").to_string();
+                        return Err(ClientError::Api { status, code, message });
+                    }
+                    return Ok(body);
+                }
+                Err(error) => failures.push(format!("{}: {error}", self.endpoints[index])),
+            }
+        }
+        Err(ClientError::Unreachable(failures.join("; ")))
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.call(|endpoint| self.agent.get(&format!("{endpoint}{path}")).call())
+    }
+
+    /// Submits a signed batch in its canonical binary form. With `wait`, returns once it is
+    /// final, with one result per operation.
+    pub fn submit(&self, signed: &SignedBatch, wait: bool) -> Result<Value, ClientError> {
+        let bytes = signed.encode();
+        let path = if wait { "/v1/batches?wait=true" } else { "/v1/batches" };
+        self.call(|endpoint| {
+            self.agent
+                .post(&format!("{endpoint}{path}"))
+                .header("content-type", "application/octet-stream")
+                .send(&bytes[..])
+        })
+    }
+
+    /// The chain id, read from the genesis the validators serve.
+    pub fn chain_id(&self) -> Result<Hash, ClientError> {
+        let genesis = self.get("/v1/genesis")?;
+        genesis["chain_id"]
+            .as_str()
+            .and_then(Hash::from_hex)
+            .ok_or_else(|| ClientError::Response("genesis without a chain id".into()))
+    }
+}
+
+/// Signs batches for one organisation, numbering them from a clock-based sequence so that
+/// separate runs of a tool never reuse a number.
+pub struct Signer {
+    pub chain_id: Hash,
+    pub org: OrgId,
+    key: SecretKey,
+    next_sequence: u64,
+}
+
+impl Signer {
+    pub fn new(chain_id: Hash, org: OrgId, key: SecretKey) -> Signer {
+        let micros =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_micros() as u64);
+        Signer { chain_id, org, key, next_sequence: micros }
+    }
+
+    pub fn sign(&mut self, operations: Vec<Operation>) -> SignedBatch {
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        Batch { chain_id: self.chain_id, org: self.org, sequence, operations }.sign(&self.key)
+    }
+}

@@ -178,15 +178,16 @@ impl Ledger {
         if batch.chain_id != self.consortium.chain_id {
             return Err(BatchError::WrongChain { expected: self.consortium.chain_id, found: batch.chain_id });
         }
+        // The signature first: whatever else is wrong, an unsigned or forged batch is told so.
+        if signatures == Signatures::Verify {
+            signed.verify(&self.consortium.chain_id, key)?;
+        }
         if *role == Role::Auditor {
             return Err(BatchError::Unauthorised(batch.org));
         }
         let fresh = self.sequences.get(&batch.org).is_none_or(|window| window.is_fresh(batch.sequence));
         if !fresh {
             return Err(BatchError::Replayed { org: batch.org, sequence: batch.sequence });
-        }
-        if signatures == Signatures::Verify {
-            signed.verify(&self.consortium.chain_id, key)?;
         }
         Ok(())
     }

@@ -137,6 +137,22 @@ impl Ledger {
         Some((self.transfers[position as usize], self.transfer_tree.prove(position)?))
     }
 
+    /// Accounts whose balances break their own limit flag. Always zero unless the ledger
+    /// is broken; reported so auditors and benchmarks can check it, not assume it.
+    pub fn limit_violations(&self) -> u64 {
+        self.accounts
+            .iter()
+            .filter(|account| {
+                let debits = account.debits_pending.0 + account.debits_posted.0;
+                let credits = account.credits_pending.0 + account.credits_posted.0;
+                (account.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+                    && debits > account.credits_posted.0)
+                    || (account.flags.has(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+                        && credits > account.debits_posted.0)
+            })
+            .count() as u64
+    }
+
     /// Per ledger: (Σ debits posted, Σ credits posted, Σ debits pending, Σ credits pending).
     /// Double entry makes debits equal credits, posted and pending alike.
     pub fn totals(&self) -> BTreeMap<u32, [u128; 4]> {

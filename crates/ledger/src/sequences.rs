@@ -10,7 +10,7 @@ use hansa_types::{Hash, OrgId, merkle};
 use imbl::OrdSet;
 
 /// How far below the highest sequence number a late batch is still accepted.
-pub const SEQUENCE_WINDOW: u64 = 4_096;
+pub const SEQUENCE_WINDOW: u64 = 65_536;
 
 #[derive(Clone, Debug, Default)]
 pub struct SequenceWindow {

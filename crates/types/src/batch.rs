@@ -15,7 +15,7 @@ use crate::vocabulary::{OrgId, PublicKey, SecretKey, Signature};
 /// The most operations one batch may carry (TigerBeetle's batch size, less its two reserved).
 pub const OPERATIONS_PER_BATCH_MAX: usize = 8_190;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Batch {
     pub chain_id: Hash,
     pub org: OrgId,
@@ -59,7 +59,7 @@ impl Decode for Batch {
 }
 
 /// A batch with its organisation's signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedBatch {
     pub batch: Batch,
     pub signature: Signature,

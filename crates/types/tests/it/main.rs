@@ -216,3 +216,45 @@ fn a_tampered_batch_does_not_verify() {
     signed.batch.sequence += 1;
     assert!(signed.verify(&genesis().chain_id(), &key).is_err());
 }
+
+mod never_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// The fuzz targets' properties, on stable: arbitrary bytes never panic a decoder, and
+        /// whatever decodes re-encodes to the same bytes (one encoding per value).
+        #[test]
+        fn decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2_048)) {
+            if let Ok(batch) = SignedBatch::decode(&bytes) {
+                prop_assert_eq!(batch.encode(), bytes.clone());
+            }
+            if let Ok(block) = Block::decode(&bytes) {
+                prop_assert_eq!(block.encode(), bytes.clone());
+            }
+            let _ = Header::decode(&bytes);
+            let _ = hansa_types::merkle::MerkleProof::decode(&bytes);
+            let _ = serde_json::from_slice::<SignedBatch>(&bytes);
+        }
+
+        /// Mutations of a valid batch: flipped bytes and truncations never panic and never
+        /// decode to a batch that still verifies unless the bytes are unchanged.
+        #[test]
+        fn mutated_batches_are_rejected_or_fail_verification(position in 0usize..2_000, value in any::<u8>(), cut in 0usize..2_000) {
+            let original = batch();
+            let mut bytes = original.encode();
+            let position = position % bytes.len();
+            let changed = bytes[position] != value;
+            bytes[position] = value;
+            bytes.truncate(bytes.len() - cut % 8);
+            if let Ok(decoded) = SignedBatch::decode(&bytes) {
+                let key = SecretKey::from_seed([1; 32]).public_key();
+                if changed {
+                    prop_assert!(decoded.verify(&genesis().chain_id(), &key).is_err());
+                }
+            }
+        }
+    }
+}

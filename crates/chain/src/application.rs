@@ -1,0 +1,165 @@
+//! The Commonware `Application` over Hansa's `Executor`: block building and verification.
+//!
+//! Marshal's deferred-verification wrapper calls this with the consensus context and the block's
+//! ancestry. Building sets the consensus timestamp and context; verification enforces the rules
+//! the `Executor` contract promises (height, parent link, timestamp, context) before handing the
+//! block to the executor. The executor runs on a blocking-friendly task because it executes the
+//! block's batches.
+
+use crate::{
+    Executor,
+    block::{ChainBlock, ConsensusContext, encode_context, to_hash},
+    certificate::Scheme,
+};
+use commonware_consensus::{Application, marshal::ancestry::Ancestry};
+use commonware_cryptography::{Digested, Digestible as _};
+use commonware_runtime::{Clock, Metrics, Spawner};
+use futures::StreamExt as _;
+use std::time::{Duration, UNIX_EPOCH};
+use tracing::{debug, warn};
+
+/// How far ahead of the local clock a block's timestamp may be.
+pub const TIMESTAMP_AHEAD_MAX: Duration = Duration::from_secs(10);
+
+/// Milliseconds since the Unix epoch on the runtime's clock.
+pub(crate) fn now_ms(clock: &impl Clock) -> u64 {
+    let since_epoch = clock.current().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Adapts an [`Executor`] to Commonware's marshal `Application`.
+#[derive(Clone)]
+pub(crate) struct App<X> {
+    executor: X,
+}
+
+impl<X: Executor> App<X> {
+    pub(crate) fn new(executor: X) -> Self {
+        Self { executor }
+    }
+}
+
+/// Why a block is not a valid child of its parent in its consensus context; every reason is
+/// permanent (the block can never become valid).
+fn structural_fault(
+    parent: &ChainBlock,
+    block: &ChainBlock,
+    context: &ConsensusContext,
+) -> Option<&'static str> {
+    let header = &block.block().header;
+    let parent_header = &parent.block().header;
+    if header.height != parent_header.height + 1 {
+        return Some("height is not the parent's plus one");
+    }
+    if header.parent != parent.hash() {
+        return Some("parent digest does not match");
+    }
+    if header.timestamp_ms <= parent_header.timestamp_ms {
+        return Some("timestamp is not after the parent's");
+    }
+    if header.context != encode_context(context) {
+        return Some("header context is not the consensus context");
+    }
+    None
+}
+
+impl<E, X> Application<E> for App<X>
+where
+    E: Clock + Spawner + Metrics,
+    X: Executor,
+{
+    type SigningScheme = Scheme;
+    type Context = ConsensusContext;
+    type Block = ChainBlock;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, context): (E, ConsensusContext),
+        mut ancestry: impl Ancestry<ChainBlock>,
+        _: (),
+    ) -> Option<Digested<ChainBlock>> {
+        let parent = ancestry.next().await?;
+        let parent = parent.inner().clone();
+        let parent_timestamp_ms = parent.block().header.timestamp_ms;
+        let timestamp_ms = now_ms(&runtime).max(parent_timestamp_ms.saturating_add(1));
+        let context_bytes = encode_context(&context);
+
+        let executor = self.executor.clone();
+        let expected_context = context_bytes.clone();
+        let build = runtime.child("executor_propose").shared(true).spawn(move |_| async move {
+            executor.propose(parent.block(), timestamp_ms, expected_context).map(|block| (parent, block))
+        });
+        let (parent, block) = match build.await {
+            Ok(Some(built)) => built,
+            Ok(None) => {
+                debug!(round = %context.round, "executor skipped the proposal");
+                return None;
+            }
+            Err(error) => {
+                warn!(?error, "proposal task failed");
+                return None;
+            }
+        };
+        if block.header.timestamp_ms != timestamp_ms {
+            warn!("executor changed the proposal timestamp; skipping the proposal");
+            return None;
+        }
+        let block = match ChainBlock::new(block) {
+            Ok(block) => block,
+            Err(error) => {
+                warn!(%error, "executor built an unusable block; skipping the proposal");
+                return None;
+            }
+        };
+        if let Some(fault) = structural_fault(&parent, &block, &context) {
+            warn!(fault, "executor built an invalid block; skipping the proposal");
+            return None;
+        }
+        let digest = block.digest();
+        Some(Digested::precomputed(block, digest))
+    }
+
+    async fn verify(
+        &mut self,
+        (runtime, context): (E, ConsensusContext),
+        mut ancestry: impl Ancestry<ChainBlock>,
+    ) -> bool {
+        // Marshal yields the block, then its parent.
+        let (Some(block), Some(parent)) = (ancestry.next().await, ancestry.next().await) else {
+            warn!("verification ancestry is missing the block or its parent");
+            return false;
+        };
+        let block = block.inner().clone();
+        let parent = parent.inner().clone();
+        if let Some(fault) = structural_fault(&parent, &block, &context) {
+            debug!(fault, height = block.block().height(), "rejecting block");
+            return false;
+        }
+
+        // A timestamp too far ahead may become acceptable as the local clock advances: wait
+        // (consensus cancels this future if the view ends) rather than reject permanently.
+        let timestamp = UNIX_EPOCH + Duration::from_millis(block.block().header.timestamp_ms);
+        if let Some(acceptable_at) = timestamp.checked_sub(TIMESTAMP_AHEAD_MAX) {
+            let now = runtime.current();
+            if acceptable_at > now {
+                debug!(digest = %to_hash(&block.digest()), "block timestamp ahead of clock; waiting");
+                runtime.sleep_until(acceptable_at).await;
+            }
+        }
+
+        let executor = self.executor.clone();
+        let check = runtime
+            .child("executor_verify")
+            .shared(true)
+            .spawn(move |_| async move { executor.verify(parent.block(), block.block()) });
+        match check.await {
+            Ok(valid) => valid,
+            Err(error) => {
+                // The task was aborted (shutdown): never conclude false for that.
+                warn!(?error, "verification task failed");
+                futures::future::pending::<bool>().await
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Ordered delivery of finalized blocks, with their certificates, to the executor.
+//!
+//! # Restart and redelivery
+//!
+//! Marshal (Commonware 2026.10.0) keeps a durable *processed height* in its
+//! `{prefix}-application-metadata` partition: it advances when the application acknowledges an
+//! `Update::Block`, and after a restart marshal dispatches only blocks above it (blocks it
+//! archived but had not seen acknowledged are redelivered; nothing at or below is). Its finalized
+//! blocks and finalizations stay in its `finalized_blocks` and `finalizations_by_height` archives
+//! (Hansa never prunes them). The executor, however, keeps its state in memory and rebuilds it
+//! from finalized blocks, so the processed height is not the executor's.
+//!
+//! So at start this task first catches the executor up by itself: from
+//! `executor.applied_height() + 1` to marshal's processed height it reads each block from
+//! marshal's archive (`Mailbox::get_block(height)`), builds its certificate, and calls
+//! `Executor::finalized`. Consensus starts only once this is done (see `node`), so the executor
+//! never verifies blocks on a state it has not rebuilt. Then it serves marshal's updates in order,
+//! skipping heights already delivered in this process and filling any gap from the archive, and
+//! acknowledges each block only after `Executor::finalized` returned, so a crash never loses a
+//! block: at worst it is delivered again, which the executor ignores.
+//!
+//! # Certificates
+//!
+//! The certificate of a block is its own finalization when marshal holds one, otherwise that of
+//! the nearest finalized descendant plus the linking headers (see `certificate`). If neither is
+//! available locally yet, the task asks peers for the block's finalization (`hint_finalized`) and
+//! retries after `CERTIFICATE_RETRY`.
+
+use crate::{
+    Executor,
+    block::{ChainBlock, ConsensusKey, Digest},
+    certificate::{CERTIFICATE_LINKS_MAX, FinalityCertificate, Scheme},
+};
+use commonware_actor::Feedback;
+use commonware_consensus::{
+    Heightable as _, Reporter,
+    marshal::{Update, core::Mailbox, standard::Standard},
+    types::Height,
+};
+use commonware_cryptography::{Digested, Digestible as _};
+use commonware_runtime::{Clock, Spawner};
+use commonware_utils::{Acknowledgement as _, acknowledgement::Exact, vec::NonEmptyVec};
+use futures::{
+    StreamExt as _,
+    channel::{mpsc, oneshot},
+};
+use hansa_types::Encode as _;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tracing::{debug, info, warn};
+
+/// How long to wait before looking again for a certificate that is not available yet.
+pub const CERTIFICATE_RETRY: Duration = Duration::from_secs(1);
+
+/// Marshal's mailbox for Hansa blocks.
+pub(crate) type MarshalMailbox = Mailbox<Scheme, Standard<ChainBlock>>;
+
+/// Cheap counters a running validator exposes.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// Highest finalized height marshal has seen (possibly not yet delivered).
+    pub finalized_height: AtomicU64,
+    /// Highest height delivered to the executor in this process.
+    pub delivered_height: AtomicU64,
+}
+
+impl Status {
+    /// Highest finalized height known.
+    pub fn finalized(&self) -> u64 {
+        self.finalized_height.load(Ordering::Relaxed)
+    }
+
+    /// Highest height delivered to the executor.
+    pub fn delivered(&self) -> u64 {
+        self.delivered_height.load(Ordering::Relaxed)
+    }
+}
+
+/// A finalized block and the acknowledgement marshal waits for.
+type Delivery = (Digested<ChainBlock>, Exact);
+
+/// Marshal's reporter: forwards finalized blocks to the delivery task, records the tip.
+#[derive(Clone)]
+pub(crate) struct Reports {
+    sender: mpsc::Sender<Delivery>,
+    status: Arc<Status>,
+}
+
+impl Reports {
+    /// A reporter and the receiving end for the delivery task. Marshal never has more than
+    /// `max_pending_acks` blocks unacknowledged, so a channel of that capacity never fills.
+    pub(crate) fn new(max_pending_acks: usize, status: Arc<Status>) -> (Self, mpsc::Receiver<Delivery>) {
+        let (sender, receiver) = mpsc::channel(max_pending_acks);
+        (Self { sender, status }, receiver)
+    }
+}
+
+impl Reporter for Reports {
+    type Activity = Update<ChainBlock>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        match activity {
+            Update::Tip(_, height, _) => {
+                self.status.finalized_height.fetch_max(height.get(), Ordering::Relaxed);
+                Feedback::Ok
+            }
+            Update::Block(block, acknowledgement) => match self.sender.try_send((block, acknowledgement)) {
+                Ok(()) => Feedback::Ok,
+                Err(error) if error.is_disconnected() => Feedback::Closed,
+                Err(_) => {
+                    panic!("delivery channel full: marshal exceeded max_pending_acks unacknowledged blocks")
+                }
+            },
+        }
+    }
+}
+
+/// Finds the certificate of the finalized block `digest` at `height` in marshal's storage.
+/// `None` when marshal does not (yet) hold a finalization of it or of a linked descendant.
+async fn local_certificate(marshal: &MarshalMailbox, height: u64, digest: Digest) -> Option<Vec<u8>> {
+    let mut links = Vec::new();
+    let mut current_height = height;
+    let mut current_digest = digest;
+    loop {
+        if let Some(finalization) = marshal.get_finalization(Height::new(current_height)).await {
+            if finalization.proposal.payload != current_digest {
+                warn!(height = current_height, "stored finalization is for another block");
+                return None;
+            }
+            links.reverse();
+            return Some(FinalityCertificate::new(&finalization, links).encode());
+        }
+        if links.len() == CERTIFICATE_LINKS_MAX {
+            return None;
+        }
+        let child = marshal.get_block(Height::new(current_height + 1)).await?;
+        if child.inner().block().parent() != crate::block::to_hash(&current_digest) {
+            warn!(height = current_height + 1, "stored child does not link to its parent");
+            return None;
+        }
+        links.push(child.inner().block().header.clone());
+        current_height += 1;
+        current_digest = child.digest();
+    }
+}
+
+/// The delivery task's state.
+pub(crate) struct Delivering<X, C> {
+    /// Runtime handle for sleeping and for running the executor off the async workers.
+    pub(crate) runtime: C,
+    pub(crate) executor: X,
+    pub(crate) marshal: MarshalMailbox,
+    pub(crate) peers: Vec<ConsensusKey>,
+    pub(crate) status: Arc<Status>,
+    /// Highest height handed to the executor.
+    pub(crate) delivered: u64,
+}
+
+impl<X: Executor, C: Clock + Spawner> Delivering<X, C> {
+    /// The certificate of a finalized block, waiting until one is available.
+    async fn certificate(&self, block: &ChainBlock) -> Vec<u8> {
+        let height = block.block().height();
+        loop {
+            if let Some(certificate) = local_certificate(&self.marshal, height, block.digest()).await {
+                return certificate;
+            }
+            debug!(height, "no certificate stored yet; asking peers");
+            if let Ok(targets) = NonEmptyVec::try_from(self.peers.clone()) {
+                self.marshal.hint_finalized(Height::new(height), targets);
+            }
+            self.runtime.sleep(CERTIFICATE_RETRY).await;
+        }
+    }
+
+    /// Hands one finalized block to the executor.
+    async fn deliver(&mut self, block: &ChainBlock) {
+        let height = block.block().height();
+        assert_eq!(height, self.delivered + 1, "finalized blocks are delivered in height order");
+        let certificate = self.certificate(block).await;
+        // Applying a block executes its batches: keep it off the async workers.
+        let executor = self.executor.clone();
+        let applied = block.clone();
+        let applying = self
+            .runtime
+            .child("executor_finalized")
+            .shared(true)
+            .spawn(move |_| async move { executor.finalized(applied.block(), certificate) });
+        if let Err(error) = applying.await {
+            panic!("applying finalized block {height} failed: {error:?}");
+        }
+        self.delivered = height;
+        self.status.delivered_height.store(height, Ordering::Relaxed);
+    }
+
+    /// Delivers every stored finalized block up to `target` that the executor lacks.
+    async fn catch_up(&mut self, target: u64) {
+        while self.delivered < target {
+            let height = self.delivered + 1;
+            let Some(block) = self.marshal.get_block(Height::new(height)).await else {
+                panic!("marshal processed height {target} but has no finalized block at {height}");
+            };
+            self.deliver(block.inner()).await;
+        }
+    }
+
+    /// Runs the task: catch up to marshal's processed height, signal `ready`, then deliver
+    /// marshal's updates until marshal stops.
+    pub(crate) async fn run(mut self, mut updates: mpsc::Receiver<Delivery>, ready: oneshot::Sender<()>) {
+        let processed = self.marshal.get_processed().await.map_or(0, |p| p.height().get());
+        let start = self.delivered;
+        self.catch_up(processed).await;
+        if self.delivered > start {
+            info!(from = start + 1, to = self.delivered, "redelivered stored finalized blocks");
+        }
+        let _ = ready.send(());
+
+        while let Some((block, acknowledgement)) = updates.next().await {
+            let height = block.height().get();
+            if height > self.delivered {
+                self.catch_up(height - 1).await;
+                self.deliver(block.inner()).await;
+            }
+            acknowledgement.acknowledge();
+        }
+        debug!("marshal closed the delivery channel");
+    }
+}

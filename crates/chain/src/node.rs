@@ -1,0 +1,414 @@
+//! Wiring of one validator: simplex consensus wrapped by marshal, over any runtime and network.
+//!
+//! The same function runs in production (`runtime::tokio`, `p2p::authenticated::lookup`) and in
+//! the simulator (`runtime::deterministic`, `p2p::simulated`). Components, in start order:
+//!
+//! 1. marshal's archives (`finalizations_by_height`, `finalized_blocks`; immutable, never pruned)
+//!    and its actor, anchored at the executor's genesis block (`Start::Genesis`);
+//! 2. marshal's backfill resolver and the buffered broadcast engine that disseminates blocks;
+//! 3. the delivery task (see `delivery`), which first redelivers stored finalized blocks to the
+//!    executor;
+//! 4. once that catch-up is done, the simplex engine, with marshal's deferred-verification
+//!    wrapper around `App` as its automaton, relay and reporter.
+//!
+//! Hansa runs one epoch (the validator set is fixed at genesis), so the epocher makes epoch 0
+//! cover every height.
+
+use crate::{
+    ChainError, Executor,
+    application::App,
+    block::{ChainBlock, ConsensusKey, Digest, EPOCH},
+    certificate::{Scheme, namespace},
+    delivery::{Delivering, Reports, Status},
+};
+use commonware_broadcast::buffered;
+use commonware_consensus::{
+    marshal::{
+        self, Start,
+        core::Actor,
+        resolver::p2p as marshal_resolver,
+        standard::{Deferred, Standard},
+    },
+    simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin},
+    types::{FixedEpocher, ViewDelta},
+};
+use commonware_cryptography::{
+    Digestible as _, Sha256,
+    certificate::{ConstantProvider, Verifier as _},
+    ed25519,
+};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage, buffer::paged::CacheRef};
+use commonware_storage::archive::immutable;
+use commonware_utils::{NonZeroDuration, ordered::Set};
+use futures::channel::oneshot;
+use hansa_types::Hash;
+use std::{
+    num::{NonZeroU16, NonZeroU64, NonZeroUsize},
+    sync::Arc,
+    time::Duration,
+};
+use tracing::{info, warn};
+
+/// The runtime capabilities a validator needs; both `tokio::Context` and
+/// `deterministic::Context` have them.
+pub trait Runtime:
+    Clock + Spawner + Storage + Metrics + rand_core::CryptoRng + Send + Sync + 'static
+{
+}
+
+impl<T> Runtime for T where
+    T: Clock + Spawner + Storage + Metrics + rand_core::CryptoRng + Send + Sync + 'static
+{
+}
+
+/// p2p channel of individual votes.
+pub const CHANNEL_VOTES: u64 = 0;
+/// p2p channel of notarization, nullification and finalization certificates.
+pub const CHANNEL_CERTIFICATES: u64 = 1;
+/// p2p channel of simplex's certificate fetches.
+pub const CHANNEL_CONSENSUS_RESOLVER: u64 = 2;
+/// p2p channel of marshal's block and finalization backfill.
+pub const CHANNEL_BACKFILL: u64 = 3;
+/// p2p channel of block dissemination.
+pub const CHANNEL_BLOCKS: u64 = 4;
+
+/// Timeouts, buffer sizes and queue bounds of one validator.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Time to wait for the leader's proposal in a view.
+    pub leader_timeout: Duration,
+    /// Time to wait for a view to certify before voting to skip it (> `leader_timeout`).
+    pub certification_timeout: Duration,
+    /// Time between re-broadcasts of a nullify vote while stuck in a view.
+    pub timeout_retry: Duration,
+    /// Time after which an inactive leader may be skipped early (> both timeouts above).
+    pub skip_timeout: Duration,
+    /// Time to wait for a peer's answer to a fetch.
+    pub fetch_timeout: Duration,
+    /// Delay before retrying an unanswered fetch.
+    pub fetch_retry_delay: Duration,
+    /// Capacity of each internal mailbox.
+    pub mailbox_size_max: usize,
+    /// Views kept behind the finalized tip for late votes and peers' fetches.
+    pub view_retention: u64,
+    /// Bytes buffered per journal blob before a write.
+    pub write_buffer_bytes: usize,
+    /// Bytes read at a time when replaying a journal.
+    pub replay_buffer_bytes: usize,
+    /// Page size of the shared page cache.
+    pub page_bytes: u16,
+    /// Pages in the shared page cache.
+    pub page_cache_pages: usize,
+    /// Archive items per section (fixed for the life of the data).
+    pub items_per_section: u64,
+    /// Initial size of the archives' freezer tables.
+    pub freezer_table_initial_size: u32,
+    /// Target size of the archives' freezer value sections.
+    pub freezer_value_target_bytes: u64,
+    /// Finalized blocks marshal may hand out before one is acknowledged.
+    pub pending_acknowledgements_max: usize,
+    /// Missing finalized heights fetched from peers at a time.
+    pub repairs_max: usize,
+    /// Blocks cached per sender by the broadcast engine.
+    pub broadcast_cache_per_peer: usize,
+}
+
+impl Tuning {
+    /// Settings for real networks.
+    pub fn production() -> Self {
+        Self {
+            leader_timeout: Duration::from_secs(1),
+            certification_timeout: Duration::from_secs(2),
+            timeout_retry: Duration::from_secs(5),
+            skip_timeout: Duration::from_secs(10),
+            fetch_timeout: Duration::from_secs(2),
+            fetch_retry_delay: Duration::from_millis(200),
+            mailbox_size_max: 1_024,
+            view_retention: 256,
+            write_buffer_bytes: 1024 * 1024,
+            replay_buffer_bytes: 1024 * 1024,
+            page_bytes: 4_096,
+            page_cache_pages: 1_024,
+            items_per_section: 4_096,
+            freezer_table_initial_size: 65_536,
+            freezer_value_target_bytes: 256 * 1024 * 1024,
+            pending_acknowledgements_max: 8,
+            repairs_max: 16,
+            broadcast_cache_per_peer: 16,
+        }
+    }
+
+    /// Small buffers for the simulator, where many validators share one process.
+    pub fn simulation() -> Self {
+        Self {
+            leader_timeout: Duration::from_secs(1),
+            certification_timeout: Duration::from_secs(2),
+            timeout_retry: Duration::from_secs(3),
+            skip_timeout: Duration::from_secs(5),
+            fetch_timeout: Duration::from_secs(1),
+            fetch_retry_delay: Duration::from_millis(100),
+            mailbox_size_max: 256,
+            view_retention: 16,
+            write_buffer_bytes: 4 * 1024,
+            replay_buffer_bytes: 4 * 1024,
+            page_bytes: 1_024,
+            page_cache_pages: 16,
+            items_per_section: 64,
+            freezer_table_initial_size: 64,
+            freezer_value_target_bytes: 64 * 1024,
+            pending_acknowledgements_max: 4,
+            repairs_max: 8,
+            broadcast_cache_per_peer: 8,
+        }
+    }
+}
+
+/// What one validator node needs besides its runtime, network and executor.
+#[derive(Clone)]
+pub(crate) struct NodeConfig {
+    pub(crate) chain_id: Hash,
+    pub(crate) signer: ed25519::PrivateKey,
+    pub(crate) participants: Set<ConsensusKey>,
+    /// Prefix of every storage partition of this validator (unique per validator and storage).
+    pub(crate) partition_prefix: String,
+    pub(crate) tuning: Tuning,
+}
+
+/// The five p2p channels of a validator.
+pub(crate) struct Channels<S, R> {
+    pub(crate) votes: (S, R),
+    pub(crate) certificates: (S, R),
+    pub(crate) consensus_resolver: (S, R),
+    pub(crate) backfill: (S, R),
+    pub(crate) blocks: (S, R),
+}
+
+fn non_zero_usize(value: usize, what: &'static str) -> Result<NonZeroUsize, ChainError> {
+    NonZeroUsize::new(value).ok_or(ChainError::Config(what))
+}
+
+fn non_zero_u64(value: u64, what: &'static str) -> Result<NonZeroU64, ChainError> {
+    NonZeroU64::new(value).ok_or(ChainError::Config(what))
+}
+
+fn non_zero_duration(value: Duration, what: &'static str) -> Result<NonZeroDuration, ChainError> {
+    NonZeroDuration::new(value).ok_or(ChainError::Config(what))
+}
+
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    tuning: &Tuning,
+    page_cache: &CacheRef,
+    codec_config: C,
+) -> Result<immutable::Config<C>, ChainError> {
+    let buffer = non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?;
+    Ok(immutable::Config {
+        metadata_partition: format!("{prefix}-{name}-metadata"),
+        freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
+        freezer_table_initial_size: tuning.freezer_table_initial_size,
+        freezer_table_resize_frequency: 4,
+        freezer_table_resize_chunk_size: 16 * 1024,
+        freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
+        freezer_key_page_cache: page_cache.clone(),
+        freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
+        freezer_value_target_size: tuning.freezer_value_target_bytes,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{prefix}-{name}-ordinal"),
+        items_per_section: non_zero_u64(tuning.items_per_section, "items_per_section")?,
+        freezer_key_write_buffer: buffer,
+        freezer_value_write_buffer: buffer,
+        ordinal_write_buffer: buffer,
+        replay_buffer: non_zero_usize(tuning.replay_buffer_bytes, "replay_buffer_bytes")?,
+        codec_config,
+    })
+}
+
+/// The largest payload any component sends on the network for `participants` validators.
+pub(crate) fn max_message_size(participants: usize) -> u32 {
+    let participants = u32::try_from(participants).expect("validator count fits in u32");
+    commonware_p2p::max_message_size(&[
+        marshal::max_payload_size::<Standard<ChainBlock>, Scheme>(participants, &()),
+        simplex::max_payload_size::<Scheme, Digest>(participants),
+    ])
+}
+
+/// Starts every component of one validator as children of `context` and returns once they are
+/// spawned. Consensus itself starts after the executor has been caught up (see `delivery`).
+pub(crate) async fn start<E, X, S, R, B, P>(
+    context: E,
+    config: NodeConfig,
+    executor: X,
+    channels: Channels<S, R>,
+    blocker: B,
+    peer_provider: P,
+    status: Arc<Status>,
+) -> Result<(), ChainError>
+where
+    E: Runtime,
+    X: Executor,
+    S: Sender<PublicKey = ConsensusKey>,
+    R: Receiver<PublicKey = ConsensusKey>,
+    B: Blocker<PublicKey = ConsensusKey>,
+    P: Provider<PublicKey = ConsensusKey>,
+{
+    let tuning = config.tuning.clone();
+    if !(tuning.leader_timeout < tuning.certification_timeout
+        && tuning.certification_timeout < tuning.skip_timeout
+        && tuning.timeout_retry < tuning.skip_timeout)
+    {
+        return Err(ChainError::Config(
+            "timeouts must satisfy leader < certification < skip and retry < skip",
+        ));
+    }
+    let prefix = config.partition_prefix.clone();
+    let public_key = ed25519::PublicKey::from(config.signer.clone());
+    let scheme = Scheme::signer(&namespace(&config.chain_id), config.participants.clone(), config.signer)
+        .ok_or(ChainError::NotAValidator)?;
+    let genesis = ChainBlock::genesis(executor.genesis_block()).map_err(ChainError::Genesis)?;
+    let genesis_digest = genesis.digest();
+
+    let mailbox_size = non_zero_usize(tuning.mailbox_size_max, "mailbox_size_max")?;
+    let page_bytes = NonZeroU16::new(tuning.page_bytes).ok_or(ChainError::Config("page_bytes"))?;
+    let page_cache = CacheRef::new(page_bytes, non_zero_usize(tuning.page_cache_pages, "page_cache_pages")?);
+    let participant_count = config.participants.len();
+
+    // Marshal's archives of finalized blocks and their finalizations.
+    let finalizations_by_height = immutable::Archive::init(
+        context.child("finalizations_by_height"),
+        archive_config(
+            &prefix,
+            "finalizations",
+            &tuning,
+            &page_cache,
+            Scheme::certificate_codec_config_unbounded(),
+        )?,
+    )
+    .await
+    .map_err(|error| ChainError::Storage(error.to_string()))?;
+    let finalized_blocks = immutable::Archive::init(
+        context.child("finalized_blocks"),
+        archive_config(&prefix, "blocks", &tuning, &page_cache, ())?,
+    )
+    .await
+    .map_err(|error| ChainError::Storage(error.to_string()))?;
+
+    let pending_acknowledgements =
+        non_zero_usize(tuning.pending_acknowledgements_max, "pending_acknowledgements_max")?;
+    let marshal_config = marshal::Config {
+        provider: ConstantProvider::new(scheme.clone()),
+        epocher: epocher(),
+        start: Start::Genesis(commonware_cryptography::Digested::precomputed(
+            genesis.clone(),
+            genesis_digest,
+        )),
+        partition_prefix: format!("{prefix}-marshal"),
+        mailbox_size,
+        view_retention: ViewDelta::new(tuning.view_retention),
+        prunable_items_per_section: non_zero_u64(tuning.items_per_section, "items_per_section")?,
+        page_cache: page_cache.clone(),
+        replay_buffer: non_zero_usize(tuning.replay_buffer_bytes, "replay_buffer_bytes")?,
+        key_write_buffer: non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?,
+        value_write_buffer: non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?,
+        block_codec_config: (),
+        max_repair: non_zero_usize(tuning.repairs_max, "repairs_max")?,
+        max_pending_acks: pending_acknowledgements,
+        strategy: Sequential,
+    };
+    let (actor, marshal_mailbox, floor) =
+        Actor::init(context.child("marshal"), finalizations_by_height, finalized_blocks, marshal_config)
+            .await;
+    info!(processed = ?floor.processed(), "marshal restored");
+
+    // Backfill resolver and block broadcast.
+    let resolver = marshal_resolver::init(
+        context.child("marshal_resolver"),
+        marshal_resolver::Config {
+            public_key: public_key.clone(),
+            peer_provider: peer_provider.clone(),
+            blocker: blocker.clone(),
+            mailbox_size,
+            fetch_timeout: non_zero_duration(tuning.fetch_timeout, "fetch_timeout")?,
+            fetch_retry_delay: tuning.fetch_retry_delay,
+            priority_requests: false,
+            priority_responses: false,
+        },
+        channels.backfill,
+    );
+    let (broadcast_engine, buffer) = buffered::Engine::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: public_key.clone(),
+            mailbox_size,
+            deque_size: tuning.broadcast_cache_per_peer,
+            priority: false,
+            codec_config: (),
+            peer_provider,
+            strategy: Sequential,
+        },
+    );
+    broadcast_engine.start(channels.blocks);
+
+    // Ordered delivery to the executor.
+    let (reports, updates) = Reports::new(pending_acknowledgements.get(), status.clone());
+    actor.start(reports, buffer, resolver);
+    let (ready_sender, ready) = oneshot::channel();
+    let delivering = Delivering {
+        runtime: context.child("delivery_runtime"),
+        executor: executor.clone(),
+        marshal: marshal_mailbox.clone(),
+        peers: config.participants.iter().filter(|key| **key != public_key).cloned().collect(),
+        status,
+        delivered: executor.applied_height(),
+    };
+    context.child("delivery").spawn(move |_| delivering.run(updates, ready_sender));
+
+    // Consensus, once the executor has caught up.
+    let application =
+        Deferred::new(context.child("application"), App::new(executor), marshal_mailbox, epocher());
+    let engine_config = simplex::Config {
+        scheme,
+        elector: RoundRobin::<Sha256>::default(),
+        blocker,
+        automaton: application.clone(),
+        relay: application.clone(),
+        reporter: application,
+        track_historical_votes: false,
+        strategy: Sequential,
+        partition: format!("{prefix}-simplex"),
+        mailbox_size,
+        epoch: EPOCH,
+        floor: simplex::Floor::Genesis(genesis_digest),
+        replay_buffer: non_zero_usize(tuning.replay_buffer_bytes, "replay_buffer_bytes")?,
+        write_buffer: non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?,
+        page_cache,
+        leader_timeout: tuning.leader_timeout,
+        certification_timeout: tuning.certification_timeout,
+        timeout_retry: tuning.timeout_retry,
+        view_retention: ViewDelta::new(tuning.view_retention),
+        skip: SkipPolicy::Enabled { timeout: tuning.skip_timeout, budget: SkipBudget::Participants },
+        fetch_timeout: non_zero_duration(tuning.fetch_timeout, "fetch_timeout")?,
+        fetch_retry_delay: tuning.fetch_retry_delay,
+        forward: ForwardPolicy::SilentVoters,
+    };
+    let votes = channels.votes;
+    let certificates = channels.certificates;
+    let consensus_resolver = channels.consensus_resolver;
+    context.child("consensus").spawn(move |context| async move {
+        if ready.await.is_err() {
+            warn!("delivery stopped before catching up; consensus not started");
+            return;
+        }
+        info!(participants = participant_count, "starting consensus");
+        let engine = simplex::Engine::new(context.child("engine"), engine_config);
+        let _ = engine.start(votes, certificates, consensus_resolver).await;
+    });
+    Ok(())
+}
+
+/// Epoch 0 covers every height Hansa will reach (the validator set is fixed at genesis).
+fn epocher() -> FixedEpocher {
+    FixedEpocher::new(NonZeroU64::MAX)
+}

@@ -1,0 +1,819 @@
+//! Deterministic cluster simulation: N validators on `runtime::deterministic` and
+//! `p2p::simulated`, with seeded scheduling, link latency, jitter and loss, partitions, and
+//! crashes followed by restarts from each validator's own storage.
+//!
+//! A [`Scenario`] fixes everything: the seed drives the runtime's task order and the network's
+//! latency and loss, so the same scenario replays exactly (the returned
+//! [`Outcome::auditor_state`] is equal). Executors come from a factory `Fn(validator index) -> X`,
+//! called again whenever a validator restarts (its executor starts empty, as in production).
+//!
+//! Every `check_every` of simulated time, and at the end, the harness checks:
+//! - safety: all validators delivered the same block digest at every height, each executor
+//!   instance received heights in order without gaps, and every certificate verifies with
+//!   [`crate::verify_finalization`] for exactly the delivered block;
+//! - the caller's invariant over the current executors;
+//! - no validator blocked a peer (nobody here is Byzantine);
+//!
+//! and, once every fault has healed, liveness: every validator that is up reaches
+//! `target_height` before `time_limit`. A failure panics with the seed, so it can be replayed.
+
+use crate::{
+    Executor, Tuning,
+    block::ConsensusKey,
+    certificate::{FinalityCertificate, participants},
+    delivery::Status,
+    node::{self, Channels, NodeConfig},
+    verify_finalization,
+};
+use commonware_cryptography::{Signer as _, ed25519};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{Clock, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_utils::probability::Probability;
+use hansa_types::{Block, Decode as _, Hash, Header, PublicKey};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    num::{NonZeroU32, NonZeroUsize},
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tracing::info;
+
+/// The chain id of simulated clusters unless a scenario sets another.
+pub const SIM_CHAIN_ID: Hash = Hash([0x5a; 32]);
+
+/// Messages per second each validator may send to each peer on each channel.
+const SIM_MESSAGES_PER_SECOND: u32 = 4_096;
+
+/// A network link's behaviour.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkSpec {
+    /// Mean one-way latency.
+    pub latency: Duration,
+    /// Standard deviation of the latency.
+    pub jitter: Duration,
+    /// Probability that a message arrives (1.0: no loss).
+    pub success_rate: f64,
+}
+
+impl LinkSpec {
+    /// A fast, reliable link.
+    pub const fn good() -> Self {
+        Self { latency: Duration::from_millis(20), jitter: Duration::from_millis(5), success_rate: 1.0 }
+    }
+
+    fn link(&self) -> Link {
+        Link {
+            latency: self.latency,
+            jitter: self.jitter,
+            success_rate: Probability::from_f64(self.success_rate)
+                .expect("link success rate must be within 0.0..=1.0"),
+        }
+    }
+}
+
+/// A fault injected at a simulated time.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// The validator's tasks are aborted at `at` (an unclean stop: nothing is flushed); after
+    /// `down_for` it restarts from its storage with a fresh executor; `None` keeps it down.
+    Crash {
+        /// Index of the validator.
+        validator: usize,
+        /// When it stops.
+        at: Duration,
+        /// How long it stays down (`None`: for good).
+        down_for: Option<Duration>,
+    },
+    /// Links between `group` and every other validator are removed at `at` and restored after
+    /// `duration`.
+    Partition {
+        /// Indices of the validators cut off from the others.
+        group: Vec<usize>,
+        /// When the partition starts.
+        at: Duration,
+        /// How long it lasts.
+        duration: Duration,
+    },
+    /// Every link behaves as `link` from `at` for `duration`, then returns to the base link.
+    Degrade {
+        /// The degraded link.
+        link: LinkSpec,
+        /// When degradation starts.
+        at: Duration,
+        /// How long it lasts.
+        duration: Duration,
+    },
+}
+
+/// One simulation run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Seed of the runtime's scheduling, the network's sampling and [`SplitMix64`] users.
+    pub seed: u64,
+    /// Chain id (consensus signing namespace); [`SIM_CHAIN_ID`] by default.
+    pub chain_id: Hash,
+    /// Number of validators.
+    pub validators: usize,
+    /// Base behaviour of every link.
+    pub link: LinkSpec,
+    /// Faults, in any order.
+    pub faults: Vec<Fault>,
+    /// Height every validator that is up must reach once faults have healed.
+    pub target_height: u64,
+    /// Simulated time after which a run that has not reached the target fails.
+    pub time_limit: Duration,
+    /// Simulated time between checks.
+    pub check_every: Duration,
+    /// Validator settings.
+    pub tuning: Tuning,
+}
+
+impl Scenario {
+    /// A fault-free scenario with good links and the simulation tuning.
+    pub fn new(seed: u64, validators: usize, target_height: u64) -> Self {
+        Self {
+            seed,
+            chain_id: SIM_CHAIN_ID,
+            validators,
+            link: LinkSpec::good(),
+            faults: Vec::new(),
+            target_height,
+            time_limit: Duration::from_secs(120),
+            check_every: Duration::from_secs(1),
+            tuning: Tuning::simulation(),
+        }
+    }
+}
+
+/// What a successful run observed.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The scenario's seed.
+    pub seed: u64,
+    /// Per validator, the digest delivered at each height (over all its restarts).
+    pub finalized: Vec<BTreeMap<u64, Hash>>,
+    /// Per validator, the certificate delivered with each height.
+    pub certificates: Vec<BTreeMap<u64, Vec<u8>>>,
+    /// How many delivered certificates prove finality through a descendant (carry links).
+    pub linked_certificates: usize,
+    /// The deterministic runtime's audit hash: equal for two runs of the same scenario.
+    pub auditor_state: String,
+    /// Simulated time the run took.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// The lowest height every validator delivered.
+    pub fn common_height(&self) -> u64 {
+        self.finalized.iter().map(|heights| heights.keys().last().copied().unwrap_or(0)).min().unwrap_or(0)
+    }
+}
+
+/// A small seeded generator for choosing fault victims and times (the same seed, the same faults).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `low..high` (`high > low`).
+    pub fn range(&mut self, low: u64, high: u64) -> u64 {
+        assert!(high > low, "empty range");
+        low + self.next_u64() % (high - low)
+    }
+}
+
+/// Everything delivered to the executors, kept by the harness across restarts.
+#[derive(Default)]
+struct Journal {
+    /// Per validator: height -> (digest, certificate).
+    delivered: Vec<BTreeMap<u64, (Hash, Vec<u8>)>>,
+    /// Per validator: heights whose certificate was already checked.
+    verified_up_to: Vec<u64>,
+    violations: Vec<String>,
+}
+
+/// Wraps a validator's executor to record what it is given.
+#[derive(Clone)]
+struct Recording<X> {
+    inner: X,
+    validator: usize,
+    /// Highest height this executor instance has received.
+    instance_height: Arc<Mutex<u64>>,
+    journal: Arc<Mutex<Journal>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<X: Executor> Executor for Recording<X> {
+    fn genesis_block(&self) -> Block {
+        self.inner.genesis_block()
+    }
+
+    fn propose(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+        self.inner.propose(parent, timestamp_ms, context)
+    }
+
+    fn verify(&self, parent: &Block, block: &Block) -> bool {
+        self.inner.verify(parent, block)
+    }
+
+    fn finalized(&self, block: &Block, certificate: Vec<u8>) {
+        let height = block.height();
+        let digest = block.digest();
+        {
+            let mut instance_height = lock(&self.instance_height);
+            let mut journal = lock(&self.journal);
+            if height > *instance_height + 1 {
+                journal.violations.push(format!(
+                    "validator {} received height {height} after {}",
+                    self.validator, *instance_height
+                ));
+            }
+            *instance_height = (*instance_height).max(height);
+            match journal.delivered[self.validator].get(&height) {
+                Some((known, _)) if *known != digest => {
+                    let message = format!(
+                        "validator {} received two blocks at height {height}: {known} and {digest}",
+                        self.validator
+                    );
+                    journal.violations.push(message);
+                }
+                Some(_) => {}
+                None => {
+                    journal.delivered[self.validator].insert(height, (digest, certificate.clone()));
+                }
+            }
+        }
+        self.inner.finalized(block, certificate);
+    }
+
+    fn applied_height(&self) -> u64 {
+        self.inner.applied_height()
+    }
+}
+
+/// A running (or crashed) simulated validator.
+struct Member<X> {
+    key: ed25519::PrivateKey,
+    handle: Option<Handle<()>>,
+    status: Arc<Status>,
+    executor: Recording<X>,
+}
+
+fn validator_keys(count: usize) -> Vec<ed25519::PrivateKey> {
+    (0..count).map(|index| ed25519::PrivateKey::from_seed(index as u64)).collect()
+}
+
+/// The Hansa form of the simulated validators' keys, in index order.
+pub fn validator_public_keys(count: usize) -> Vec<PublicKey> {
+    validator_keys(count)
+        .iter()
+        .map(|key| {
+            let bytes: [u8; 32] = key.public_key().as_ref().try_into().expect("ed25519 keys are 32 bytes");
+            PublicKey(bytes)
+        })
+        .collect()
+}
+
+struct Cluster<X, F> {
+    context: deterministic::Context,
+    oracle: Oracle<ConsensusKey, deterministic::Context>,
+    scenario: Scenario,
+    members: Vec<Member<X>>,
+    factory: F,
+    journal: Arc<Mutex<Journal>>,
+    hansa_keys: Vec<PublicKey>,
+}
+
+impl<X, F> Cluster<X, F>
+where
+    X: Executor,
+    F: Fn(usize) -> X,
+{
+    fn key(&self, index: usize) -> ConsensusKey {
+        self.members[index].key.public_key()
+    }
+
+    /// Starts validator `index` from its storage with a fresh executor.
+    async fn start(&mut self, index: usize) {
+        let key = self.members[index].key.clone();
+        let public_key = key.public_key();
+        let quota = Quota::per_second(NonZeroU32::new(SIM_MESSAGES_PER_SECOND).expect("non-zero"));
+        let control = self.oracle.control(public_key.clone());
+        let mut channels = Vec::new();
+        for channel in [
+            node::CHANNEL_VOTES,
+            node::CHANNEL_CERTIFICATES,
+            node::CHANNEL_CONSENSUS_RESOLVER,
+            node::CHANNEL_BACKFILL,
+            node::CHANNEL_BLOCKS,
+        ] {
+            channels.push(control.register(channel, quota).await.expect("simulated network is running"));
+        }
+        let mut channels = channels.into_iter();
+        let mut next = || channels.next().expect("five channels registered");
+        let channels = Channels {
+            votes: next(),
+            certificates: next(),
+            consensus_resolver: next(),
+            backfill: next(),
+            blocks: next(),
+        };
+
+        let executor = Recording {
+            inner: (self.factory)(index),
+            validator: index,
+            instance_height: Arc::new(Mutex::new(0)),
+            journal: self.journal.clone(),
+        };
+        let status = Arc::new(Status::default());
+        let config = NodeConfig {
+            chain_id: self.scenario.chain_id,
+            signer: key,
+            participants: participants(&self.hansa_keys).expect("simulated keys are valid and distinct"),
+            partition_prefix: format!("validator{index}"),
+            tuning: self.scenario.tuning.clone(),
+        };
+        let blocker = self.oracle.control(public_key);
+        let peers = self.oracle.manager();
+        let node_executor = executor.clone();
+        let node_status = status.clone();
+        let handle =
+            self.context.child("validator").with_attribute("index", index).spawn(move |context| async move {
+                node::start(context, config, node_executor, channels, blocker, peers, node_status)
+                    .await
+                    .expect("simulated validator starts");
+                // The node's tasks are children of this one: keep it alive until aborted.
+                futures::future::pending::<()>().await;
+            });
+        let member = &mut self.members[index];
+        member.handle = Some(handle);
+        member.status = status;
+        member.executor = executor;
+    }
+
+    /// Aborts validator `index`'s tasks.
+    async fn crash(&mut self, index: usize) {
+        if let Some(handle) = self.members[index].handle.take() {
+            handle.abort();
+            let _ = handle.await;
+        }
+    }
+
+    /// Sets every link to `link`, except between `partitioned` pairs, which get none.
+    async fn apply_links(&self, link: &LinkSpec, partitioned: &BTreeSet<(usize, usize)>) {
+        let count = self.members.len();
+        for from in 0..count {
+            for to in 0..count {
+                if from == to {
+                    continue;
+                }
+                let (sender, receiver) = (self.key(from), self.key(to));
+                // A link cannot be overwritten: remove it (if any), then add the new one.
+                let _ = self.oracle.remove_link(sender.clone(), receiver.clone()).await;
+                if !partitioned.contains(&(from.min(to), from.max(to))) {
+                    self.oracle.add_link(sender, receiver, link.link()).await.expect("link was removed");
+                }
+            }
+        }
+    }
+
+    /// Agreement, ordering and certificate checks over everything delivered so far.
+    fn check_deliveries(&self) -> Result<(), String> {
+        let mut journal = lock(&self.journal);
+        if let Some(violation) = journal.violations.first() {
+            return Err(violation.clone());
+        }
+        // Agreement at every height.
+        let mut by_height: BTreeMap<u64, (usize, Hash)> = BTreeMap::new();
+        for (validator, delivered) in journal.delivered.iter().enumerate() {
+            for (height, (digest, _)) in delivered {
+                match by_height.get(height) {
+                    Some((other, known)) if known != digest => {
+                        return Err(format!(
+                            "safety: height {height} is {known} at validator {other} but {digest} at validator {validator}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        by_height.insert(*height, (validator, *digest));
+                    }
+                }
+            }
+        }
+        // Certificates verify for exactly the delivered block, and for no other.
+        for validator in 0..journal.delivered.len() {
+            let from = journal.verified_up_to[validator];
+            let mut checked = from;
+            for (height, (digest, certificate)) in journal.delivered[validator].range(from + 1..) {
+                if !verify_finalization(&self.scenario.chain_id, &self.hansa_keys, digest, certificate) {
+                    return Err(format!(
+                        "certificate of height {height} at validator {validator} does not verify"
+                    ));
+                }
+                if verify_finalization(&self.scenario.chain_id, &self.hansa_keys, &Hash([0; 32]), certificate)
+                {
+                    return Err(format!("certificate of height {height} verifies for another digest"));
+                }
+                checked = *height;
+            }
+            journal.verified_up_to[validator] = checked;
+        }
+        Ok(())
+    }
+
+    /// Safety and invariant checks; `Err` describes the first violation.
+    async fn check<I>(&self, invariant: &I) -> Result<(), String>
+    where
+        I: Fn(&[X]) -> Result<(), String>,
+    {
+        self.check_deliveries()?;
+        let executors: Vec<X> = self.members.iter().map(|member| member.executor.inner.clone()).collect();
+        invariant(&executors)?;
+
+        let blocked = self.oracle.blocked().await.map_err(|error| format!("oracle: {error:?}"))?;
+        if !blocked.is_empty() {
+            return Err(format!("peers were blocked: {blocked:?}"));
+        }
+        Ok(())
+    }
+}
+
+/// An event of the fault timeline.
+#[derive(Debug, Clone)]
+enum Event {
+    Crash(usize),
+    Restart(usize),
+    Partition(Vec<usize>),
+    Heal(Vec<usize>),
+    Degrade(LinkSpec),
+    Restore,
+}
+
+fn timeline(faults: &[Fault]) -> Vec<(Duration, Event)> {
+    let mut events = Vec::new();
+    for fault in faults {
+        match fault {
+            Fault::Crash { validator, at, down_for } => {
+                events.push((*at, Event::Crash(*validator)));
+                if let Some(down_for) = down_for {
+                    events.push((*at + *down_for, Event::Restart(*validator)));
+                }
+            }
+            Fault::Partition { group, at, duration } => {
+                events.push((*at, Event::Partition(group.clone())));
+                events.push((*at + *duration, Event::Heal(group.clone())));
+            }
+            Fault::Degrade { link, at, duration } => {
+                events.push((*at, Event::Degrade(*link)));
+                events.push((*at + *duration, Event::Restore));
+            }
+        }
+    }
+    events.sort_by_key(|(at, _)| *at);
+    events
+}
+
+fn pairs_across(group: &[usize], count: usize) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    for &inside in group {
+        for outside in (0..count).filter(|index| !group.contains(index)) {
+            pairs.push((inside.min(outside), inside.max(outside)));
+        }
+    }
+    pairs
+}
+
+/// Runs `scenario` with executors from `factory`, checking `invariant` over them at every check.
+/// Panics, naming the seed, on any safety, invariant or liveness failure.
+///
+/// `factory(index)` is called once per validator when the cluster is built (the instance the
+/// invariant sees until the validator first starts) and again at every start or restart.
+/// Validator `index` signs with `ed25519::PrivateKey::from_seed(index)`; its Hansa key is
+/// `validator_public_keys(n)[index]`, for building a matching genesis.
+pub fn run<X, F, I>(scenario: Scenario, factory: F, invariant: I) -> Outcome
+where
+    X: Executor,
+    F: Fn(usize) -> X + Send + 'static,
+    I: Fn(&[X]) -> Result<(), String> + Send + 'static,
+{
+    let seed = scenario.seed;
+    let result = catch_unwind(AssertUnwindSafe(|| simulate(scenario, factory, invariant)));
+    match result {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(reason)) => panic!("simulation failed (seed {seed}): {reason}"),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_string()))
+                .unwrap_or_else(|| "panic".to_string());
+            panic!("simulation failed (seed {seed}): {reason}")
+        }
+    }
+}
+
+fn simulate<X, F, I>(scenario: Scenario, factory: F, invariant: I) -> Result<Outcome, String>
+where
+    X: Executor,
+    F: Fn(usize) -> X + Send + 'static,
+    I: Fn(&[X]) -> Result<(), String> + Send + 'static,
+{
+    assert!(scenario.validators >= 1, "a cluster needs validators");
+    let config = deterministic::Config::new()
+        .with_seed(scenario.seed)
+        .with_timeout(Some(scenario.time_limit + Duration::from_secs(60)));
+    let runner = deterministic::Runner::new(config);
+    runner.start(|context| async move {
+        let count = scenario.validators;
+        let keys = validator_keys(count);
+        let hansa_keys = validator_public_keys(count);
+        let consensus_keys: Vec<ConsensusKey> = keys.iter().map(|key| key.public_key()).collect();
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: node::max_message_size(count),
+                max_peers_per_set: NonZeroUsize::new(count).expect("at least one validator"),
+                disconnect_on_block: true,
+                tracked_peer_sets: NonZeroUsize::MIN,
+            },
+            consensus_keys,
+        )
+        .await;
+        network.start();
+
+        let journal = Arc::new(Mutex::new(Journal {
+            delivered: vec![BTreeMap::new(); count],
+            verified_up_to: vec![0; count],
+            violations: Vec::new(),
+        }));
+        let members = keys
+            .into_iter()
+            .enumerate()
+            .map(|(index, key)| Member {
+                key,
+                handle: None,
+                status: Arc::new(Status::default()),
+                executor: Recording {
+                    inner: factory(index),
+                    validator: index,
+                    instance_height: Arc::new(Mutex::new(0)),
+                    journal: journal.clone(),
+                },
+            })
+            .collect();
+        let mut cluster = Cluster {
+            context: context.child("cluster"),
+            oracle,
+            scenario: scenario.clone(),
+            members,
+            factory,
+            journal,
+            hansa_keys,
+        };
+
+        let mut link = scenario.link;
+        let mut partitioned: BTreeSet<(usize, usize)> = BTreeSet::new();
+        cluster.apply_links(&link, &partitioned).await;
+        let mut events = timeline(&scenario.faults).into_iter().peekable();
+        let crashed_at_start: BTreeSet<usize> = scenario
+            .faults
+            .iter()
+            .filter_map(|fault| match fault {
+                Fault::Crash { validator, at, .. } if at.is_zero() => Some(*validator),
+                _ => None,
+            })
+            .collect();
+        for index in 0..count {
+            if !crashed_at_start.contains(&index) {
+                cluster.start(index).await;
+            }
+        }
+        let last_event = timeline(&scenario.faults).last().map_or(Duration::ZERO, |(at, _)| *at);
+
+        let started = context.current();
+        loop {
+            let elapsed = context.current().duration_since(started).unwrap_or_default();
+            // Apply every fault that is due.
+            while let Some((at, _)) = events.peek() {
+                if *at > elapsed {
+                    break;
+                }
+                let (_, event) = events.next().expect("peeked");
+                info!(?elapsed, ?event, "fault");
+                match event {
+                    Event::Crash(index) => cluster.crash(index).await,
+                    Event::Restart(index) => cluster.start(index).await,
+                    Event::Partition(group) => {
+                        partitioned.extend(pairs_across(&group, count));
+                        cluster.apply_links(&link, &partitioned).await;
+                    }
+                    Event::Heal(group) => {
+                        for pair in pairs_across(&group, count) {
+                            partitioned.remove(&pair);
+                        }
+                        cluster.apply_links(&link, &partitioned).await;
+                    }
+                    Event::Degrade(degraded) => {
+                        link = degraded;
+                        cluster.apply_links(&link, &partitioned).await;
+                    }
+                    Event::Restore => {
+                        link = scenario.link;
+                        cluster.apply_links(&link, &partitioned).await;
+                    }
+                }
+            }
+
+            cluster.check(&invariant).await?;
+
+            let healed = elapsed >= last_event && events.peek().is_none();
+            let up: Vec<usize> =
+                (0..count).filter(|index| cluster.members[*index].handle.is_some()).collect();
+            let lowest = up.iter().map(|index| cluster.members[*index].status.delivered()).min();
+            if healed && lowest.is_some_and(|height| height >= scenario.target_height) {
+                break;
+            }
+            if elapsed >= scenario.time_limit {
+                let heights: Vec<u64> =
+                    cluster.members.iter().map(|member| member.status.delivered()).collect();
+                return Err(format!(
+                    "liveness: after {elapsed:?} delivered heights are {heights:?} (up: {up:?}), target {}",
+                    scenario.target_height
+                ));
+            }
+            context.sleep(scenario.check_every).await;
+        }
+
+        let elapsed = context.current().duration_since(started).unwrap_or_default();
+        let journal = lock(&cluster.journal);
+        let finalized = journal
+            .delivered
+            .iter()
+            .map(|delivered| delivered.iter().map(|(height, (digest, _))| (*height, *digest)).collect())
+            .collect();
+        let certificates: Vec<BTreeMap<u64, Vec<u8>>> = journal
+            .delivered
+            .iter()
+            .map(|delivered| {
+                delivered.iter().map(|(height, (_, certificate))| (*height, certificate.clone())).collect()
+            })
+            .collect();
+        drop(journal);
+        let linked_certificates = certificates
+            .iter()
+            .flat_map(|certificates| certificates.values())
+            .filter(|certificate| {
+                FinalityCertificate::decode(certificate).is_ok_and(|decoded| !decoded.links.is_empty())
+            })
+            .count();
+        for member in &mut cluster.members {
+            if let Some(handle) = member.handle.take() {
+                handle.abort();
+            }
+        }
+        Ok(Outcome {
+            seed: scenario.seed,
+            finalized,
+            certificates,
+            linked_certificates,
+            auditor_state: context.auditor().state(),
+            elapsed,
+        })
+    })
+}
+
+/// A toy executor: blocks carry no batches and `state_root = hash(parent state_root, height)`.
+/// It records the finalized digest and state root of every height.
+#[derive(Clone, Default)]
+pub struct ToyExecutor {
+    state: Arc<Mutex<ToyState>>,
+}
+
+#[derive(Default)]
+struct ToyState {
+    /// Height -> (block digest, state root), for finalized blocks.
+    finalized: BTreeMap<u64, (Hash, Hash)>,
+}
+
+/// Domain tag of the toy state root.
+const TOY_STATE_DOMAIN: &str = "hansa/sim/toy-state/v1";
+
+impl ToyExecutor {
+    /// A fresh executor (nothing applied).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The toy state root of a child of a block with `parent_state_root` at `height`.
+    pub fn state_root(parent_state_root: &Hash, height: u64) -> Hash {
+        hansa_types::hash::hash_parts(TOY_STATE_DOMAIN, &[&parent_state_root.0, &height.to_le_bytes()])
+    }
+
+    /// Finalized block digests by height.
+    pub fn finalized_digests(&self) -> BTreeMap<u64, Hash> {
+        lock(&self.state).finalized.iter().map(|(height, (digest, _))| (*height, *digest)).collect()
+    }
+
+    /// Finalized state roots by height.
+    pub fn finalized_state_roots(&self) -> BTreeMap<u64, Hash> {
+        lock(&self.state).finalized.iter().map(|(height, (_, root))| (*height, *root)).collect()
+    }
+}
+
+impl Executor for ToyExecutor {
+    fn genesis_block(&self) -> Block {
+        Block {
+            header: Header {
+                version: hansa_types::block::HEADER_VERSION,
+                height: 0,
+                parent: Hash::ZERO,
+                timestamp_ms: 0,
+                state_root: hansa_types::hash::hash(TOY_STATE_DOMAIN, b"genesis"),
+                operations_root: hansa_types::merkle::root(&[]),
+                operations_count: 0,
+                results_root: hansa_types::merkle::root(&[]),
+                context: Vec::new(),
+            },
+            batches: Vec::new(),
+        }
+    }
+
+    fn propose(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+        let height = parent.height() + 1;
+        Some(Block {
+            header: Header {
+                version: hansa_types::block::HEADER_VERSION,
+                height,
+                parent: parent.digest(),
+                timestamp_ms,
+                state_root: Self::state_root(&parent.header.state_root, height),
+                operations_root: hansa_types::merkle::root(&[]),
+                operations_count: 0,
+                results_root: hansa_types::merkle::root(&[]),
+                context,
+            },
+            batches: Vec::new(),
+        })
+    }
+
+    fn verify(&self, parent: &Block, block: &Block) -> bool {
+        block.batches.is_empty()
+            && block.header.state_root == Self::state_root(&parent.header.state_root, block.height())
+            && block.header.results_root == hansa_types::merkle::root(&[])
+    }
+
+    fn finalized(&self, block: &Block, _certificate: Vec<u8>) {
+        let mut state = lock(&self.state);
+        let height = block.height();
+        if let Some((digest, _)) = state.finalized.get(&height) {
+            assert_eq!(*digest, block.digest(), "a finalized height never changes its block");
+            return;
+        }
+        let applied = state.finalized.keys().last().copied().unwrap_or(0);
+        assert_eq!(height, applied + 1, "finalized blocks arrive in height order");
+        if let Some((_, parent_root)) = state.finalized.get(&(height - 1)) {
+            assert_eq!(
+                block.header.state_root,
+                Self::state_root(parent_root, height),
+                "finalized block has the wrong state root"
+            );
+        }
+        state.finalized.insert(height, (block.digest(), block.header.state_root));
+    }
+
+    fn applied_height(&self) -> u64 {
+        lock(&self.state).finalized.keys().last().copied().unwrap_or(0)
+    }
+}
+
+/// The common invariant of toy executors: identical state roots at every height they share.
+pub fn toy_state_roots_agree(executors: &[ToyExecutor]) -> Result<(), String> {
+    let mut roots: BTreeMap<u64, Hash> = BTreeMap::new();
+    for (index, executor) in executors.iter().enumerate() {
+        for (height, root) in executor.finalized_state_roots() {
+            if let Some(known) = roots.insert(height, root)
+                && known != root
+            {
+                return Err(format!("state root of height {height} differs at validator {index}"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `verify_finalization` against certificates produced by a simulated cluster.
+
+use hansa_chain::{
+    FinalityCertificate,
+    sim::{self, SIM_CHAIN_ID, Scenario, ToyExecutor},
+    verify_finalization,
+};
+use hansa_types::{Decode as _, Encode as _, Hash};
+
+fn cluster() -> sim::Outcome {
+    sim::run(Scenario::new(6, 4, 6), |_| ToyExecutor::new(), sim::toy_state_roots_agree)
+}
+
+#[test]
+fn accepts_the_real_certificate_and_rejects_everything_else() {
+    let outcome = cluster();
+    let validators = sim::validator_public_keys(4);
+    let digest = outcome.finalized[0][&3];
+    let certificate = &outcome.certificates[0][&3];
+
+    assert!(verify_finalization(&SIM_CHAIN_ID, &validators, &digest, certificate));
+    // Any validator order.
+    let mut reversed = validators.clone();
+    reversed.reverse();
+    assert!(verify_finalization(&SIM_CHAIN_ID, &reversed, &digest, certificate));
+
+    // Another block, another chain, another validator set.
+    let other_digest = outcome.finalized[0][&4];
+    assert!(!verify_finalization(&SIM_CHAIN_ID, &validators, &other_digest, certificate));
+    assert!(!verify_finalization(&Hash([0x5b; 32]), &validators, &digest, certificate));
+    assert!(!verify_finalization(&SIM_CHAIN_ID, &validators[..3], &digest, certificate));
+    assert!(!verify_finalization(&SIM_CHAIN_ID, &sim::validator_public_keys(5), &digest, certificate));
+
+    // Truncated, extended, flipped, garbage.
+    for length in [0, 1, certificate.len() / 2, certificate.len() - 1] {
+        assert!(!verify_finalization(&SIM_CHAIN_ID, &validators, &digest, &certificate[..length]));
+    }
+    let mut extended = certificate.clone();
+    extended.push(0);
+    assert!(!verify_finalization(&SIM_CHAIN_ID, &validators, &digest, &extended));
+    for index in [0, 5, certificate.len() - 1] {
+        let mut flipped = certificate.clone();
+        flipped[index] ^= 1;
+        assert!(!verify_finalization(&SIM_CHAIN_ID, &validators, &digest, &flipped), "byte {index}");
+    }
+    assert!(!verify_finalization(&SIM_CHAIN_ID, &validators, &digest, &[0xAB; 300]));
+}
+
+#[test]
+fn certificates_through_descendants_verify_and_bind_their_links() {
+    // Loss and a partition make some views finalize only through a descendant.
+    let outcome = sim::run(
+        crate::simulation::partition_and_loss_scenario(),
+        |_| ToyExecutor::new(),
+        sim::toy_state_roots_agree,
+    );
+    let validators = sim::validator_public_keys(7);
+    let mut linked = 0;
+    for (validator, certificates) in outcome.certificates.iter().enumerate() {
+        for (height, certificate) in certificates {
+            let digest = outcome.finalized[validator][height];
+            assert!(verify_finalization(&SIM_CHAIN_ID, &validators, &digest, certificate));
+            let decoded = FinalityCertificate::decode(certificate).expect("decodes");
+            if decoded.links.is_empty() {
+                continue;
+            }
+            linked += 1;
+            // A tampered link breaks the hash chain.
+            let mut tampered = decoded.clone();
+            tampered.links[0].timestamp_ms += 1;
+            assert!(!verify_finalization(&SIM_CHAIN_ID, &validators, &digest, &tampered.encode()));
+            // Links without the finalization's own block do not reach another digest.
+            let parent = decoded.links.last().expect("non-empty").parent;
+            assert_eq!(parent, digest);
+        }
+    }
+    eprintln!("{linked} certificates through descendants");
+    assert!(linked > 0, "the partition scenario should exercise certificates through descendants");
+}

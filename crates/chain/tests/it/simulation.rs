@@ -1,0 +1,213 @@
+//! Deterministic cluster simulations with the toy executor.
+
+use hansa_chain::sim::{self, Fault, LinkSpec, Scenario, SplitMix64, ToyExecutor};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+fn report(name: &str, outcome: &sim::Outcome) {
+    let heights: Vec<usize> = outcome.finalized.iter().map(|delivered| delivered.len()).collect();
+    eprintln!(
+        "{name}: seed {} simulated {:?} delivered {heights:?}, {} certificates through descendants",
+        outcome.seed, outcome.elapsed, outcome.linked_certificates
+    );
+}
+
+#[test]
+fn four_validators_all_online_reach_height_20() {
+    let outcome = sim::run(Scenario::new(1, 4, 20), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    report("all online", &outcome);
+    assert!(outcome.common_height() >= 20);
+}
+
+#[test]
+fn four_validators_with_one_crashed_throughout_still_finalize() {
+    let mut scenario = Scenario::new(2, 4, 20);
+    scenario.faults = vec![Fault::Crash { validator: 3, at: Duration::ZERO, down_for: None }];
+    let outcome = sim::run(scenario, |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    report("one crashed", &outcome);
+    assert!(outcome.finalized[3].is_empty());
+    assert!(outcome.finalized[..3].iter().all(|delivered| delivered.len() >= 20));
+}
+
+#[test]
+fn crashed_validator_restarts_and_catches_up() {
+    let seed = 3;
+    let mut rng = SplitMix64::new(seed);
+    let victim = rng.range(0, 4) as usize;
+    let at = Duration::from_millis(rng.range(1_000, 3_000));
+    let down_for = Duration::from_millis(rng.range(3_000, 6_000));
+    let mut scenario = Scenario::new(seed, 4, 40);
+    scenario.faults = vec![Fault::Crash { validator: victim, at, down_for: Some(down_for) }];
+
+    // Keep every executor instance so the restarted one can be inspected.
+    let instances: Arc<Mutex<Vec<(usize, ToyExecutor)>>> = Arc::default();
+    let factory = {
+        let instances = instances.clone();
+        move |index| {
+            let executor = ToyExecutor::new();
+            instances.lock().expect("not poisoned").push((index, executor.clone()));
+            executor
+        }
+    };
+    let outcome = sim::run(scenario, factory, sim::toy_state_roots_agree);
+    report("crash and restart", &outcome);
+
+    let instances = instances.lock().expect("not poisoned");
+    let victim_instances: Vec<&ToyExecutor> =
+        instances.iter().filter(|(index, _)| *index == victim).map(|(_, executor)| executor).collect();
+    assert_eq!(victim_instances.len(), 3, "initial, started, restarted");
+    let restarted = victim_instances[2].finalized_digests();
+    // The restarted executor was redelivered everything from height 1, identical to a peer's.
+    assert!(restarted.len() >= 40, "restarted executor reached {}", restarted.len());
+    assert_eq!(
+        restarted.keys().copied().collect::<Vec<_>>(),
+        (1..=restarted.len() as u64).collect::<Vec<_>>()
+    );
+    let peer = &outcome.finalized[(victim + 1) % 4];
+    for (height, digest) in &restarted {
+        assert_eq!(peer.get(height), Some(digest), "height {height}");
+    }
+}
+
+/// Seven validators: lossy links, a minority partitioned away for 6 s, then 5 s of bad links.
+pub(crate) fn partition_and_loss_scenario() -> Scenario {
+    let mut scenario = Scenario::new(4, 7, 25);
+    scenario.link = LinkSpec {
+        latency: Duration::from_millis(40),
+        jitter: Duration::from_millis(20),
+        success_rate: 0.95,
+    };
+    scenario.faults = vec![
+        Fault::Partition {
+            group: vec![0, 1, 2],
+            at: Duration::from_secs(2),
+            duration: Duration::from_secs(6),
+        },
+        Fault::Degrade {
+            link: LinkSpec {
+                latency: Duration::from_millis(150),
+                jitter: Duration::from_millis(50),
+                success_rate: 0.7,
+            },
+            at: Duration::from_secs(10),
+            duration: Duration::from_secs(5),
+        },
+    ];
+    scenario.time_limit = Duration::from_secs(180);
+    scenario
+}
+
+#[test]
+fn seven_validators_heal_after_partition_and_loss() {
+    let outcome = sim::run(partition_and_loss_scenario(), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    report("partition and loss", &outcome);
+    assert!(outcome.common_height() >= 25);
+}
+
+#[test]
+fn same_seed_replays_identically() {
+    let scenario = || {
+        let mut scenario = Scenario::new(5, 4, 10);
+        scenario.link = LinkSpec {
+            latency: Duration::from_millis(30),
+            jitter: Duration::from_millis(15),
+            success_rate: 0.9,
+        };
+        scenario.faults = vec![Fault::Crash {
+            validator: 1,
+            at: Duration::from_secs(1),
+            down_for: Some(Duration::from_secs(2)),
+        }];
+        scenario
+    };
+    let first = sim::run(scenario(), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    let second = sim::run(scenario(), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    assert_eq!(first.auditor_state, second.auditor_state);
+    assert_eq!(first.finalized, second.finalized);
+}
+
+#[test]
+fn whole_cluster_crashes_and_restarts_from_storage() {
+    let mut scenario = Scenario::new(8, 4, 30);
+    scenario.faults = (0..4)
+        .map(|validator| Fault::Crash {
+            validator,
+            at: Duration::from_millis(2_000 + 10 * validator as u64),
+            down_for: Some(Duration::from_secs(1)),
+        })
+        .collect();
+    let outcome = sim::run(scenario, |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    report("whole cluster restart", &outcome);
+    assert!(outcome.common_height() >= 30);
+}
+
+#[test]
+#[should_panic(expected = "simulation failed (seed 9): liveness")]
+fn a_failing_run_names_its_seed() {
+    // Two of four validators down for good: no quorum, so the target is never reached.
+    let mut scenario = Scenario::new(9, 4, 5);
+    scenario.faults = vec![
+        Fault::Crash { validator: 0, at: Duration::ZERO, down_for: None },
+        Fault::Crash { validator: 1, at: Duration::ZERO, down_for: None },
+    ];
+    scenario.time_limit = Duration::from_secs(5);
+    sim::run(scenario, |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+}
+
+/// A scenario whose faults are all drawn from the seed: a crash and restart, a partition of a
+/// minority, and a stretch of lossy links.
+fn random_scenario(seed: u64) -> Scenario {
+    let mut rng = SplitMix64::new(seed);
+    let validators = if rng.range(0, 2) == 0 { 4 } else { 7 };
+    let mut scenario = Scenario::new(seed, validators, 30);
+    let minority = (validators - 1) / 3;
+    scenario.link = LinkSpec {
+        latency: Duration::from_millis(rng.range(10, 80)),
+        jitter: Duration::from_millis(rng.range(0, 30)),
+        success_rate: 1.0 - rng.range(0, 10) as f64 / 100.0,
+    };
+    let victim = rng.range(0, validators as u64) as usize;
+    let mut group: Vec<usize> = Vec::new();
+    while group.len() < minority {
+        let member = rng.range(0, validators as u64) as usize;
+        if !group.contains(&member) {
+            group.push(member);
+        }
+    }
+    scenario.faults = vec![
+        Fault::Crash {
+            validator: victim,
+            at: Duration::from_millis(rng.range(500, 4_000)),
+            down_for: Some(Duration::from_millis(rng.range(500, 5_000))),
+        },
+        Fault::Partition {
+            group,
+            at: Duration::from_millis(rng.range(500, 6_000)),
+            duration: Duration::from_millis(rng.range(500, 5_000)),
+        },
+        Fault::Degrade {
+            link: LinkSpec {
+                latency: Duration::from_millis(rng.range(50, 300)),
+                jitter: Duration::from_millis(rng.range(0, 100)),
+                success_rate: 1.0 - rng.range(10, 40) as f64 / 100.0,
+            },
+            at: Duration::from_millis(rng.range(500, 6_000)),
+            duration: Duration::from_millis(rng.range(500, 5_000)),
+        },
+    ];
+    scenario.time_limit = Duration::from_secs(240);
+    scenario
+}
+
+/// Seeds 100.. with random faults; `HANSA_SIM_SEEDS=n` widens the sweep to n seeds.
+#[test]
+fn random_faults_keep_safety_and_liveness() {
+    let seeds: u64 = std::env::var("HANSA_SIM_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(4);
+    for seed in 100..100 + seeds {
+        let outcome = sim::run(random_scenario(seed), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+        report("random faults", &outcome);
+        assert!(outcome.common_height() >= 30);
+    }
+}

@@ -1,0 +1,666 @@
+//! The REST/JSON API a validator serves to clients.
+//!
+//! Every route is under `/v1` (plus `/openapi.json`). Every error is a JSON body
+//! `{"error": {"code": "...", "message": "..."}}` with a stable `code`; bodies are bounded,
+//! requests are rate-limited per client address, and nothing a rejected request carried changes
+//! any state. 128-bit ids and amounts travel as decimal strings.
+
+use crate::app::{App, BatchOutcome, FinalizedEvent, SubmitError};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::Stream;
+use futures::StreamExt;
+use hansa_ledger::TransferFilter;
+use hansa_types::batch::BatchError;
+use hansa_types::merkle::MerkleProof;
+use hansa_types::{AccountProof, Decode, Hash, OperationProof, SignedBatch, TransferProof};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_stream::wrappers::BroadcastStream;
+
+/// Largest request body: a full batch of 8,190 transfers as JSON fits with room to spare.
+pub const REQUEST_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Longest a client may ask to wait for finality.
+pub const WAIT_MS_MAX: u64 = 60_000;
+/// Requests per second each client address may make, and the burst it may save up.
+pub const REQUESTS_PER_S_MAX: f64 = 5_000.0;
+pub const REQUEST_BURST_MAX: f64 = 10_000.0;
+/// Client addresses the rate limiter tracks at once.
+pub const RATE_CLIENTS_MAX: usize = 10_000;
+
+/// What the API reads besides the application.
+#[derive(Clone)]
+pub struct ApiState {
+    pub app: App,
+    pub status: Arc<dyn Fn() -> Value + Send + Sync>,
+    limiter: Arc<Mutex<RateLimiter>>,
+}
+
+impl ApiState {
+    pub fn new(app: App, status: Arc<dyn Fn() -> Value + Send + Sync>) -> ApiState {
+        ApiState { app, status, limiter: Arc::new(Mutex::new(RateLimiter::default())) }
+    }
+}
+
+/// An API error: an HTTP status, a stable code and a message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn not_found(what: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            SubmitError::Batch(BatchError::WrongChain { .. }) => {
+                ApiError::bad_request("wrong_chain", message)
+            }
+            SubmitError::Batch(BatchError::UnknownOrganisation(_)) => {
+                ApiError::new(StatusCode::FORBIDDEN, "unknown_organisation", message)
+            }
+            SubmitError::Batch(BatchError::BadSignature(_)) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", message)
+            }
+            SubmitError::Batch(BatchError::Unauthorised(_)) => {
+                ApiError::new(StatusCode::FORBIDDEN, "unauthorised", message)
+            }
+            SubmitError::Batch(BatchError::Replayed { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "replayed", message)
+            }
+            SubmitError::Mempool(_) | SubmitError::TooManyWaiters => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/v1/health", get(health))
+        .route("/v1/status", get(status))
+        .route("/v1/genesis", get(genesis))
+        .route("/v1/ledgers", get(ledgers))
+        .route("/v1/batches", post(submit))
+        .route("/v1/batches/{digest}", get(batch))
+        .route("/v1/accounts/{id}", get(account))
+        .route("/v1/accounts/{id}/transfers", get(account_transfers))
+        .route("/v1/accounts/{id}/balances", get(account_balances))
+        .route("/v1/accounts/{id}/proof", get(account_proof))
+        .route("/v1/transfers/{id}", get(transfer))
+        .route("/v1/transfers/{id}/proof", get(transfer_proof))
+        .route("/v1/operations/{id}", get(operation))
+        .route("/v1/operations/{id}/proof", get(operation_proof))
+        .route("/v1/blocks/latest", get(latest_block))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/events", get(events))
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn_with_state(state.clone(), limit))
+        .with_state(state)
+}
+
+/// Rate limit per client address, and the request size bound (checked from the header here
+/// and again while reading the body).
+async fn limit(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
+    if !state.limiter.lock().expect("limiter lock is never poisoned").allow(address, Instant::now()) {
+        return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; slow down")
+            .into_response();
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > REQUEST_BYTES_MAX) {
+        return too_large().into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, REQUEST_BYTES_MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => return too_large().into_response(),
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the request body is over {REQUEST_BYTES_MAX} bytes"),
+    )
+}
+
+/// A token bucket per client address, bounded in the number of addresses it remembers.
+#[derive(Default)]
+struct RateLimiter {
+    buckets: HashMap<IpAddr, (f64, Instant)>,
+}
+
+impl RateLimiter {
+    fn allow(&mut self, address: IpAddr, now: Instant) -> bool {
+        if self.buckets.len() >= RATE_CLIENTS_MAX && !self.buckets.contains_key(&address) {
+            // Forget buckets that have refilled completely: they carry no information.
+            let full = REQUEST_BURST_MAX / REQUESTS_PER_S_MAX;
+            self.buckets.retain(|_, (_, last)| now.duration_since(*last).as_secs_f64() < full);
+            if self.buckets.len() >= RATE_CLIENTS_MAX {
+                return false;
+            }
+        }
+        let (tokens, last) = self.buckets.entry(address).or_insert((REQUEST_BURST_MAX, now));
+        let refill = now.duration_since(*last).as_secs_f64() * REQUESTS_PER_S_MAX;
+        *tokens = (*tokens + refill).min(REQUEST_BURST_MAX);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn parse_id(text: &str) -> ApiResult<u128> {
+    text.parse::<u128>()
+        .map_err(|_| ApiError::bad_request("bad_id", format!("`{text}` is not a decimal 128-bit id")))
+}
+
+fn parse_hash(text: &str) -> ApiResult<Hash> {
+    Hash::from_hex(text).ok_or_else(|| ApiError::bad_request("bad_hash", "expected 64 hex digits"))
+}
+
+/// Query strings are parsed by hand so that a malformed one gets our JSON error.
+fn parse_query<T: for<'de> Deserialize<'de>>(query: Option<&str>) -> ApiResult<T> {
+    serde_urlencoded_like(query.unwrap_or(""))
+        .and_then(|value| serde_json::from_value(value).map_err(|error| error.to_string()))
+        .map_err(|message| ApiError::bad_request("bad_query", message))
+}
+
+/// Turns `a=1&b=x` into a JSON object, with numbers and booleans typed.
+fn serde_urlencoded_like(query: &str) -> Result<Value, String> {
+    let mut object = serde_json::Map::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = match value {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            number if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => {
+                number.parse::<u64>().map(Value::from).map_err(|_| format!("`{key}` is out of range"))?
+            }
+            text => Value::String(text.to_string()),
+        };
+        if object.insert(key.to_string(), value).is_some() {
+            return Err(format!("`{key}` is given twice"));
+        }
+    }
+    Ok(Value::Object(object))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}
+
+async fn health(State(state): State<ApiState>) -> Json<Value> {
+    let finalized = state.app.finalized();
+    Json(json!({ "ok": true, "height": finalized.ledger.height() }))
+}
+
+async fn status(State(state): State<ApiState>) -> Json<Value> {
+    let finalized = state.app.finalized();
+    let (batches, operations) = state.app.mempool_size();
+    let latest = finalized.blocks.last();
+    let genesis = &state.app.consortium().genesis;
+    Json(json!({
+        "chain_name": genesis.chain_name,
+        "chain_id": state.app.consortium().chain_id,
+        "height": finalized.ledger.height(),
+        "block_digest": latest.map(|block| block.block.digest()),
+        "state_root": finalized.ledger.state_root(),
+        "timestamp_ms": finalized.ledger.timestamp_ms(),
+        "accounts": finalized.ledger.account_count(),
+        "transfers": finalized.ledger.transfer_count(),
+        "mempool": { "batches": batches, "operations": operations },
+        "validators": genesis.validators.iter().map(|v| json!({
+            "name": v.name, "org": v.org, "public_key": v.public_key, "api_address": v.api_address,
+        })).collect::<Vec<_>>(),
+        "node": (state.status)(),
+    }))
+}
+
+async fn genesis(State(state): State<ApiState>) -> Json<Value> {
+    Json(json!({
+        "chain_id": state.app.consortium().chain_id,
+        "genesis": state.app.consortium().genesis,
+    }))
+}
+
+/// Each ledger's currency and totals: Σ debits and Σ credits, posted and pending, which double
+/// entry keeps equal; and the number of accounts past their limits (zero).
+async fn ledgers(State(state): State<ApiState>) -> Json<Value> {
+    let finalized = state.app.finalized();
+    let totals = finalized.ledger.totals();
+    let genesis = &state.app.consortium().genesis;
+    let ledgers: Vec<Value> = genesis
+        .ledgers
+        .iter()
+        .map(|spec| {
+            let [debits_posted, credits_posted, debits_pending, credits_pending] =
+                totals.get(&spec.id).copied().unwrap_or_default();
+            json!({
+                "id": spec.id, "currency": spec.currency, "scale": spec.scale, "issuer": spec.issuer,
+                "debits_posted": debits_posted.to_string(), "credits_posted": credits_posted.to_string(),
+                "debits_pending": debits_pending.to_string(), "credits_pending": credits_pending.to_string(),
+                "balanced": debits_posted == credits_posted && debits_pending == credits_pending,
+            })
+        })
+        .collect();
+    Json(json!({
+        "height": finalized.ledger.height(),
+        "ledgers": ledgers,
+        "limit_violations": finalized.ledger.limit_violations(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct SubmitQuery {
+    #[serde(default)]
+    wait: bool,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// Submits a signed batch: JSON (`application/json`) or the canonical binary encoding
+/// (`application/octet-stream`).
+async fn submit(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    request_query: axum::extract::RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let query: SubmitQuery = parse_query(request_query.0.as_deref())?;
+    let binary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/octet-stream"));
+    let signed: SignedBatch = if binary {
+        SignedBatch::decode(&body).map_err(|error| {
+            ApiError::bad_request("malformed", format!("cannot decode the batch: {error}"))
+        })?
+    } else {
+        let signed: SignedBatch = serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request("malformed", format!("cannot parse the batch: {error}"))
+        })?;
+        let count = signed.batch.operations.len();
+        if count == 0 || count > hansa_types::OPERATIONS_PER_BATCH_MAX {
+            return Err(ApiError::bad_request(
+                "malformed",
+                format!("a batch has 1 to {} operations, not {count}", hansa_types::OPERATIONS_PER_BATCH_MAX),
+            ));
+        }
+        signed
+    };
+    let (digest, receiver) = state.app.submit(signed, query.wait)?;
+    let Some(receiver) = receiver else {
+        let body = json!({ "batch_digest": digest, "status": "accepted" });
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    };
+    let wait = Duration::from_millis(query.timeout_ms.unwrap_or(30_000).min(WAIT_MS_MAX));
+    match tokio::time::timeout(wait, receiver).await {
+        Ok(Ok(outcome)) => Ok(Json(outcome_json(&outcome)).into_response()),
+        Ok(Err(_)) | Err(_) => {
+            state.app.forget_waiter(&digest);
+            Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "not_final_yet",
+                format!("batch {digest} was accepted but is not final yet; query /v1/batches/{digest}"),
+            ))
+        }
+    }
+}
+
+fn outcome_json(outcome: &BatchOutcome) -> Value {
+    json!({
+        "batch_digest": outcome.batch_digest,
+        "status": "final",
+        "org": outcome.org,
+        "sequence": outcome.sequence,
+        "height": outcome.height,
+        "block_digest": outcome.block_digest,
+        "first_index": outcome.first_index,
+        "results": outcome.results.iter().map(|(id, code)| json!({
+            "id": id.to_string(), "result": code, "code": *code as u32,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn batch(State(state): State<ApiState>, Path(digest): Path<String>) -> ApiResult<Json<Value>> {
+    let digest = parse_hash(&digest)?;
+    let finalized = state.app.finalized();
+    finalized
+        .batches
+        .get(&digest)
+        .map(|outcome| Json(outcome_json(outcome)))
+        .ok_or_else(|| ApiError::not_found("final batch (it may still be waiting in a mempool)"))
+}
+
+async fn account(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let finalized = state.app.finalized();
+    let account = finalized.ledger.account(id).ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(Json(json!({ "height": finalized.ledger.height(), "account": account })))
+}
+
+#[derive(Deserialize)]
+struct TransfersQuery {
+    #[serde(default)]
+    timestamp_min: u64,
+    #[serde(default)]
+    timestamp_max: u64,
+    #[serde(default)]
+    code: u16,
+    #[serde(default = "yes")]
+    debits: bool,
+    #[serde(default = "yes")]
+    credits: bool,
+    #[serde(default)]
+    reversed: bool,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+async fn account_transfers(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    query: axum::extract::RawQuery,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let query: TransfersQuery = parse_query(query.0.as_deref())?;
+    let finalized = state.app.finalized();
+    if finalized.ledger.account(id).is_none() {
+        return Err(ApiError::not_found("account"));
+    }
+    let filter = TransferFilter {
+        account_id: id,
+        timestamp_min: query.timestamp_min,
+        timestamp_max: query.timestamp_max,
+        code: query.code,
+        debits: query.debits,
+        credits: query.credits,
+        reversed: query.reversed,
+        limit: query.limit,
+    };
+    Ok(Json(
+        json!({ "height": finalized.ledger.height(), "transfers": finalized.ledger.account_transfers(&filter) }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct BalancesQuery {
+    height: Option<u64>,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+async fn account_balances(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    query: axum::extract::RawQuery,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let query: BalancesQuery = parse_query(query.0.as_deref())?;
+    let finalized = state.app.finalized();
+    let account = finalized.ledger.account(id).ok_or_else(|| ApiError::not_found("account"))?;
+    if !account.flags.has(hansa_types::AccountFlags::HISTORY) {
+        return Err(ApiError::bad_request(
+            "no_history",
+            "the account was created without the `history` flag, so past balances are not kept",
+        ));
+    }
+    match query.height {
+        Some(height) => {
+            let balance = finalized
+                .ledger
+                .balance_at(id, height)
+                .ok_or_else(|| ApiError::not_found("balance at that height"))?;
+            Ok(Json(json!({ "height": height, "balance": balance })))
+        }
+        None => Ok(Json(json!({ "balances": finalized.ledger.balance_history(id, query.limit) }))),
+    }
+}
+
+/// The header of the last finalized block and its certificate, which every state proof is
+/// made against.
+fn latest_anchor(finalized: &crate::app::Finalized) -> ApiResult<(hansa_types::Header, Vec<u8>)> {
+    let latest = finalized.blocks.last().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_block_yet", "no block is final yet")
+    })?;
+    Ok((latest.block.header.clone(), latest.certificate.clone()))
+}
+
+#[derive(Serialize)]
+struct ProofEnvelope<T: Serialize> {
+    kind: &'static str,
+    chain_id: Hash,
+    proof: T,
+    /// The finalization certificate of `proof.header`, hex.
+    certificate: String,
+}
+
+async fn account_proof(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let finalized = state.app.finalized();
+    let (header, certificate) = latest_anchor(&finalized)?;
+    let (account, path) = finalized.ledger.account_proof(id).ok_or_else(|| ApiError::not_found("account"))?;
+    let proof = AccountProof { header, account, state: finalized.ledger.state_commitment(), path };
+    envelope("account", &state, proof, certificate)
+}
+
+async fn transfer(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let finalized = state.app.finalized();
+    let transfer = finalized.ledger.transfer(id).ok_or_else(|| ApiError::not_found("transfer"))?;
+    Ok(Json(json!({ "height": finalized.ledger.height(), "transfer": transfer })))
+}
+
+async fn transfer_proof(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let finalized = state.app.finalized();
+    let (header, certificate) = latest_anchor(&finalized)?;
+    let (transfer, path) =
+        finalized.ledger.transfer_proof(id).ok_or_else(|| ApiError::not_found("transfer"))?;
+    let proof = TransferProof { header, transfer, state: finalized.ledger.state_commitment(), path };
+    envelope("transfer", &state, proof, certificate)
+}
+
+fn envelope<T: Serialize>(
+    kind: &'static str,
+    state: &ApiState,
+    proof: T,
+    certificate: Vec<u8>,
+) -> ApiResult<Json<Value>> {
+    let envelope = ProofEnvelope {
+        kind,
+        chain_id: state.app.consortium().chain_id,
+        proof,
+        certificate: hex::encode(certificate),
+    };
+    serde_json::to_value(envelope)
+        .map(Json)
+        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))
+}
+
+async fn operation(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let finalized = state.app.finalized();
+    let locations = finalized.locations(id);
+    if locations.is_empty() {
+        return Err(ApiError::not_found("final operation"));
+    }
+    let entries: Vec<Value> = locations
+        .iter()
+        .filter_map(|location| {
+            let block = finalized.block(location.height)?;
+            let code = block.results.get(location.index as usize)?;
+            Some(json!({ "height": location.height, "index": location.index, "result": code, "code": *code as u32 }))
+        })
+        .collect();
+    Ok(Json(json!({ "id": id.to_string(), "submissions": entries })))
+}
+
+#[derive(Deserialize)]
+struct OperationProofQuery {
+    height: Option<u64>,
+    index: Option<u32>,
+}
+
+async fn operation_proof(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    query: axum::extract::RawQuery,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let query: OperationProofQuery = parse_query(query.0.as_deref())?;
+    let finalized = state.app.finalized();
+    let locations = finalized.locations(id);
+    let location = match (query.height, query.index) {
+        (Some(height), Some(index)) => locations.into_iter().find(|l| l.height == height && l.index == index),
+        _ => locations.into_iter().last(),
+    }
+    .ok_or_else(|| ApiError::not_found("final operation"))?;
+    let block = finalized.block(location.height).ok_or_else(|| ApiError::not_found("block"))?;
+    let (org, batch_digest, operation) = block
+        .block
+        .operations()
+        .nth(location.index as usize)
+        .ok_or_else(|| ApiError::not_found("operation in block"))?;
+    let operation_leaves = block.block.operation_leaves();
+    let result_leaves = App::result_leaves(block);
+    let index = location.index as usize;
+    let build = |leaves: &[Hash]| {
+        MerkleProof::build(leaves, index)
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "proof out of range"))
+    };
+    let proof = OperationProof {
+        header: block.block.header.clone(),
+        org,
+        batch_digest,
+        operation: *operation,
+        result: block.results[index],
+        operation_path: build(&operation_leaves)?,
+        result_path: build(&result_leaves)?,
+    };
+    envelope("operation", &state, proof, block.certificate.clone())
+}
+
+fn block_json(block: &crate::app::FinalizedBlock) -> Value {
+    json!({
+        "digest": block.block.digest(),
+        "header": block.block.header,
+        "state": block.state,
+        "certificate": hex::encode(&block.certificate),
+        "batches": block.block.batches.iter().map(|signed| json!({
+            "digest": signed.batch.digest(),
+            "org": signed.batch.org,
+            "sequence": signed.batch.sequence,
+            "operations": signed.batch.operations.len(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn latest_block(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let finalized = state.app.finalized();
+    let latest = finalized.blocks.last().ok_or_else(|| ApiError::not_found("final block"))?;
+    Ok(Json(block_json(latest)))
+}
+
+async fn block(State(state): State<ApiState>, Path(height): Path<String>) -> ApiResult<Json<Value>> {
+    let height: u64 =
+        height.parse().map_err(|_| ApiError::bad_request("bad_height", "expected a block height"))?;
+    let finalized = state.app.finalized();
+    let block = finalized.block(height).ok_or_else(|| ApiError::not_found("final block"))?;
+    Ok(Json(block_json(block)))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    org: Option<u32>,
+}
+
+/// Server-sent events: one `block` event per finalized block, then one `batch` event per batch
+/// in it (only the given organisation's with `?org=N`), with every operation's result.
+async fn events(
+    State(state): State<ApiState>,
+    query: axum::extract::RawQuery,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    let query: EventsQuery = parse_query(query.0.as_deref())?;
+    let stream = BroadcastStream::new(state.app.subscribe()).flat_map(move |item| {
+        let events: Vec<Result<Event, std::convert::Infallible>> = match item {
+            Ok(event) => event_frames(&event, query.org),
+            Err(_) => vec![Ok(Event::default().event("lagged").data("{\"lagged\":true}"))],
+        };
+        futures::stream::iter(events)
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+fn event_frames(event: &FinalizedEvent, org: Option<u32>) -> Vec<Result<Event, std::convert::Infallible>> {
+    let mut frames = vec![Ok(Event::default().event("block").data(
+        json!({
+            "height": event.height, "digest": event.digest, "timestamp_ms": event.timestamp_ms,
+            "state_root": event.state_root, "batches": event.batches.len(),
+        })
+        .to_string(),
+    ))];
+    for outcome in &event.batches {
+        if org.is_none_or(|org| org == outcome.org.0) {
+            frames.push(Ok(Event::default().event("batch").data(outcome_json(outcome).to_string())));
+        }
+    }
+    frames
+}

@@ -1,0 +1,582 @@
+//! The application a validator runs under consensus: it admits signed batches into the
+//! mempool, builds and verifies blocks on speculative post-states, applies finalized blocks,
+//! and serves what the API reads (finalized state, blocks, results, proofs, events).
+//!
+//! State flow. The finalized [`Ledger`] is the state after the last finalized block. Every
+//! block this validator proposes or verifies gets a speculative post-state (an O(1) clone of
+//! its parent's, then executed), kept by block digest until finalization makes it the new
+//! finalized state or prunes it as a dead fork. Nothing here touches the disk: the chain crate
+//! persists finalized blocks and redelivers them after a restart, and the state is rebuilt by
+//! executing them again.
+
+use hansa_chain::Executor;
+use hansa_ledger::{BlockOutcome, Consortium, Ledger, Signatures};
+use hansa_types::batch::BatchError;
+use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX, result_leaf};
+use hansa_types::{Block, Hash, Header, OrgId, ResultCode, SignedBatch, StateCommitment, merkle};
+use imbl::{OrdMap, Vector};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::mempool::{Mempool, MempoolError};
+
+/// Most unfinalized blocks (and their post-states) kept; the lowest go first. Finalization
+/// normally keeps a handful; this bound matters only while it stalls.
+pub const UNFINALIZED_BLOCKS_MAX: usize = 256;
+/// How long a leader with nothing to propose waits for a batch before proposing an empty
+/// block: an idle chain then makes a few blocks a second instead of hundreds. Well under the
+/// consensus leader timeout (1 s).
+pub const EMPTY_BLOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+/// Most clients waiting at once for their batch to finalize.
+pub const WAITERS_MAX: usize = 65_536;
+/// Finalized events buffered for slow event-stream readers before they lag.
+pub const EVENTS_BUFFER_MAX: usize = 1_024;
+
+/// Resolves with a batch's outcome once a finalized block includes it.
+pub type FinalityReceiver = oneshot::Receiver<Arc<BatchOutcome>>;
+
+/// A finalized block as the API serves it.
+#[derive(Debug)]
+pub struct FinalizedBlock {
+    pub block: Block,
+    pub results: Vec<ResultCode>,
+    pub state: StateCommitment,
+    pub certificate: Vec<u8>,
+}
+
+/// Where an operation landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub height: u64,
+    pub index: u32,
+}
+
+/// The outcome of one batch, once finalized.
+#[derive(Debug, Clone)]
+pub struct BatchOutcome {
+    pub batch_digest: Hash,
+    pub org: OrgId,
+    pub sequence: u64,
+    pub height: u64,
+    pub block_digest: Hash,
+    pub first_index: u32,
+    pub results: Vec<(u128, ResultCode)>,
+}
+
+/// What the event stream carries for each finalized block.
+#[derive(Debug, Clone)]
+pub struct FinalizedEvent {
+    pub height: u64,
+    pub digest: Hash,
+    pub timestamp_ms: u64,
+    pub state_root: Hash,
+    pub batches: Vec<Arc<BatchOutcome>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    #[error("too many clients are waiting for finality; retry without waiting")]
+    TooManyWaiters,
+}
+
+/// The finalized side: read by the API, written once per finalized block.
+pub struct Finalized {
+    pub ledger: Ledger,
+    /// Finalized blocks by height (index 0 is height 1). Persistent collections: each
+    /// finalized block makes a new snapshot in O(log n), not a copy.
+    pub blocks: Vector<Arc<FinalizedBlock>>,
+    /// Every place an operation id was submitted (retries land more than once).
+    pub operations: OrdMap<(u128, u64, u32), ()>,
+    pub batches: OrdMap<Hash, Arc<BatchOutcome>>,
+}
+
+impl Finalized {
+    pub fn block(&self, height: u64) -> Option<&Arc<FinalizedBlock>> {
+        height.checked_sub(1).and_then(|index| self.blocks.get(index as usize))
+    }
+
+    /// Where an operation id was submitted, oldest first.
+    pub fn locations(&self, id: u128) -> Vec<Location> {
+        self.operations
+            .range((id, 0, 0)..=(id, u64::MAX, u32::MAX))
+            .map(|((_, height, index), _)| Location { height: *height, index: *index })
+            .collect()
+    }
+}
+
+struct Speculative {
+    block: Block,
+    ledger: Ledger,
+    outcome: BlockOutcome,
+}
+
+struct Inner {
+    consortium: Arc<Consortium>,
+    genesis_block: Block,
+    genesis_ledger: Ledger,
+    mempool: Mutex<Mempool>,
+    /// Signalled whenever a batch enters the mempool.
+    arrivals: std::sync::Condvar,
+    speculative: Mutex<BTreeMap<Hash, Arc<Speculative>>>,
+    /// Unfinalized blocks seen as a parent or a proposal, to rebuild a post-state that a
+    /// concurrent or skipped verification did not leave behind.
+    seen: Mutex<BTreeMap<Hash, Block>>,
+    finalized: RwLock<Arc<Finalized>>,
+    waiters: Mutex<HashMap<Hash, Vec<oneshot::Sender<Arc<BatchOutcome>>>>>,
+    waiter_count: Mutex<usize>,
+    events: broadcast::Sender<Arc<FinalizedEvent>>,
+}
+
+/// A cheap handle to the application; clones share it.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+impl App {
+    pub fn new(consortium: Arc<Consortium>) -> App {
+        let genesis_ledger = Ledger::new(consortium.clone());
+        let genesis_block = Block {
+            header: Header {
+                version: HEADER_VERSION,
+                height: 0,
+                parent: Hash::ZERO,
+                timestamp_ms: consortium.genesis.genesis_time_ms,
+                state_root: genesis_ledger.state_root(),
+                operations_root: Hash::ZERO,
+                operations_count: 0,
+                results_root: Hash::ZERO,
+                context: Vec::new(),
+            },
+            batches: Vec::new(),
+        };
+        let finalized = Finalized {
+            ledger: genesis_ledger.clone(),
+            blocks: Vector::new(),
+            operations: OrdMap::new(),
+            batches: OrdMap::new(),
+        };
+        let (events, _) = broadcast::channel(EVENTS_BUFFER_MAX);
+        App {
+            inner: Arc::new(Inner {
+                consortium,
+                genesis_block,
+                genesis_ledger,
+                mempool: Mutex::new(Mempool::default()),
+                arrivals: std::sync::Condvar::new(),
+                speculative: Mutex::new(BTreeMap::new()),
+                seen: Mutex::new(BTreeMap::new()),
+                finalized: RwLock::new(Arc::new(finalized)),
+                waiters: Mutex::new(HashMap::new()),
+                waiter_count: Mutex::new(0),
+                events,
+            }),
+        }
+    }
+
+    pub fn consortium(&self) -> &Arc<Consortium> {
+        &self.inner.consortium
+    }
+
+    /// A consistent snapshot of the finalized side (cheap: one `Arc` clone).
+    pub fn finalized(&self) -> Arc<Finalized> {
+        self.inner.finalized.read().expect("finalized lock is never poisoned").clone()
+    }
+
+    pub fn mempool_size(&self) -> (usize, usize) {
+        let pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
+        (pool.len(), pool.operations())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FinalizedEvent>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Admits a signed batch: checks its chain, organisation, role, signature and sequence
+    /// against the finalized state, then queues it. With `wait`, returns a receiver that
+    /// resolves when a finalized block includes it.
+    pub fn submit(
+        &self,
+        signed: SignedBatch,
+        wait: bool,
+    ) -> Result<(Hash, Option<FinalityReceiver>), SubmitError> {
+        let digest = signed.batch.digest();
+        // Register before looking at the finalized state, so a finalization in between is
+        // seen either by this look or by the waiter.
+        let receiver = if wait { Some(self.register_waiter(digest)?) } else { None };
+        let finalized = self.finalized();
+        if let Some(outcome) = finalized.batches.get(&digest) {
+            // Already final: a retry of the very same batch answers with its outcome.
+            self.resolve_waiters(outcome);
+            return Ok((digest, receiver));
+        }
+        if let Err(error) = finalized.ledger.check_batch(&signed, Signatures::Verify) {
+            drop(receiver);
+            self.forget_waiter(&digest);
+            return Err(error.into());
+        }
+        let result = self
+            .inner
+            .mempool
+            .lock()
+            .expect("mempool lock is never poisoned")
+            .insert(digest, Arc::new(signed));
+        self.inner.arrivals.notify_all();
+        match result {
+            Ok(()) | Err(MempoolError::Duplicate) => Ok((digest, receiver)),
+            Err(error) => {
+                drop(receiver);
+                self.forget_waiter(&digest);
+                Err(error.into())
+            }
+        }
+    }
+
+    fn register_waiter(&self, digest: Hash) -> Result<oneshot::Receiver<Arc<BatchOutcome>>, SubmitError> {
+        let mut count = self.inner.waiter_count.lock().expect("waiter lock is never poisoned");
+        if *count >= WAITERS_MAX {
+            return Err(SubmitError::TooManyWaiters);
+        }
+        *count += 1;
+        let (sender, receiver) = oneshot::channel();
+        self.inner
+            .waiters
+            .lock()
+            .expect("waiter lock is never poisoned")
+            .entry(digest)
+            .or_default()
+            .push(sender);
+        Ok(receiver)
+    }
+
+    /// The post-state of `block`, re-executing it on its parent's post-state when this
+    /// validator has not executed it yet (a verification still running, or skipped).
+    fn state_after(&self, block: &Block) -> Option<Ledger> {
+        let finalized = self.finalized();
+        let digest = block.digest();
+        if digest == self.last_finalized_digest(&finalized) {
+            return Some(finalized.ledger.clone());
+        }
+        if block.height() == 0 {
+            return (digest == self.inner.genesis_block.digest()).then(|| self.inner.genesis_ledger.clone());
+        }
+        if block.height() <= finalized.ledger.height() {
+            return None; // A block on a fork that finalization abandoned.
+        }
+        if let Some(entry) =
+            self.inner.speculative.lock().expect("speculative lock is never poisoned").get(&digest)
+        {
+            return Some(entry.ledger.clone());
+        }
+        let parent =
+            self.inner.seen.lock().expect("seen lock is never poisoned").get(&block.parent()).cloned();
+        let parent = match parent {
+            Some(parent) => parent,
+            None if block.parent() == self.last_finalized_digest(&finalized) => finalized
+                .blocks
+                .last()
+                .map(|last| last.block.clone())
+                .unwrap_or_else(|| self.inner.genesis_block.clone()),
+            None => return None,
+        };
+        // Recursion is bounded by the unfinalized depth: each step goes one height down.
+        let mut ledger = self.state_after(&parent)?;
+        if !block.operations_match_header() {
+            return None;
+        }
+        let outcome = ledger
+            .execute_block(block.height(), block.header.timestamp_ms, &block.batches, Signatures::Verify)
+            .ok()?;
+        if outcome.state.root() != block.header.state_root
+            || outcome.results_root != block.header.results_root
+        {
+            return None;
+        }
+        self.remember(block.clone(), ledger.clone(), outcome);
+        Some(ledger)
+    }
+
+    fn see(&self, block: &Block) {
+        if block.height() > 0 {
+            let mut seen = self.inner.seen.lock().expect("seen lock is never poisoned");
+            seen.insert(block.digest(), block.clone());
+            evict_lowest(&mut seen, |entry| entry.height());
+        }
+    }
+
+    fn last_finalized_digest(&self, finalized: &Finalized) -> Hash {
+        finalized.blocks.last().map_or_else(|| self.inner.genesis_block.digest(), |last| last.block.digest())
+    }
+
+    fn build(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+        self.see(parent);
+        let mut ledger = self.state_after(parent)?;
+        let height = parent.height() + 1;
+        let batches: Vec<SignedBatch> = {
+            let mut pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
+            if pool.len() == 0 {
+                pool = self
+                    .inner
+                    .arrivals
+                    .wait_timeout_while(pool, EMPTY_BLOCK_WAIT, |pool| pool.len() == 0)
+                    .expect("mempool lock is never poisoned")
+                    .0;
+            }
+            let mut taken = std::collections::BTreeSet::new();
+            pool.select(OPERATIONS_PER_BLOCK_MAX, BATCHES_PER_BLOCK_MAX, |batch| {
+                let key = (batch.batch.org, batch.batch.sequence);
+                !taken.contains(&key)
+                    && ledger.check_batch(batch, Signatures::AlreadyVerified).is_ok()
+                    && taken.insert(key)
+            })
+            .into_iter()
+            .map(|batch| (*batch).clone())
+            .collect()
+        };
+        let outcome = match ledger.execute_block(height, timestamp_ms, &batches, Signatures::AlreadyVerified)
+        {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::error!(%error, height, "a proposal failed to execute; proposing nothing");
+                return None;
+            }
+        };
+        let mut block = Block {
+            header: Header {
+                version: HEADER_VERSION,
+                height,
+                parent: parent.digest(),
+                timestamp_ms,
+                state_root: outcome.state.root(),
+                operations_root: Hash::ZERO,
+                operations_count: outcome.results.len() as u32,
+                results_root: outcome.results_root,
+                context,
+            },
+            batches,
+        };
+        block.header.operations_root = merkle::root(&block.operation_leaves());
+        self.remember(block.clone(), ledger, outcome);
+        Some(block)
+    }
+
+    fn check(&self, parent: &Block, block: &Block) -> bool {
+        self.see(parent);
+        self.see(block);
+        let digest = block.digest();
+        if self.inner.speculative.lock().expect("speculative lock is never poisoned").contains_key(&digest) {
+            return true;
+        }
+        let Some(mut ledger) = self.state_after(parent) else {
+            tracing::warn!(height = block.height(), "cannot verify: the parent's state is unknown");
+            return false;
+        };
+        if !block.operations_match_header() {
+            return false;
+        }
+        let outcome = match ledger.execute_block(
+            block.height(),
+            block.header.timestamp_ms,
+            &block.batches,
+            Signatures::Verify,
+        ) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::warn!(%error, height = block.height(), "rejecting an invalid block");
+                return false;
+            }
+        };
+        if outcome.state.root() != block.header.state_root
+            || outcome.results_root != block.header.results_root
+        {
+            tracing::warn!(
+                height = block.height(),
+                "rejecting a block whose roots do not match its execution"
+            );
+            return false;
+        }
+        self.remember(block.clone(), ledger, outcome);
+        true
+    }
+
+    fn remember(&self, block: Block, ledger: Ledger, outcome: BlockOutcome) {
+        let digest = block.digest();
+        let entry = Arc::new(Speculative { block, ledger, outcome });
+        let mut speculative = self.inner.speculative.lock().expect("speculative lock is never poisoned");
+        speculative.insert(digest, entry);
+        evict_lowest(&mut speculative, |entry| entry.block.height());
+    }
+
+    fn apply_finalized(&self, block: &Block, certificate: Vec<u8>) {
+        let previous = self.finalized();
+        let height = block.height();
+        if height <= previous.ledger.height() {
+            return; // Redelivered after a restart or a floor change: already applied.
+        }
+        assert_eq!(height, previous.ledger.height() + 1, "finalized blocks arrive in height order");
+        assert_eq!(
+            block.parent(),
+            self.last_finalized_digest(&previous),
+            "a finalized block extends the finalized chain"
+        );
+        let digest = block.digest();
+        let known =
+            self.inner.speculative.lock().expect("speculative lock is never poisoned").get(&digest).cloned();
+        let (ledger, outcome) = match known {
+            Some(entry) => (entry.ledger.clone(), entry.outcome.clone()),
+            None => {
+                // Replay after a restart, or a block finalized without our vote: a quorum
+                // verified its signatures, so only execution is repeated.
+                let mut ledger = previous.ledger.clone();
+                let outcome = ledger
+                    .execute_block(
+                        height,
+                        block.header.timestamp_ms,
+                        &block.batches,
+                        Signatures::AlreadyVerified,
+                    )
+                    .expect("a finalized block executes: a quorum of validators executed it");
+                (ledger, outcome)
+            }
+        };
+        assert_eq!(
+            outcome.state.root(),
+            block.header.state_root,
+            "local execution disagrees with a finalized state root: this validator's state is corrupt"
+        );
+
+        let mut batch_outcomes = Vec::with_capacity(block.batches.len());
+        let mut operations = previous.operations.clone();
+        let mut batches = previous.batches.clone();
+        let mut index = 0u32;
+        for signed in &block.batches {
+            let batch = &signed.batch;
+            let results: Vec<(u128, ResultCode)> = batch
+                .operations
+                .iter()
+                .zip(&outcome.results[index as usize..])
+                .map(|(operation, code)| (operation.id(), *code))
+                .collect();
+            for (offset, (id, _)) in results.iter().enumerate() {
+                operations.insert((*id, height, index + offset as u32), ());
+            }
+            let batch_digest = batch.digest();
+            let batch_outcome = Arc::new(BatchOutcome {
+                batch_digest,
+                org: batch.org,
+                sequence: batch.sequence,
+                height,
+                block_digest: digest,
+                first_index: index,
+                results,
+            });
+            index += batch.operations.len() as u32;
+            batches.insert(batch_digest, batch_outcome.clone());
+            batch_outcomes.push(batch_outcome);
+        }
+        let mut blocks = previous.blocks.clone();
+        blocks.push_back(Arc::new(FinalizedBlock {
+            block: block.clone(),
+            results: outcome.results.clone(),
+            state: outcome.state,
+            certificate,
+        }));
+        let next = Arc::new(Finalized { ledger: ledger.clone(), blocks, operations, batches });
+        *self.inner.finalized.write().expect("finalized lock is never poisoned") = next;
+
+        self.inner
+            .speculative
+            .lock()
+            .expect("speculative lock is never poisoned")
+            .retain(|_, entry| entry.block.height() > height);
+        self.inner.seen.lock().expect("seen lock is never poisoned").retain(|_, seen| seen.height() > height);
+        self.inner
+            .mempool
+            .lock()
+            .expect("mempool lock is never poisoned")
+            .retain(|_, batch| ledger.check_batch(batch, Signatures::AlreadyVerified).is_ok());
+        for outcome in &batch_outcomes {
+            self.resolve_waiters(outcome);
+        }
+        let event = FinalizedEvent {
+            height,
+            digest,
+            timestamp_ms: block.header.timestamp_ms,
+            state_root: block.header.state_root,
+            batches: batch_outcomes,
+        };
+        let _ = self.inner.events.send(Arc::new(event));
+    }
+
+    fn resolve_waiters(&self, outcome: &Arc<BatchOutcome>) {
+        let mut waiters = self.inner.waiters.lock().expect("waiter lock is never poisoned");
+        let mut count = self.inner.waiter_count.lock().expect("waiter lock is never poisoned");
+        for sender in waiters.remove(&outcome.batch_digest).unwrap_or_default() {
+            *count -= 1;
+            let _ = sender.send(outcome.clone());
+        }
+    }
+
+    /// Forgets waiters whose clients gave up.
+    pub fn forget_waiter(&self, digest: &Hash) {
+        let mut waiters = self.inner.waiters.lock().expect("waiter lock is never poisoned");
+        let mut count = self.inner.waiter_count.lock().expect("waiter lock is never poisoned");
+        if let Some(list) = waiters.get_mut(digest) {
+            let before = list.len();
+            list.retain(|sender| !sender.is_closed());
+            *count -= before - list.len();
+            if list.is_empty() {
+                waiters.remove(digest);
+            }
+        }
+    }
+
+    /// The result leaf hashes of a finalized block (for operation proofs).
+    pub fn result_leaves(block: &FinalizedBlock) -> Vec<Hash> {
+        block
+            .block
+            .operations()
+            .zip(&block.results)
+            .map(|((_, _, operation), code)| result_leaf(operation.id(), *code))
+            .collect()
+    }
+}
+
+/// Drops the lowest entries of a map past [`UNFINALIZED_BLOCKS_MAX`].
+fn evict_lowest<T>(map: &mut BTreeMap<Hash, T>, height: impl Fn(&T) -> u64) {
+    while map.len() > UNFINALIZED_BLOCKS_MAX {
+        let lowest = map
+            .iter()
+            .min_by_key(|(_, entry)| height(entry))
+            .map(|(digest, _)| *digest)
+            .expect("a map over its bound is not empty");
+        map.remove(&lowest);
+    }
+}
+
+impl Executor for App {
+    fn genesis_block(&self) -> Block {
+        self.inner.genesis_block.clone()
+    }
+
+    fn propose(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+        self.build(parent, timestamp_ms, context)
+    }
+
+    fn verify(&self, parent: &Block, block: &Block) -> bool {
+        self.check(parent, block)
+    }
+
+    fn finalized(&self, block: &Block, certificate: Vec<u8>) {
+        self.apply_finalized(block, certificate);
+    }
+
+    fn applied_height(&self) -> u64 {
+        self.finalized().ledger.height()
+    }
+}

@@ -1,0 +1,402 @@
+//! `hansa`: run validators and a local consortium, manage keys and genesis, submit and query,
+//! verify proofs offline, and benchmark.
+
+mod api;
+mod app;
+mod bench;
+mod config;
+mod devnet;
+mod mempool;
+mod openapi;
+mod run;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use hansa_client::{Client, Signer};
+use hansa_types::{AccountFlags, Amount, NewAccount, NewTransfer, Operation, OrgId, TransferFlags};
+use serde_json::Value;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "hansa", version, about = "Hansa: a BFT consortium ledger for e-commerce")]
+struct Cli {
+    /// Validator API endpoints to use, in order of preference (repeat, or comma-separate).
+    /// Defaults to the devnet's in ./.devnet.
+    #[arg(long, global = true, value_delimiter = ',', env = "HANSA_ENDPOINTS")]
+    endpoint: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local consortium: validator processes on 127.0.0.1 with demo organisations.
+    Devnet {
+        #[arg(long, default_value = ".devnet")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value_t = 8101)]
+        api_port_base: u16,
+        #[arg(long, default_value_t = 7101)]
+        p2p_port_base: u16,
+    },
+    /// Run one validator from its node.toml.
+    Node {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Create an ed25519 key file, or show a key file's public key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Build genesis.toml from a consortium description (TOML) and print the chain id.
+    Genesis {
+        #[arg(long)]
+        consortium: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create an account owned by your organisation.
+    CreateAccount {
+        #[command(flatten)]
+        signer: SignerArgs,
+        #[arg(long)]
+        id: u128,
+        #[arg(long)]
+        ledger: u32,
+        #[arg(long)]
+        code: u16,
+        /// Comma-separated: debits_must_not_exceed_credits, credits_must_not_exceed_debits,
+        /// history, issuance.
+        #[arg(long, value_delimiter = ',')]
+        flags: Vec<String>,
+    },
+    /// Move money; with --pending, place a hold instead.
+    Transfer {
+        #[command(flatten)]
+        signer: SignerArgs,
+        #[arg(long)]
+        id: u128,
+        #[arg(long)]
+        debit: u128,
+        #[arg(long)]
+        credit: u128,
+        #[arg(long)]
+        amount: u128,
+        #[arg(long)]
+        ledger: u32,
+        #[arg(long)]
+        code: u16,
+        #[arg(long)]
+        pending: bool,
+        #[arg(long, default_value_t = 0)]
+        timeout_s: u32,
+    },
+    /// Post (capture) a hold, wholly or for --amount.
+    Post {
+        #[command(flatten)]
+        signer: SignerArgs,
+        #[arg(long)]
+        id: u128,
+        #[arg(long)]
+        pending_id: u128,
+        #[arg(long)]
+        amount: Option<u128>,
+    },
+    /// Void (release) a hold.
+    Void {
+        #[command(flatten)]
+        signer: SignerArgs,
+        #[arg(long)]
+        id: u128,
+        #[arg(long)]
+        pending_id: u128,
+    },
+    /// Read finalized state: account ID, transfer ID, transfers ACCOUNT, block HEIGHT|latest,
+    /// batch DIGEST, operation ID, status.
+    Get { what: String, key: Option<String> },
+    /// Fetch a proof (account ID, transfer ID, operation ID) as JSON, for `hansa verify`.
+    Proof { what: String, id: u128 },
+    /// Run the BENCH.md workloads (W1, W2, W5) at 1 and 4 validators, validated, with the
+    /// PostgreSQL baseline in the same run; prints one JSON line per case.
+    Bench {
+        #[arg(long, value_delimiter = ',', default_value = "1,4")]
+        validators: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "w1,w2,w5")]
+        workloads: Vec<String>,
+        #[arg(long, default_value_t = 10)]
+        duration_s: u64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long, default_value_t = 10_000)]
+        accounts: u64,
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000,8190")]
+        batch_sizes: Vec<usize>,
+        /// Skip the PostgreSQL baseline.
+        #[arg(long)]
+        no_postgres: bool,
+        #[arg(long, default_value = ".bench")]
+        dir: PathBuf,
+    },
+    /// Verify a proof offline with nothing but the genesis file.
+    Verify {
+        proof: PathBuf,
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    Show {
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct SignerArgs {
+    /// Your organisation's id.
+    #[arg(long)]
+    org: u32,
+    /// Your organisation's key file.
+    #[arg(long)]
+    key: PathBuf,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,hansa=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("hansa: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn client(cli: &Cli) -> Result<Client> {
+    if !cli.endpoint.is_empty() {
+        return Ok(Client::new(cli.endpoint.clone()));
+    }
+    let endpoints = devnet::endpoints(std::path::Path::new(".devnet"))
+        .context("no --endpoint given and no devnet in ./.devnet")?;
+    Ok(Client::new(endpoints))
+}
+
+fn submit(cli: &Cli, signer: &SignerArgs, operations: Vec<Operation>) -> Result<()> {
+    let client = client(cli)?;
+    let key = config::read_key(&signer.key)?;
+    let mut signer = Signer::new(client.chain_id()?, OrgId(signer.org), key);
+    let outcome = client.submit(&signer.sign(operations), true)?;
+    print_json(&outcome)
+}
+
+fn print_json(value: &Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn account_flags(names: &[String]) -> Result<u16> {
+    let mut flags = 0;
+    for name in names {
+        flags |= match name.as_str() {
+            "debits_must_not_exceed_credits" => AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+            "credits_must_not_exceed_debits" => AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
+            "history" => AccountFlags::HISTORY,
+            "issuance" => AccountFlags::ISSUANCE,
+            other => bail!("unknown account flag `{other}`"),
+        };
+    }
+    Ok(flags)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Devnet { dir, validators, api_port_base, p2p_port_base } => {
+            devnet::run(devnet::DevnetOptions {
+                dir: dir.clone(),
+                validators: *validators,
+                api_port_base: *api_port_base,
+                p2p_port_base: *p2p_port_base,
+            })
+        }
+        Command::Node { config } => run::run_node(config::read_node_config(config)?),
+        Command::Keys { command: KeysCommand::Generate { out } } => {
+            let key = config::generate_key(out)?;
+            println!("{}", key.public_key());
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Show { key } } => {
+            println!("{}", config::read_key(key)?.public_key());
+            Ok(())
+        }
+        Command::Genesis { consortium, out } => {
+            let genesis = config::build_genesis(consortium)?;
+            std::fs::write(out, toml::to_string(&genesis)?)?;
+            println!("chain id {}", genesis.chain_id());
+            Ok(())
+        }
+        Command::CreateAccount { signer, id, ledger, code, flags } => {
+            let flags = AccountFlags(account_flags(flags)?);
+            let account = NewAccount { id: *id, ledger: *ledger, code: *code, flags, ..Default::default() };
+            submit(&cli, signer, vec![Operation::CreateAccount(account)])
+        }
+        Command::Transfer { signer, id, debit, credit, amount, ledger, code, pending, timeout_s } => {
+            let flags = if *pending { TransferFlags::PENDING } else { 0 };
+            let transfer = NewTransfer {
+                id: *id,
+                debit_account_id: *debit,
+                credit_account_id: *credit,
+                amount: Amount(*amount),
+                ledger: *ledger,
+                code: *code,
+                timeout_s: *timeout_s,
+                flags: TransferFlags(flags),
+                ..Default::default()
+            };
+            submit(&cli, signer, vec![Operation::CreateTransfer(transfer)])
+        }
+        Command::Post { signer, id, pending_id, amount } => {
+            let transfer = NewTransfer {
+                id: *id,
+                pending_id: *pending_id,
+                amount: Amount(amount.unwrap_or(u128::MAX)),
+                flags: TransferFlags(TransferFlags::POST_PENDING_TRANSFER),
+                ..Default::default()
+            };
+            submit(&cli, signer, vec![Operation::CreateTransfer(transfer)])
+        }
+        Command::Void { signer, id, pending_id } => {
+            let transfer = NewTransfer {
+                id: *id,
+                pending_id: *pending_id,
+                flags: TransferFlags(TransferFlags::VOID_PENDING_TRANSFER),
+                ..Default::default()
+            };
+            submit(&cli, signer, vec![Operation::CreateTransfer(transfer)])
+        }
+        Command::Get { what, key } => {
+            let client = client(&cli)?;
+            let key = key.as_deref().unwrap_or("");
+            let path = match what.as_str() {
+                "status" => "/v1/status".to_string(),
+                "account" => format!("/v1/accounts/{key}"),
+                "transfer" => format!("/v1/transfers/{key}"),
+                "transfers" => format!("/v1/accounts/{key}/transfers"),
+                "block" => format!("/v1/blocks/{}", if key.is_empty() { "latest" } else { key }),
+                "batch" => format!("/v1/batches/{key}"),
+                "operation" => format!("/v1/operations/{key}"),
+                other => bail!(
+                    "cannot get `{other}`: try account, transfer, transfers, block, batch, operation, status"
+                ),
+            };
+            print_json(&client.get(&path)?)
+        }
+        Command::Proof { what, id } => {
+            let path = match what.as_str() {
+                "account" => format!("/v1/accounts/{id}/proof"),
+                "transfer" => format!("/v1/transfers/{id}/proof"),
+                "operation" => format!("/v1/operations/{id}/proof"),
+                other => bail!("no proof of `{other}`: try account, transfer, operation"),
+            };
+            print_json(&client(&cli)?.get(&path)?)
+        }
+        Command::Bench {
+            validators,
+            workloads,
+            duration_s,
+            repeats,
+            accounts,
+            batch_sizes,
+            no_postgres,
+            dir,
+        } => bench::run(bench::BenchOptions {
+            validators: validators.clone(),
+            workloads: workloads.iter().map(|w| w.to_lowercase()).collect(),
+            duration_s: *duration_s,
+            repeats: *repeats,
+            accounts: *accounts,
+            batch_sizes: batch_sizes.clone(),
+            postgres: !no_postgres,
+            dir: dir.clone(),
+        }),
+        Command::Verify { proof, genesis } => {
+            let genesis = config::read_genesis(genesis)?;
+            let text =
+                std::fs::read_to_string(proof).with_context(|| format!("reading {}", proof.display()))?;
+            let summary = verify_proof(&genesis, &text)?;
+            println!("{summary}");
+            Ok(())
+        }
+    }
+}
+
+/// Checks a proof envelope offline: the record against the header's roots, and the header's
+/// finality against the genesis validators. Returns a one-line summary.
+pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String> {
+    let envelope: Value = serde_json::from_str(text).context("the proof is not JSON")?;
+    let chain_id = genesis.chain_id();
+    let claimed = envelope["chain_id"].as_str().and_then(hansa_types::Hash::from_hex);
+    if claimed != Some(chain_id) {
+        bail!("the proof is for another chain than this genesis ({chain_id})");
+    }
+    let certificate =
+        hex::decode(envelope["certificate"].as_str().unwrap_or("")).context("certificate is not hex")?;
+    let proof = envelope["proof"].clone();
+    let (header, summary) = match envelope["kind"].as_str() {
+        Some("account") => {
+            let proof: hansa_types::AccountProof = serde_json::from_value(proof)?;
+            proof.verify()?;
+            let a = &proof.account;
+            let summary = format!(
+                "account {} (ledger {}, owner {}): credits posted {}, debits posted {}, pending {}/{}",
+                a.id,
+                a.ledger,
+                a.owner,
+                a.credits_posted,
+                a.debits_posted,
+                a.debits_pending,
+                a.credits_pending
+            );
+            (proof.header, summary)
+        }
+        Some("transfer") => {
+            let proof: hansa_types::TransferProof = serde_json::from_value(proof)?;
+            proof.verify()?;
+            let t = &proof.transfer;
+            let summary = format!(
+                "transfer {}: {} from {} to {} on ledger {} ({:?})",
+                t.id, t.amount, t.debit_account_id, t.credit_account_id, t.ledger, t.status
+            );
+            (proof.header, summary)
+        }
+        Some("operation") => {
+            let proof: hansa_types::OperationProof = serde_json::from_value(proof)?;
+            proof.verify()?;
+            let summary = format!(
+                "operation {} by {} in block {}: {}",
+                proof.operation.id(),
+                proof.org,
+                proof.header.height,
+                proof.result
+            );
+            (proof.header, summary)
+        }
+        other => bail!("unknown proof kind {other:?}"),
+    };
+    let validators: Vec<hansa_types::PublicKey> = genesis.validators.iter().map(|v| v.public_key).collect();
+    if !hansa_chain::verify_finalization(&chain_id, &validators, &header.digest(), &certificate) {
+        bail!("the header of block {} is not finalized by a quorum of the genesis validators", header.height);
+    }
+    Ok(format!("VALID: {summary}; final at height {} (block {})", header.height, header.digest()))
+}

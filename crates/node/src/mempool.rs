@@ -1,0 +1,202 @@
+//! The mempool: signed batches waiting for a block, fair between organisations.
+//!
+//! Each organisation has its own FIFO queue; a proposal takes one batch from each organisation
+//! in turn (round robin, starting after the organisation served first last time), so one busy
+//! organisation cannot starve the others. Batches stay in the pool until a *finalized* block
+//! includes them: a proposal that never finalizes loses nothing. Everything is bounded.
+
+use hansa_types::{Hash, OrgId, SignedBatch};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+/// Most batches waiting in one validator's pool.
+pub const BATCHES_MAX: usize = 65_536;
+/// Most batches one organisation may have waiting.
+pub const BATCHES_PER_ORG_MAX: usize = 16_384;
+/// Most operations waiting, over all batches.
+pub const OPERATIONS_MAX: usize = 1_048_576;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MempoolError {
+    #[error("the batch is already waiting")]
+    Duplicate,
+    #[error("the pool is full ({0}); retry later")]
+    Full(&'static str),
+}
+
+#[derive(Default)]
+pub struct Mempool {
+    queues: BTreeMap<OrgId, VecDeque<Arc<SignedBatch>>>,
+    digests: HashSet<Hash>,
+    operations: usize,
+    batches: usize,
+    /// The organisation after which the next proposal starts.
+    last_first: Option<OrgId>,
+}
+
+impl Mempool {
+    pub fn len(&self) -> usize {
+        self.batches
+    }
+
+    pub fn operations(&self) -> usize {
+        self.operations
+    }
+
+    pub fn insert(&mut self, digest: Hash, batch: Arc<SignedBatch>) -> Result<(), MempoolError> {
+        if self.digests.contains(&digest) {
+            return Err(MempoolError::Duplicate);
+        }
+        let count = batch.batch.operations.len();
+        if self.batches >= BATCHES_MAX {
+            return Err(MempoolError::Full("batches"));
+        }
+        if self.operations + count > OPERATIONS_MAX {
+            return Err(MempoolError::Full("operations"));
+        }
+        let queue = self.queues.entry(batch.batch.org).or_default();
+        if queue.len() >= BATCHES_PER_ORG_MAX {
+            return Err(MempoolError::Full("batches of this organisation"));
+        }
+        queue.push_back(batch);
+        self.digests.insert(digest);
+        self.operations += count;
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// Picks batches for a block: round robin over organisations, each batch `eligible`, at
+    /// most `operations_max` operations and `batches_max` batches. Nothing is removed.
+    pub fn select(
+        &mut self,
+        operations_max: usize,
+        batches_max: usize,
+        mut eligible: impl FnMut(&SignedBatch) -> bool,
+    ) -> Vec<Arc<SignedBatch>> {
+        let orgs: Vec<OrgId> = self.queues.keys().copied().collect();
+        if orgs.is_empty() {
+            return Vec::new();
+        }
+        let start = match self.last_first {
+            Some(last) => orgs.iter().position(|org| *org > last).unwrap_or(0),
+            None => 0,
+        };
+        let order: Vec<OrgId> = orgs[start..].iter().chain(&orgs[..start]).copied().collect();
+        let mut cursors = vec![0usize; order.len()];
+        let mut exhausted = vec![false; order.len()];
+        let mut chosen = Vec::new();
+        let mut operations = 0;
+        let mut first = None;
+        while chosen.len() < batches_max && exhausted.iter().any(|done| !done) {
+            for (slot, org) in order.iter().enumerate() {
+                if exhausted[slot] || chosen.len() >= batches_max {
+                    continue;
+                }
+                let queue = &self.queues[org];
+                loop {
+                    let Some(batch) = queue.get(cursors[slot]) else {
+                        exhausted[slot] = true;
+                        break;
+                    };
+                    cursors[slot] += 1;
+                    let count = batch.batch.operations.len();
+                    if operations + count > operations_max {
+                        exhausted[slot] = true;
+                        break;
+                    }
+                    if eligible(batch) {
+                        operations += count;
+                        chosen.push(batch.clone());
+                        first.get_or_insert(*org);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(first) = first {
+            self.last_first = Some(first);
+        }
+        chosen
+    }
+
+    /// Drops every batch for which `keep` is false (included in a finalized block, or stale).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Hash, &SignedBatch) -> bool) {
+        let mut removed_operations = 0;
+        let mut removed_batches = 0;
+        for queue in self.queues.values_mut() {
+            queue.retain(|batch| {
+                let digest = batch.batch.digest();
+                if keep(&digest, batch) {
+                    true
+                } else {
+                    self.digests.remove(&digest);
+                    removed_operations += batch.batch.operations.len();
+                    removed_batches += 1;
+                    false
+                }
+            });
+        }
+        self.queues.retain(|_, queue| !queue.is_empty());
+        self.operations -= removed_operations;
+        self.batches -= removed_batches;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hansa_types::{Batch, NewAccount, Operation, SecretKey};
+
+    fn batch(org: u32, sequence: u64) -> Arc<SignedBatch> {
+        let operations =
+            vec![Operation::CreateAccount(NewAccount { id: 1, ledger: 1, code: 1, ..Default::default() })];
+        Arc::new(
+            Batch { chain_id: Hash::ZERO, org: OrgId(org), sequence, operations }
+                .sign(&SecretKey::from_seed([1; 32])),
+        )
+    }
+
+    #[test]
+    fn a_busy_organisation_does_not_starve_the_others() {
+        let mut pool = Mempool::default();
+        for sequence in 0..100 {
+            let b = batch(1, sequence);
+            pool.insert(b.batch.digest(), b).expect("room");
+        }
+        let b = batch(2, 0);
+        pool.insert(b.batch.digest(), b).expect("room");
+        let chosen = pool.select(1_000, 2, |_| true);
+        let orgs: Vec<u32> = chosen.iter().map(|b| b.batch.org.0).collect();
+        assert_eq!(orgs, vec![1, 2]);
+        // The next proposal starts with the other organisation.
+        let chosen = pool.select(1_000, 1, |_| true);
+        assert_eq!(chosen[0].batch.org.0, 2);
+    }
+
+    #[test]
+    fn bounds_and_duplicates_are_refused() {
+        let mut pool = Mempool::default();
+        let b = batch(1, 0);
+        pool.insert(b.batch.digest(), b.clone()).expect("room");
+        assert_eq!(pool.insert(b.batch.digest(), b), Err(MempoolError::Duplicate));
+        for sequence in 1..BATCHES_PER_ORG_MAX as u64 {
+            let b = batch(1, sequence);
+            pool.insert(b.batch.digest(), b).expect("room");
+        }
+        let b = batch(1, 1 << 40);
+        assert_eq!(pool.insert(b.batch.digest(), b), Err(MempoolError::Full("batches of this organisation")));
+    }
+
+    #[test]
+    fn retain_removes_and_counts() {
+        let mut pool = Mempool::default();
+        for sequence in 0..10 {
+            let b = batch(1, sequence);
+            pool.insert(b.batch.digest(), b).expect("room");
+        }
+        pool.retain(|_, batch| batch.batch.sequence % 2 == 0);
+        assert_eq!(pool.len(), 5);
+        assert_eq!(pool.operations(), 5);
+        assert_eq!(pool.select(100, 100, |_| true).len(), 5);
+    }
+}

@@ -1,0 +1,88 @@
+//! Runs one validator: consensus (the chain crate) and the API in one tokio runtime.
+
+use crate::api::{ApiState, router};
+use crate::app::App;
+use crate::config::NodeConfig;
+use anyhow::{Context, Result};
+use commonware_runtime::Runner as _;
+use hansa_chain::validator::{ValidatorConfig, start_validator};
+use hansa_ledger::Consortium;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub fn run_node(config: NodeConfig) -> Result<()> {
+    let consortium = Arc::new(Consortium::new(config.genesis.clone())?);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let runtime =
+        commonware_runtime::tokio::Config::new().with_storage_directory(config.data_dir.join("chain"));
+    let runner = commonware_runtime::tokio::Runner::new(runtime);
+    runner.start(|context| async move {
+        let app = App::new(consortium.clone());
+        let validators = config
+            .genesis
+            .validators
+            .iter()
+            .map(|validator| {
+                let address: SocketAddr = validator.p2p_address.parse().context("p2p_address in genesis")?;
+                Ok((validator.public_key, address))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let chain_config = ValidatorConfig::new(
+            consortium.chain_id,
+            config.key.seed(),
+            validators,
+            config.p2p_listen,
+            config.data_dir.join("chain"),
+        );
+        let handle =
+            start_validator(context, chain_config, app.clone()).await.context("starting consensus")?;
+        let name = config.genesis.validators[config.index].name.clone();
+        let status = {
+            let chain = handle.status();
+            Arc::new(move || {
+                json!({
+                    "validator": name,
+                    "consensus_finalized_height": chain.finalized(),
+                    "delivered_height": chain.delivered(),
+                })
+            })
+        };
+        let api = router(ApiState::new(app, status)).into_make_service_with_connect_info::<SocketAddr>();
+        tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, "validator started");
+        eprintln!(
+            "hansa: validator {} serving the API on {} (p2p {})",
+            config.index, config.api_listen, config.p2p_listen
+        );
+        match &config.tls {
+            Some((cert, key)) => {
+                // Two rustls crypto providers are linked (by different dependencies), so rustls
+                // cannot choose one by itself: choose ring, the one the client side uses.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .context("loading the TLS certificate and key")?;
+                tokio::spawn(axum_server::bind_rustls(config.api_listen, tls).serve(api));
+            }
+            None => {
+                let listener = tokio::net::TcpListener::bind(config.api_listen)
+                    .await
+                    .with_context(|| format!("binding the API to {}", config.api_listen))?;
+                tokio::spawn(async move { axum::serve(listener, api).await });
+            }
+        }
+        shutdown_signal().await;
+        eprintln!("hansa: stopping");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

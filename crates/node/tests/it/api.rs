@@ -1,0 +1,148 @@
+//! Bad input on every route: a clear JSON error with a stable code, and nothing changed.
+
+use crate::support::*;
+use hansa_types::{Batch, Encode, Hash, OrgId, SecretKey};
+use serde_json::Value;
+
+fn raw(endpoint: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{endpoint}{path}");
+    let response = match method {
+        "GET" => agent.get(&url).call(),
+        _ => agent.post(&url).header("content-type", content_type).send(body),
+    };
+    let mut response = response.expect("the server answers");
+    let status = response.status().as_u16();
+    let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Declares a 9 MiB body and reads the answer without sending it: the server must refuse
+/// from the declared length, before reading.
+fn declared_too_large(endpoint: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    let request = format!(
+        "POST /v1/batches HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        9 * 1024 * 1024
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    // The body may be chunked: take the JSON object inside it.
+    let json =
+        body.find('{').and_then(|start| body.rfind('}').map(|end| &body[start..=end])).unwrap_or("null");
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+#[test]
+fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
+    let devnet = Devnet::start(1, 1);
+    let endpoint = devnet.endpoints[0].clone();
+    let state_root = || get(&endpoint, "/v1/status").expect("status")["state_root"].clone();
+    let before = state_root();
+    let chain_id = devnet.client().chain_id().expect("chain id");
+    let bank_key = devnet.key(BANK);
+    // Fresh sequence numbers, above the clock-based ones the devnet's seeding used.
+    let base =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_micros() as u64;
+    let batch =
+        |org: OrgId, sequence: u64| Batch { chain_id, org, sequence, operations: vec![payment(70_001, 1)] };
+    let batch = |org: OrgId, offset: u64| batch(org, base + offset);
+    let post = |content_type: &str, body: &[u8]| {
+        raw(&endpoint, "POST", "/v1/batches?wait=true&timeout_ms=5000", content_type, body)
+    };
+
+    // Malformed: not JSON, JSON of the wrong shape, garbage bytes, no operations.
+    assert_eq!(code(&post("application/json", b"{not json").1), "malformed");
+    assert_eq!(code(&post("application/json", b"{\"junk\": 1}").1), "malformed");
+    assert_eq!(code(&post("application/octet-stream", &[1, 2, 3]).1), "malformed");
+    let empty = Batch { chain_id, org: BANK, sequence: base + 1, operations: vec![] }.sign(&bank_key);
+    assert_eq!(code(&post("application/octet-stream", &empty.encode()).1), "malformed");
+    let (status, body) = post("application/json", &serde_json::to_vec(&empty).expect("json"));
+    assert_eq!((status, code(&body)), (400, "malformed"));
+    // Oversized.
+    let (status, body) = declared_too_large(&endpoint);
+    assert_eq!((status, code(&body)), (413, "too_large"));
+    // Unsigned (a zero signature) and wrongly signed (the merchant's key in the bank's name).
+    let mut unsigned = batch(BANK, 2).sign(&bank_key);
+    unsigned.signature = hansa_types::Signature([0; 64]);
+    let (status, body) = post("application/octet-stream", &unsigned.encode());
+    assert_eq!((status, code(&body)), (401, "bad_signature"));
+    let forged = batch(BANK, 3).sign(&devnet.key(OrgId(2)));
+    let (status, body) = post("application/json", &serde_json::to_vec(&forged).expect("json"));
+    assert_eq!((status, code(&body)), (401, "bad_signature"));
+    // Another chain, an unknown organisation, an auditor.
+    let other_chain = Batch { chain_id: Hash([9; 32]), ..batch(BANK, 4) }.sign(&bank_key);
+    assert_eq!(code(&post("application/octet-stream", &other_chain.encode()).1), "wrong_chain");
+    let stranger = batch(OrgId(77), 5).sign(&SecretKey::from_seed([77; 32]));
+    let (status, body) = post("application/octet-stream", &stranger.encode());
+    assert_eq!((status, code(&body)), (403, "unknown_organisation"));
+    let auditor = batch(OrgId(5), 6).sign(&devnet.key(OrgId(5)));
+    let (status, body) = post("application/octet-stream", &auditor.encode());
+    assert_eq!((status, code(&body)), (403, "unauthorised"));
+    assert_eq!(state_root(), before, "no rejected batch changed the state");
+
+    // Unauthorised inside a valid batch: the merchant tries to debit the customer's wallet.
+    let merchant =
+        Batch { chain_id, org: OrgId(2), sequence: base + 7, operations: vec![payment(70_002, 5)] }
+            .sign(&devnet.key(OrgId(2)));
+    let (status, body) = post("application/octet-stream", &merchant.encode());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["result"], "unauthorised");
+    let wallet = get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}")).expect("wallet");
+    // Replayed: the same (organisation, sequence) with other content.
+    let replay = Batch { chain_id, org: OrgId(2), sequence: base + 7, operations: vec![payment(70_003, 5)] }
+        .sign(&devnet.key(OrgId(2)));
+    let (status, body) = post("application/octet-stream", &replay.encode());
+    assert_eq!((status, code(&body)), (409, "replayed"));
+    // The very same batch again is idempotent: it answers with its final outcome.
+    let (status, body) = post("application/octet-stream", &merchant.encode());
+    assert_eq!((status, body["results"][0]["result"].as_str()), (200, Some("unauthorised")));
+    assert_eq!(
+        get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}")).expect("wallet")["account"],
+        wallet["account"]
+    );
+
+    // Reads.
+    let cases: [(&str, u16, &str); 12] = [
+        ("/v1/accounts/abc", 400, "bad_id"),
+        ("/v1/accounts/-1", 400, "bad_id"),
+        ("/v1/accounts/340282366920938463463374607431768211456", 400, "bad_id"),
+        ("/v1/accounts/999999", 404, "not_found"),
+        (&format!("/v1/accounts/{CUSTOMER_WALLET}/transfers?limit=abc"), 400, "bad_query"),
+        (&format!("/v1/accounts/{CUSTOMER_WALLET}/transfers?limit=1&limit=2"), 400, "bad_query"),
+        ("/v1/accounts/1/balances", 400, "no_history"),
+        ("/v1/transfers/999999/proof", 404, "not_found"),
+        ("/v1/batches/xyz", 400, "bad_hash"),
+        ("/v1/blocks/abc", 400, "bad_height"),
+        ("/v1/operations/999999/proof", 404, "not_found"),
+        ("/v1/no/such/route", 404, "not_found"),
+    ];
+    for (path, status, expected) in cases {
+        let (got, body) = raw(&endpoint, "GET", path, "", &[]);
+        assert_eq!((got, code(&body)), (status, expected), "{path}");
+    }
+    // And the good paths answer.
+    for path in [
+        "/openapi.json",
+        "/v1/health",
+        "/v1/genesis",
+        "/v1/blocks/latest",
+        "/v1/accounts/3001/transfers",
+        "/v1/accounts/3001/balances?height=1",
+    ] {
+        let (status, _) = raw(&endpoint, "GET", path, "", &[]);
+        assert!(status == 200 || status == 404, "{path}: {status}");
+    }
+    let (status, document) = raw(&endpoint, "GET", "/openapi.json", "", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.1.0");
+}

@@ -1,0 +1,57 @@
+//! A real 4-validator devnet: finality, a crash with SIGKILL, liveness without the crashed
+//! validator, restart and catch-up to the same state root.
+
+use crate::support::*;
+use std::time::Duration;
+
+#[test]
+fn four_validators_survive_a_crash_and_the_restarted_one_catches_up() {
+    let mut devnet = Devnet::start(4, 0);
+    let client = devnet.client();
+    let mut bank = devnet.signer(BANK);
+    let outcome =
+        client.submit(&bank.sign(vec![payment(50_001, 100), payment(50_002, 200)]), true).expect("final");
+    assert_eq!(results(&outcome), vec!["ok", "ok"]);
+
+    // Crash validator 3 the hard way.
+    let crashed = devnet.pid(3);
+    // SAFETY: sending a signal has no memory-safety preconditions.
+    unsafe {
+        libc::kill(crashed, libc::SIGKILL);
+    }
+    let survivors = devnet.endpoints[..3].to_vec();
+    let before = get(&survivors[0], "/v1/status").expect("status")["height"].as_u64().expect("height");
+    for id in 50_003..50_006 {
+        let outcome =
+            client.submit(&bank.sign(vec![payment(id, 10)]), true).expect("final without validator 3");
+        assert_eq!(results(&outcome), vec!["ok"]);
+    }
+    eventually(Duration::from_secs(60), "blocks finalize with one validator down", || {
+        get(&survivors[0], "/v1/status").is_ok_and(|s| s["height"].as_u64().unwrap_or(0) > before + 5)
+    });
+
+    // Restart it from its folder: it replays its own blocks and fetches the rest.
+    devnet.restart(3);
+    let target = get(&survivors[0], "/v1/status").expect("status")["height"].as_u64().expect("height");
+    let restarted = devnet.endpoints[3].clone();
+    eventually(Duration::from_secs(120), "the restarted validator catches up", || {
+        get(&restarted, "/v1/status").is_ok_and(|s| s["height"].as_u64().unwrap_or(0) >= target)
+    });
+    let header =
+        |endpoint: &str| get(endpoint, &format!("/v1/blocks/{target}")).expect("block")["header"].clone();
+    assert_eq!(header(&restarted)["state_root"], header(&survivors[0])["state_root"]);
+    assert_eq!(header(&restarted), header(&survivors[1]));
+
+    // Every acknowledged payment is there, on every validator, and money is conserved.
+    for endpoint in &devnet.endpoints {
+        for id in 50_001..50_006 {
+            let operation = get(endpoint, &format!("/v1/operations/{id}")).expect("final operation");
+            assert_eq!(operation["submissions"][0]["result"], "ok");
+        }
+        assert_eq!(net_balance(endpoint), 0, "Σ credits = Σ debits at {endpoint}");
+    }
+    // A payment through the restarted validator's own endpoint also becomes final.
+    let only_restarted = hansa_client::Client::new(vec![restarted]);
+    let outcome = only_restarted.submit(&bank.sign(vec![payment(50_010, 1)]), true).expect("final");
+    assert_eq!(results(&outcome), vec!["ok"]);
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests of the `hansa` binary: real validator processes over real sockets.
+
+mod api;
+mod devnet;
+mod support;
+mod tls;
