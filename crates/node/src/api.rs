@@ -574,7 +574,7 @@ async fn operation_proof(
     }
     .ok_or_else(|| ApiError::not_found("final operation"))?;
     let block = finalized.block(location.height).ok_or_else(|| ApiError::not_found("block"))?;
-    let (org, batch_digest, operation) = block
+    let (org, batch_digest, signature, operation) = block
         .block
         .operations()
         .nth(location.index as usize)
@@ -590,6 +590,7 @@ async fn operation_proof(
         header: block.block.header.clone(),
         org,
         batch_digest,
+        signature: *signature,
         operation: *operation,
         result: block.results[index],
         operation_path: build(&operation_leaves)?,

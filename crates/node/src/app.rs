@@ -542,7 +542,7 @@ impl App {
             .block
             .operations()
             .zip(&block.results)
-            .map(|((_, _, operation), code)| result_leaf(operation.id(), *code))
+            .map(|((_, _, _, operation), code)| result_leaf(operation.id(), *code))
             .collect()
     }
 }

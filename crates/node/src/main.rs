@@ -383,6 +383,9 @@ pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String
         Some("operation") => {
             let proof: hansa_types::OperationProof = serde_json::from_value(proof)?;
             proof.verify()?;
+            let org =
+                genesis.organisation(proof.org).context("the proof names an organisation not in genesis")?;
+            proof.verify_signer(&org.public_key)?;
             let summary = format!(
                 "operation {} by {} in block {}: {}",
                 proof.operation.id(),

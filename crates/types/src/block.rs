@@ -8,8 +8,11 @@
 //! operations root.
 //!
 //! Operation leaves are numbered across the block in order (batch by batch). Leaf `i` of the
-//! operations tree is `leaf_hash(org || batch digest || encode(operation))`, and leaf `i` of the
-//! results tree is `leaf_hash(encode(operation id) || encode(result code))`.
+//! operations tree is `leaf_hash(org || batch digest || batch signature || encode(operation))`,
+//! and leaf `i` of the results tree is `leaf_hash(encode(operation id) || encode(result code))`.
+//! Because the leaf holds the signature, the block digest pins every batch signature (a peer
+//! cannot serve a block with other signatures under the same digest), and an operation proof
+//! shows, offline, that the organisation signed the operation.
 
 use crate::batch::{OPERATIONS_PER_BATCH_MAX, SignedBatch};
 use crate::codec::{
@@ -19,7 +22,7 @@ use crate::hash::{Hash, domain, hash};
 use crate::merkle;
 use crate::operation::Operation;
 use crate::result::ResultCode;
-use crate::vocabulary::OrgId;
+use crate::vocabulary::{OrgId, Signature};
 use serde::{Deserialize, Serialize};
 
 pub const HEADER_VERSION: u16 = 1;
@@ -119,12 +122,14 @@ impl Block {
         self.header.parent
     }
 
-    /// The operations of the block in leaf order, each with its organisation and batch digest.
-    pub fn operations(&self) -> impl Iterator<Item = (OrgId, Hash, &Operation)> + '_ {
+    /// The operations of the block in leaf order, each with its organisation, batch digest and
+    /// batch signature.
+    pub fn operations(&self) -> impl Iterator<Item = (OrgId, Hash, &Signature, &Operation)> + '_ {
         self.batches.iter().flat_map(|signed| {
             let digest = signed.batch.digest();
             let org = signed.batch.org;
-            signed.batch.operations.iter().map(move |operation| (org, digest, operation))
+            let signature = &signed.signature;
+            signed.batch.operations.iter().map(move |operation| (org, digest, signature, operation))
         })
     }
 
@@ -134,7 +139,9 @@ impl Block {
 
     /// The operation leaf hashes, in order.
     pub fn operation_leaves(&self) -> Vec<Hash> {
-        self.operations().map(|(org, digest, operation)| operation_leaf(org, &digest, operation)).collect()
+        self.operations()
+            .map(|(org, digest, signature, operation)| operation_leaf(org, &digest, signature, operation))
+            .collect()
     }
 
     /// Whether the header's operations root and count match the batches.
@@ -145,10 +152,11 @@ impl Block {
     }
 }
 
-pub fn operation_leaf(org: OrgId, batch_digest: &Hash, operation: &Operation) -> Hash {
-    let mut bytes = Vec::with_capacity(160);
+pub fn operation_leaf(org: OrgId, batch_digest: &Hash, signature: &Signature, operation: &Operation) -> Hash {
+    let mut bytes = Vec::with_capacity(224);
     org.encode_to(&mut bytes);
     batch_digest.encode_to(&mut bytes);
+    signature.encode_to(&mut bytes);
     operation.encode_to(&mut bytes);
     merkle::leaf_hash(&bytes)
 }

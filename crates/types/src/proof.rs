@@ -15,7 +15,7 @@ use crate::hash::{Hash, domain, hash_parts};
 use crate::merkle::{self, MerkleProof};
 use crate::operation::{Account, Operation, Transfer};
 use crate::result::ResultCode;
-use crate::vocabulary::OrgId;
+use crate::vocabulary::{OrgId, PublicKey, Signature};
 use serde::{Deserialize, Serialize};
 
 /// The parts of the state root.
@@ -75,6 +75,8 @@ pub enum ProofError {
     ResultNotIncluded,
     #[error("the operation and result proofs point at different positions")]
     PositionMismatch,
+    #[error("the batch signature does not verify under the organisation's key")]
+    BadSignature,
 }
 
 /// Proof of an account's state in the state after `header`'s block.
@@ -131,6 +133,8 @@ pub struct OperationProof {
     pub header: Header,
     pub org: OrgId,
     pub batch_digest: Hash,
+    /// The organisation's signature over `batch_digest`.
+    pub signature: Signature,
     pub operation: Operation,
     pub result: ResultCode,
     pub operation_path: MerkleProof,
@@ -145,7 +149,7 @@ impl OperationProof {
         {
             return Err(ProofError::PositionMismatch);
         }
-        let leaf = operation_leaf(self.org, &self.batch_digest, &self.operation);
+        let leaf = operation_leaf(self.org, &self.batch_digest, &self.signature, &self.operation);
         if !self.operation_path.verify(&leaf, &self.header.operations_root) {
             return Err(ProofError::OperationNotIncluded);
         }
@@ -154,5 +158,10 @@ impl OperationProof {
             return Err(ProofError::ResultNotIncluded);
         }
         Ok(())
+    }
+
+    /// Checks that `key` (the organisation's key in genesis) signed the operation's batch.
+    pub fn verify_signer(&self, key: &PublicKey) -> Result<(), ProofError> {
+        if key.verify(&self.batch_digest.0, &self.signature) { Ok(()) } else { Err(ProofError::BadSignature) }
     }
 }

@@ -134,16 +134,17 @@ fn block_digest_and_roots() {
     assert!(block.operations_match_header());
     assert_eq!(
         block.header.operations_root.to_hex(),
-        "509f6aadd963149b9170b2a9482e7e69be0d9ec640940cdd5fa2b160a9e81131"
+        "fd9c9db5052e48e35df939a8cf51b5094e089726f8ad92eca8ecf0e6abf09d2c"
     );
     assert_eq!(
         block.header.results_root.to_hex(),
         "79451df9915f13049f1f56c6b0eb71345f4e77313e7cf7f7f514c46ab08fe68e"
     );
-    assert_eq!(block.digest().to_hex(), "690cece6914a23f416e67e1409a16e3a3b71e812a98374f76e2a6533470176a4");
+    assert_eq!(block.digest().to_hex(), "06b5f57696a521056dc115bae2715f7adbda4745243480e69224c3a9e902c134");
     let bytes = block.encode();
     assert_eq!(Block::decode(&bytes), Ok(block.clone()));
-    let leaf = operation_leaf(OrgId(1), &signed.batch.digest(), &signed.batch.operations[1]);
+    let leaf =
+        operation_leaf(OrgId(1), &signed.batch.digest(), &signed.signature, &signed.batch.operations[1]);
     assert_eq!(leaf, block.operation_leaves()[1]);
 }
 
@@ -257,4 +258,47 @@ mod never_panic {
             }
         }
     }
+}
+
+#[test]
+fn an_operation_proof_shows_inclusion_result_and_signer() {
+    let signed = batch();
+    let mut block = Block {
+        header: Header {
+            version: 1,
+            height: 5,
+            parent: Hash([3; 32]),
+            timestamp_ms: 1,
+            state_root: Hash([4; 32]),
+            operations_root: Hash::ZERO,
+            operations_count: 2,
+            results_root: Hash::ZERO,
+            context: vec![],
+        },
+        batches: vec![signed.clone()],
+    };
+    let results = [ResultCode::Ok, ResultCode::ExceedsCredits];
+    let result_leaves: Vec<Hash> =
+        signed.batch.operations.iter().zip(results).map(|(op, code)| result_leaf(op.id(), code)).collect();
+    block.header.operations_root = merkle::root(&block.operation_leaves());
+    block.header.results_root = merkle::root(&result_leaves);
+    let proof = hansa_types::OperationProof {
+        header: block.header.clone(),
+        org: OrgId(1),
+        batch_digest: signed.batch.digest(),
+        signature: signed.signature,
+        operation: signed.batch.operations[1],
+        result: ResultCode::ExceedsCredits,
+        operation_path: merkle::MerkleProof::build(&block.operation_leaves(), 1).expect("in range"),
+        result_path: merkle::MerkleProof::build(&result_leaves, 1).expect("in range"),
+    };
+    assert_eq!(proof.verify(), Ok(()));
+    assert_eq!(proof.verify_signer(&SecretKey::from_seed([1; 32]).public_key()), Ok(()));
+    assert!(proof.verify_signer(&SecretKey::from_seed([2; 32]).public_key()).is_err());
+    let mut other_result = proof.clone();
+    other_result.result = ResultCode::Ok;
+    assert!(other_result.verify().is_err(), "a different result is not in the results root");
+    let mut swapped = proof.clone();
+    swapped.signature = SecretKey::from_seed([1; 32]).sign(b"something else");
+    assert!(swapped.verify().is_err(), "the signature is committed by the operations root");
 }
