@@ -14,7 +14,12 @@ fn main() {
     let genesis = Genesis {
         chain_name: "speed".into(),
         genesis_time_ms: 1,
-        organisations: vec![OrganisationSpec { id: OrgId(3), name: "Bank".into(), role: Role::PaymentInstitution, public_key: key.public_key() }],
+        organisations: vec![OrganisationSpec {
+            id: OrgId(3),
+            name: "Bank".into(),
+            role: Role::PaymentInstitution,
+            public_key: key.public_key(),
+        }],
         ledgers: vec![LedgerSpec { id: 1, currency: "CNY".into(), scale: 2, issuer: OrgId(3) }],
         validators: vec![ValidatorSpec {
             name: "v".into(),
@@ -34,7 +39,15 @@ fn main() {
         Batch { chain_id, org: OrgId(3), sequence, operations }.sign(&key)
     };
     let accounts: Vec<Operation> = (1..=8_000u128)
-        .map(|id| Operation::CreateAccount(NewAccount { id, ledger: 1, code: 1, flags: AccountFlags(0), ..Default::default() }))
+        .map(|id| {
+            Operation::CreateAccount(NewAccount {
+                id,
+                ledger: 1,
+                code: 1,
+                flags: AccountFlags(0),
+                ..Default::default()
+            })
+        })
         .collect();
     height += 1;
     ledger.execute_block(height, height * 10, &[sign(accounts)], Signatures::Verify).expect("valid");
@@ -84,6 +97,10 @@ fn main() {
             operations += outcome.results.len();
         }
         let elapsed = start.elapsed().as_secs_f64();
-        println!("{signatures:?}: {operations} transfers in {elapsed:.3} s = {:.0} transfers/s ({:.2} µs each)", operations as f64 / elapsed, elapsed * 1e6 / operations as f64);
+        println!(
+            "{signatures:?}: {operations} transfers in {elapsed:.3} s = {:.0} transfers/s ({:.2} µs each)",
+            operations as f64 / elapsed,
+            elapsed * 1e6 / operations as f64
+        );
     }
 }
