@@ -9,7 +9,7 @@
 //! persists finalized blocks and redelivers them after a restart, and the state is rebuilt by
 //! executing them again.
 
-use hansa_chain::Executor;
+use crate::Executor;
 use hansa_ledger::{BlockOutcome, Consortium, Ledger, Signatures};
 use hansa_types::batch::BatchError;
 use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX, result_leaf};
@@ -39,63 +39,89 @@ pub type FinalityReceiver = oneshot::Receiver<Arc<BatchOutcome>>;
 /// A finalized block as the API serves it.
 #[derive(Debug)]
 pub struct FinalizedBlock {
+    /// The block itself.
     pub block: Block,
+    /// One result code per operation, in block order.
     pub results: Vec<ResultCode>,
+    /// The state commitment after the block (its root is the header's `state_root`).
     pub state: StateCommitment,
+    /// The encoded finality certificate (`FinalityCertificate`).
     pub certificate: Vec<u8>,
 }
 
 /// Where an operation landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
+    /// Height of the block.
     pub height: u64,
+    /// Index of the operation within the block.
     pub index: u32,
 }
 
 /// The outcome of one batch, once finalized.
 #[derive(Debug, Clone)]
 pub struct BatchOutcome {
+    /// Digest of the batch (what the client signed).
     pub batch_digest: Hash,
+    /// The submitting organisation.
     pub org: OrgId,
+    /// The batch's sequence number.
     pub sequence: u64,
+    /// Height of the finalized block that holds it.
     pub height: u64,
+    /// Digest of that block.
     pub block_digest: Hash,
+    /// Index within the block of the batch's first operation.
     pub first_index: u32,
+    /// Each operation's id and result code, in batch order.
     pub results: Vec<(u128, ResultCode)>,
 }
 
 /// What the event stream carries for each finalized block.
 #[derive(Debug, Clone)]
 pub struct FinalizedEvent {
+    /// Height of the finalized block.
     pub height: u64,
+    /// Its digest.
     pub digest: Hash,
+    /// Its consensus timestamp.
     pub timestamp_ms: u64,
+    /// The state root after it.
     pub state_root: Hash,
+    /// The outcome of each of its batches, in block order.
     pub batches: Vec<Arc<BatchOutcome>>,
 }
 
+/// Why a batch was not admitted.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
+    /// The batch is invalid against the finalized state (chain, organisation, role,
+    /// signature, sequence or size).
     #[error(transparent)]
     Batch(#[from] BatchError),
+    /// The mempool refused it.
     #[error(transparent)]
     Mempool(#[from] MempoolError),
+    /// [`WAITERS_MAX`] clients already wait for finality.
     #[error("too many clients are waiting for finality; retry without waiting")]
     TooManyWaiters,
 }
 
 /// The finalized side: read by the API, written once per finalized block.
 pub struct Finalized {
+    /// The ledger after the last finalized block.
     pub ledger: Ledger,
     /// Finalized blocks by height (index 0 is height 1). Persistent collections: each
     /// finalized block makes a new snapshot in O(log n), not a copy.
     pub blocks: Vector<Arc<FinalizedBlock>>,
     /// Every place an operation id was submitted (retries land more than once).
     pub operations: OrdMap<(u128, u64, u32), ()>,
+    /// The outcome of every finalized batch, by batch digest.
     pub batches: OrdMap<Hash, Arc<BatchOutcome>>,
 }
 
 impl Finalized {
+    /// The finalized block at `height` (none at height 0 or above the head).
     pub fn block(&self, height: u64) -> Option<&Arc<FinalizedBlock>> {
         height.checked_sub(1).and_then(|index| self.blocks.get(index as usize))
     }
@@ -115,6 +141,12 @@ struct Speculative {
     outcome: BlockOutcome,
 }
 
+#[derive(Default)]
+struct Waiters {
+    by_batch: HashMap<Hash, Vec<oneshot::Sender<Arc<BatchOutcome>>>>,
+    count: usize,
+}
+
 struct Inner {
     consortium: Arc<Consortium>,
     genesis_block: Block,
@@ -127,9 +159,12 @@ struct Inner {
     /// concurrent or skipped verification did not leave behind.
     seen: Mutex<BTreeMap<Hash, Block>>,
     finalized: RwLock<Arc<Finalized>>,
-    waiters: Mutex<HashMap<Hash, Vec<oneshot::Sender<Arc<BatchOutcome>>>>>,
-    waiter_count: Mutex<usize>,
+    /// Clients waiting for finality. One lock for the map and its count, so that no two
+    /// paths can take them in opposite orders.
+    waiters: Mutex<Waiters>,
     events: broadcast::Sender<Arc<FinalizedEvent>>,
+    /// How long `build` waits for a batch when the mempool is empty (see [`EMPTY_BLOCK_WAIT`]).
+    empty_block_wait: std::time::Duration,
 }
 
 /// A cheap handle to the application; clones share it.
@@ -139,7 +174,16 @@ pub struct App {
 }
 
 impl App {
+    /// An application at genesis that paces empty blocks with [`EMPTY_BLOCK_WAIT`] (production).
     pub fn new(consortium: Arc<Consortium>) -> App {
+        App::with_empty_block_wait(consortium, EMPTY_BLOCK_WAIT)
+    }
+
+    /// An application at genesis whose leader waits up to `empty_block_wait` (wall clock) for a
+    /// batch before proposing an empty block. The deterministic simulator passes
+    /// `Duration::ZERO`: a wall-clock wait has no place on a simulated clock, and blocks the
+    /// single-threaded runtime.
+    pub fn with_empty_block_wait(consortium: Arc<Consortium>, empty_block_wait: std::time::Duration) -> App {
         let genesis_ledger = Ledger::new(consortium.clone());
         let genesis_block = Block {
             header: Header {
@@ -172,13 +216,14 @@ impl App {
                 speculative: Mutex::new(BTreeMap::new()),
                 seen: Mutex::new(BTreeMap::new()),
                 finalized: RwLock::new(Arc::new(finalized)),
-                waiters: Mutex::new(HashMap::new()),
-                waiter_count: Mutex::new(0),
+                waiters: Mutex::new(Waiters::default()),
                 events,
+                empty_block_wait,
             }),
         }
     }
 
+    /// The consortium this application executes for.
     pub fn consortium(&self) -> &Arc<Consortium> {
         &self.inner.consortium
     }
@@ -188,11 +233,13 @@ impl App {
         self.inner.finalized.read().expect("finalized lock is never poisoned").clone()
     }
 
+    /// Batches and operations waiting in the mempool.
     pub fn mempool_size(&self) -> (usize, usize) {
         let pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
         (pool.len(), pool.operations())
     }
 
+    /// A stream of finalized blocks and their batch outcomes, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<FinalizedEvent>> {
         self.inner.events.subscribe()
     }
@@ -238,19 +285,13 @@ impl App {
     }
 
     fn register_waiter(&self, digest: Hash) -> Result<oneshot::Receiver<Arc<BatchOutcome>>, SubmitError> {
-        let mut count = self.inner.waiter_count.lock().expect("waiter lock is never poisoned");
-        if *count >= WAITERS_MAX {
+        let mut waiters = self.inner.waiters.lock().expect("waiter lock is never poisoned");
+        if waiters.count >= WAITERS_MAX {
             return Err(SubmitError::TooManyWaiters);
         }
-        *count += 1;
+        waiters.count += 1;
         let (sender, receiver) = oneshot::channel();
-        self.inner
-            .waiters
-            .lock()
-            .expect("waiter lock is never poisoned")
-            .entry(digest)
-            .or_default()
-            .push(sender);
+        waiters.by_batch.entry(digest).or_default().push(sender);
         Ok(receiver)
     }
 
@@ -319,11 +360,11 @@ impl App {
         let height = parent.height() + 1;
         let batches: Vec<SignedBatch> = {
             let mut pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
-            if pool.len() == 0 {
+            if pool.is_empty() && !self.inner.empty_block_wait.is_zero() {
                 pool = self
                     .inner
                     .arrivals
-                    .wait_timeout_while(pool, EMPTY_BLOCK_WAIT, |pool| pool.len() == 0)
+                    .wait_timeout_while(pool, self.inner.empty_block_wait, |pool| pool.is_empty())
                     .expect("mempool lock is never poisoned")
                     .0;
             }
@@ -515,9 +556,8 @@ impl App {
 
     fn resolve_waiters(&self, outcome: &Arc<BatchOutcome>) {
         let mut waiters = self.inner.waiters.lock().expect("waiter lock is never poisoned");
-        let mut count = self.inner.waiter_count.lock().expect("waiter lock is never poisoned");
-        for sender in waiters.remove(&outcome.batch_digest).unwrap_or_default() {
-            *count -= 1;
+        for sender in waiters.by_batch.remove(&outcome.batch_digest).unwrap_or_default() {
+            waiters.count -= 1;
             let _ = sender.send(outcome.clone());
         }
     }
@@ -525,13 +565,13 @@ impl App {
     /// Forgets waiters whose clients gave up.
     pub fn forget_waiter(&self, digest: &Hash) {
         let mut waiters = self.inner.waiters.lock().expect("waiter lock is never poisoned");
-        let mut count = self.inner.waiter_count.lock().expect("waiter lock is never poisoned");
-        if let Some(list) = waiters.get_mut(digest) {
+        let Waiters { by_batch, count } = &mut *waiters;
+        if let Some(list) = by_batch.get_mut(digest) {
             let before = list.len();
             list.retain(|sender| !sender.is_closed());
             *count -= before - list.len();
             if list.is_empty() {
-                waiters.remove(digest);
+                by_batch.remove(digest);
             }
         }
     }

@@ -7,27 +7,34 @@
 //! module runs the same wiring on `runtime::deterministic` and `p2p::simulated` with seeded
 //! faults. [`verify_finalization`] checks a certificate offline.
 //!
-//! What this crate never does: interpret batches or state (that is the executor's), read the
-//! wall clock outside the runtime's `Clock`, or prune finalized history.
+//! The real executor, [`App`] (mempool, speculative and finalized ledger state, waiters,
+//! events), lives here too, so the simulator can run the real ledger.
+//!
+//! What this crate never does: interpret batches or state outside [`app`] (consensus only
+//! moves opaque blocks), read the wall clock outside the runtime's `Clock` (except `App`'s
+//! optional empty-block wait, zero in simulations), or prune finalized history.
 
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod application;
 pub mod block;
 pub mod certificate;
 pub mod delivery;
+pub mod mempool;
 pub mod node;
 pub mod sim;
 pub mod validator;
 
+pub use app::App;
 pub use block::{BLOCK_BYTES_MAX, ChainBlock};
 pub use certificate::{FinalityCertificate, verify_finalization};
 pub use delivery::Status;
 pub use node::Tuning;
 pub use validator::{ValidatorConfig, ValidatorHandle, runtime_config, start_validator};
 
-/// What the ledger side provides. Implemented by the lead (mempool + speculative state); the
-/// simulator has a toy one ([`sim::ToyExecutor`]).
+/// What the ledger side provides. Implemented by [`App`] (mempool + speculative state); the
+/// simulator also has a toy one ([`sim::ToyExecutor`]).
 pub trait Executor: Clone + Send + Sync + 'static {
     /// Height-0 block every validator starts from (same on all validators; from genesis).
     fn genesis_block(&self) -> hansa_types::Block;

@@ -16,17 +16,22 @@ pub const BATCHES_PER_ORG_MAX: usize = 16_384;
 /// Most operations waiting, over all batches.
 pub const OPERATIONS_MAX: usize = 1_048_576;
 
+/// Why the mempool refused a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MempoolError {
+    /// The same batch (by digest) is already waiting.
     #[error("the batch is already waiting")]
     Duplicate,
+    /// A bound was hit (the text names it).
     #[error("the pool is full ({0}); retry later")]
     Full(&'static str),
 }
 
+/// Batches waiting for a block, one FIFO queue per organisation.
 #[derive(Default)]
 pub struct Mempool {
-    queues: BTreeMap<OrgId, VecDeque<Arc<SignedBatch>>>,
+    /// Each batch with its digest, computed once at admission (a digest hashes up to 1 MB).
+    queues: BTreeMap<OrgId, VecDeque<(Hash, Arc<SignedBatch>)>>,
     digests: HashSet<Hash>,
     operations: usize,
     batches: usize,
@@ -35,14 +40,22 @@ pub struct Mempool {
 }
 
 impl Mempool {
+    /// Batches waiting.
     pub fn len(&self) -> usize {
         self.batches
     }
 
+    /// Whether no batch is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.batches == 0
+    }
+
+    /// Operations waiting, over all batches.
     pub fn operations(&self) -> usize {
         self.operations
     }
 
+    /// Queues a batch at the end of its organisation's queue.
     pub fn insert(&mut self, digest: Hash, batch: Arc<SignedBatch>) -> Result<(), MempoolError> {
         if self.digests.contains(&digest) {
             return Err(MempoolError::Duplicate);
@@ -58,7 +71,7 @@ impl Mempool {
         if queue.len() >= BATCHES_PER_ORG_MAX {
             return Err(MempoolError::Full("batches of this organisation"));
         }
-        queue.push_back(batch);
+        queue.push_back((digest, batch));
         self.digests.insert(digest);
         self.operations += count;
         self.batches += 1;
@@ -94,7 +107,7 @@ impl Mempool {
                 }
                 let queue = &self.queues[org];
                 loop {
-                    let Some(batch) = queue.get(cursors[slot]) else {
+                    let Some((_, batch)) = queue.get(cursors[slot]) else {
                         exhausted[slot] = true;
                         break;
                     };
@@ -124,12 +137,11 @@ impl Mempool {
         let mut removed_operations = 0;
         let mut removed_batches = 0;
         for queue in self.queues.values_mut() {
-            queue.retain(|batch| {
-                let digest = batch.batch.digest();
-                if keep(&digest, batch) {
+            queue.retain(|(digest, batch)| {
+                if keep(digest, batch) {
                     true
                 } else {
-                    self.digests.remove(&digest);
+                    self.digests.remove(digest);
                     removed_operations += batch.batch.operations.len();
                     removed_batches += 1;
                     false

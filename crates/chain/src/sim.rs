@@ -16,6 +16,10 @@
 //!
 //! and, once every fault has healed, liveness: every validator that is up reaches
 //! `target_height` before `time_limit`. A failure panics with the seed, so it can be replayed.
+//!
+//! [`run_with_client`] adds a client that the harness steps before every check (on the
+//! simulated clock), to drive load through the executors; the real ledger ([`crate::App`])
+//! runs here with `App::with_empty_block_wait(consortium, Duration::ZERO)`.
 
 use crate::{
     Executor, Tuning,
@@ -513,8 +517,24 @@ where
     F: Fn(usize) -> X + Send + 'static,
     I: Fn(&[X]) -> Result<(), String> + Send + 'static,
 {
+    run_with_client(scenario, factory, invariant, |_: Duration, _: &[X], _: &[bool]| true)
+}
+
+/// [`run`] with a client: before every check, `client(elapsed, executors, up)` is called with the
+/// simulated time since the start, the current executor of every validator and whether each is
+/// up (a crashed validator's executor is the stopped instance). The client drives load through
+/// the executors (it runs on the simulated clock, inside the deterministic runtime, so the same
+/// seed replays it exactly) and returns `true` once it has nothing left to do; the run ends only
+/// then, in addition to the conditions of [`run`]. Make `check_every` small to submit finely.
+pub fn run_with_client<X, F, I, C>(scenario: Scenario, factory: F, invariant: I, client: C) -> Outcome
+where
+    X: Executor,
+    F: Fn(usize) -> X + Send + 'static,
+    I: Fn(&[X]) -> Result<(), String> + Send + 'static,
+    C: FnMut(Duration, &[X], &[bool]) -> bool + Send + 'static,
+{
     let seed = scenario.seed;
-    let result = catch_unwind(AssertUnwindSafe(|| simulate(scenario, factory, invariant)));
+    let result = catch_unwind(AssertUnwindSafe(|| simulate(scenario, factory, invariant, client)));
     match result {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(reason)) => panic!("simulation failed (seed {seed}): {reason}"),
@@ -529,11 +549,17 @@ where
     }
 }
 
-fn simulate<X, F, I>(scenario: Scenario, factory: F, invariant: I) -> Result<Outcome, String>
+fn simulate<X, F, I, C>(
+    scenario: Scenario,
+    factory: F,
+    invariant: I,
+    mut client: C,
+) -> Result<Outcome, String>
 where
     X: Executor,
     F: Fn(usize) -> X + Send + 'static,
     I: Fn(&[X]) -> Result<(), String> + Send + 'static,
+    C: FnMut(Duration, &[X], &[bool]) -> bool + Send + 'static,
 {
     assert!(scenario.validators >= 1, "a cluster needs validators");
     let config = deterministic::Config::new()
@@ -641,13 +667,19 @@ where
                 }
             }
 
+            let executors: Vec<X> =
+                cluster.members.iter().map(|member| member.executor.inner.clone()).collect();
+            let running: Vec<bool> = cluster.members.iter().map(|member| member.handle.is_some()).collect();
+            let client_done = client(elapsed, &executors, &running);
+            drop(executors);
+
             cluster.check(&invariant).await?;
 
             let healed = elapsed >= last_event && events.peek().is_none();
             let up: Vec<usize> =
                 (0..count).filter(|index| cluster.members[*index].handle.is_some()).collect();
             let lowest = up.iter().map(|index| cluster.members[*index].status.delivered()).min();
-            if healed && lowest.is_some_and(|height| height >= scenario.target_height) {
+            if healed && client_done && lowest.is_some_and(|height| height >= scenario.target_height) {
                 break;
             }
             if elapsed >= scenario.time_limit {

@@ -90,6 +90,20 @@ pub enum Signatures {
     AlreadyVerified,
 }
 
+/// Sets the leaf of every touched position (once each), appending positions past the end.
+fn rehash(tree: &mut MerkleTree, mut touched: Vec<u64>, leaf: impl Fn(u64) -> Hash) {
+    touched.sort_unstable();
+    touched.dedup();
+    for position in touched {
+        if position < tree.len() {
+            tree.set(position, leaf(position));
+        } else {
+            assert_eq!(position, tree.len(), "records are appended in order");
+            tree.push(leaf(position));
+        }
+    }
+}
+
 /// The ledger state after some block.
 #[derive(Clone, Debug)]
 pub struct Ledger {
@@ -328,30 +342,12 @@ impl Ledger {
 
     /// Rehashes touched leaves and recomputes the state commitment.
     fn commit(&mut self) {
-        let mut touched = std::mem::take(&mut self.touched_accounts);
-        touched.sort_unstable();
-        touched.dedup();
-        for position in touched {
-            let leaf = account_leaf(&self.accounts[position as usize]);
-            if position < self.account_tree.len() {
-                self.account_tree.set(position, leaf);
-            } else {
-                assert_eq!(position, self.account_tree.len(), "accounts are appended in order");
-                self.account_tree.push(leaf);
-            }
-        }
-        let mut touched = std::mem::take(&mut self.touched_transfers);
-        touched.sort_unstable();
-        touched.dedup();
-        for position in touched {
-            let leaf = transfer_leaf(&self.transfers[position as usize]);
-            if position < self.transfer_tree.len() {
-                self.transfer_tree.set(position, leaf);
-            } else {
-                assert_eq!(position, self.transfer_tree.len(), "transfers are appended in order");
-                self.transfer_tree.push(leaf);
-            }
-        }
+        let touched = std::mem::take(&mut self.touched_accounts);
+        rehash(&mut self.account_tree, touched, |position| account_leaf(&self.accounts[position as usize]));
+        let touched = std::mem::take(&mut self.touched_transfers);
+        rehash(&mut self.transfer_tree, touched, |position| {
+            transfer_leaf(&self.transfers[position as usize])
+        });
         self.account_tree.commit();
         self.transfer_tree.commit();
         assert_eq!(self.account_tree.len(), self.accounts.len() as u64);

@@ -5,7 +5,6 @@
 //! requests are rate-limited per client address, and nothing a rejected request carried changes
 //! any state. 128-bit ids and amounts travel as decimal strings.
 
-use crate::app::{App, BatchOutcome, FinalizedEvent, SubmitError};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
 use futures::StreamExt;
+use hansa_chain::app::{App, BatchOutcome, FinalizedEvent, SubmitError};
 use hansa_ledger::TransferFilter;
 use hansa_types::batch::BatchError;
 use hansa_types::merkle::MerkleProof;
@@ -476,7 +476,7 @@ async fn account_balances(
 
 /// The header of the last finalized block and its certificate, which every state proof is
 /// made against.
-fn latest_anchor(finalized: &crate::app::Finalized) -> ApiResult<(hansa_types::Header, Vec<u8>)> {
+fn latest_anchor(finalized: &hansa_chain::app::Finalized) -> ApiResult<(hansa_types::Header, Vec<u8>)> {
     let latest = finalized.blocks.last().ok_or_else(|| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_block_yet", "no block is final yet")
     })?;
@@ -599,7 +599,7 @@ async fn operation_proof(
     envelope("operation", &state, proof, block.certificate.clone())
 }
 
-fn block_json(block: &crate::app::FinalizedBlock) -> Value {
+fn block_json(block: &hansa_chain::app::FinalizedBlock) -> Value {
     json!({
         "digest": block.block.digest(),
         "header": block.block.header,

@@ -6,13 +6,10 @@
 //! waiting (round robin over the validators, within a bounded in-flight window) and their
 //! finality is observed on the event stream, which gives submit-to-final latency per batch.
 
-use crate::devnet::{self, DevnetOptions};
+use crate::devnet::{self, DevnetOptions, transfer};
 use anyhow::{Context, Result, bail};
 use hansa_client::Client;
-use hansa_types::{
-    AccountFlags, Amount, Batch, Hash, NewAccount, NewTransfer, Operation, OrgId, SecretKey, SignedBatch,
-    TransferFlags,
-};
+use hansa_types::{AccountFlags, Batch, Hash, NewAccount, Operation, OrgId, SecretKey, SignedBatch};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -178,19 +175,6 @@ fn check_all_ok(outcome: &Value, what: &str) -> Result<()> {
         bail!("{what}: an operation failed: {bad}");
     }
     Ok(())
-}
-
-fn transfer(id: u128, debit: u128, credit: u128, amount: u128, flags: u16) -> Operation {
-    Operation::CreateTransfer(NewTransfer {
-        id,
-        debit_account_id: debit,
-        credit_account_id: credit,
-        amount: Amount(amount),
-        ledger: LEDGER,
-        code: 1,
-        flags: TransferFlags(flags),
-        ..Default::default()
-    })
 }
 
 /// CPU seconds (user + system) a process has used.

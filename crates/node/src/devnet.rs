@@ -136,7 +136,8 @@ fn account(id: u128, flags: u16) -> Operation {
     })
 }
 
-fn transfer(id: u128, debit: u128, credit: u128, amount: u128, flags: u16) -> Operation {
+/// A CNY transfer with code 1.
+pub fn transfer(id: u128, debit: u128, credit: u128, amount: u128, flags: u16) -> Operation {
     Operation::CreateTransfer(NewTransfer {
         id,
         debit_account_id: debit,

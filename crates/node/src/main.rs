@@ -2,11 +2,9 @@
 //! verify proofs offline, and benchmark.
 
 mod api;
-mod app;
 mod bench;
 mod config;
 mod devnet;
-mod mempool;
 mod openapi;
 mod run;
 

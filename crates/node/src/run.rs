@@ -1,10 +1,10 @@
 //! Runs one validator: consensus (the chain crate) and the API in one tokio runtime.
 
 use crate::api::{ApiState, router};
-use crate::app::App;
 use crate::config::NodeConfig;
 use anyhow::{Context, Result};
 use commonware_runtime::Runner as _;
+use hansa_chain::app::App;
 use hansa_chain::validator::{ValidatorConfig, start_validator};
 use hansa_ledger::Consortium;
 use serde_json::json;

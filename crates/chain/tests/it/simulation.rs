@@ -158,7 +158,7 @@ fn a_failing_run_names_its_seed() {
 
 /// A scenario whose faults are all drawn from the seed: a crash and restart, a partition of a
 /// minority, and a stretch of lossy links.
-fn random_scenario(seed: u64) -> Scenario {
+pub(crate) fn random_scenario(seed: u64) -> Scenario {
     let mut rng = SplitMix64::new(seed);
     let validators = if rng.range(0, 2) == 0 { 4 } else { 7 };
     let mut scenario = Scenario::new(seed, validators, 30);

@@ -1,0 +1,674 @@
+//! Deterministic cluster simulations with the real ledger executor ([`App`]) under seeded load.
+//!
+//! A seeded client submits signed batches (account creations, issuance, random transfers, some
+//! designed to fail with `exceeds_credits`, holds posted or voided later, linked pairs) round
+//! robin to the validators that are up, waits for finality on the validator it submitted to,
+//! and resubmits the same signed batch elsewhere when no answer came (a crashed validator's
+//! waiters never resolve). The checks are BRIEF.md's invariants:
+//! - every validator finalizes the same block digest and state root at every height (the
+//!   harness checks digests; here state roots too, and the genesis block);
+//! - money is conserved on every ledger (Σ debits = Σ credits, posted and pending) and no
+//!   limited account is past its limit, on every validator's finalized ledger, at every check;
+//! - no acknowledged batch is lost: every batch whose finality the client saw is finalized at
+//!   the same height, in the same block, with the same results, on every validator at the end,
+//!   including validators that crashed and restarted (their state rebuilt from redelivery);
+//! - the transfer count agrees between validators.
+
+use hansa_chain::App;
+use hansa_chain::app::{BatchOutcome, FinalityReceiver};
+use hansa_chain::sim::{self, Fault, LinkSpec, Scenario, SplitMix64};
+use hansa_ledger::Consortium;
+use hansa_types::{
+    AccountFlags, Amount, Batch, Genesis, Hash, LedgerSpec, NewAccount, NewTransfer, Operation, OrgId,
+    OrganisationSpec, ResultCode, Role, SecretKey, SignedBatch, TransferFlags, ValidatorSpec,
+};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot::error::TryRecvError;
+
+const PLATFORM: OrgId = OrgId(1);
+const MERCHANT: OrgId = OrgId(2);
+const BANK: OrgId = OrgId(3);
+const AUDITOR: OrgId = OrgId(4);
+const CNY: u32 = 1;
+/// The bank's issuance account.
+const ISSUANCE: u128 = 1_000;
+/// Limited accounts 1..=ACCOUNTS: the platform owns the first half, the merchant the rest.
+const ACCOUNTS: u128 = 50;
+/// Operations per account-creation or funding batch.
+const SETUP_BATCH_OPERATIONS: usize = 10;
+/// An amount no account ever holds: a transfer of it fails with `exceeds_credits`.
+const AMOUNT_TOO_LARGE: u128 = 1_000_000_000;
+/// How long the client waits for finality before resubmitting a batch to another validator.
+const RETRY_AFTER: Duration = Duration::from_secs(3);
+
+fn key(org: OrgId) -> SecretKey {
+    SecretKey::from_seed([org.0 as u8; 32])
+}
+
+fn owner(account: u128) -> OrgId {
+    if account <= ACCOUNTS / 2 { PLATFORM } else { MERCHANT }
+}
+
+/// A consortium whose validators are the simulator's keys.
+fn consortium(validators: usize) -> Arc<Consortium> {
+    let org = |id: OrgId, name: &str, role| OrganisationSpec {
+        id,
+        name: name.into(),
+        role,
+        public_key: key(id).public_key(),
+    };
+    let genesis = Genesis {
+        chain_name: "sim".into(),
+        genesis_time_ms: 1_000,
+        organisations: vec![
+            org(PLATFORM, "Platform", Role::Platform),
+            org(MERCHANT, "Merchant", Role::Merchant),
+            org(BANK, "Bank", Role::PaymentInstitution),
+            org(AUDITOR, "Auditor", Role::Auditor),
+        ],
+        ledgers: vec![LedgerSpec { id: CNY, currency: "CNY".into(), scale: 2, issuer: BANK }],
+        validators: sim::validator_public_keys(validators)
+            .into_iter()
+            .enumerate()
+            .map(|(index, public_key)| ValidatorSpec {
+                name: format!("v{index}"),
+                org: PLATFORM,
+                public_key,
+                p2p_address: format!("127.0.0.1:{}", 7_000 + index),
+                api_address: format!("127.0.0.1:{}", 8_000 + index),
+            })
+            .collect(),
+    };
+    Arc::new(Consortium::new(genesis).expect("valid genesis"))
+}
+
+fn account(id: u128, flags: u16) -> Operation {
+    Operation::CreateAccount(NewAccount {
+        id,
+        ledger: CNY,
+        code: 1,
+        flags: AccountFlags(flags),
+        ..Default::default()
+    })
+}
+
+fn transfer(id: u128, debit: u128, credit: u128, amount: u128, flags: u16) -> Operation {
+    Operation::CreateTransfer(NewTransfer {
+        id,
+        debit_account_id: debit,
+        credit_account_id: credit,
+        amount: Amount(amount),
+        ledger: CNY,
+        code: 1,
+        flags: TransferFlags(flags),
+        ..Default::default()
+    })
+}
+
+fn resolve(id: u128, pending_id: u128, flag: u16) -> Operation {
+    Operation::CreateTransfer(NewTransfer {
+        id,
+        pending_id,
+        flags: TransferFlags(flag),
+        ..Default::default()
+    })
+}
+
+/// A batch the client has submitted and not yet seen final.
+struct InFlight {
+    signed: SignedBatch,
+    digest: Hash,
+    receiver: Option<FinalityReceiver>,
+    submitted_at: Duration,
+}
+
+/// What the client saw; shared with the test for the final checks.
+#[derive(Default)]
+struct Seen {
+    /// Every batch whose finality a validator reported, with the reported outcome.
+    acknowledged: BTreeMap<Hash, Arc<BatchOutcome>>,
+    submissions: u64,
+    resubmissions: u64,
+}
+
+/// The seeded client: waves of batches; a wave is submitted once the previous one is final.
+struct Client {
+    rng: SplitMix64,
+    chain_id: Hash,
+    sequences: BTreeMap<OrgId, u64>,
+    next_id: u128,
+    next_validator: usize,
+    /// Transfer waves still to generate.
+    transfer_waves: usize,
+    batches_per_wave: usize,
+    setup: VecDeque<Vec<SignedBatch>>,
+    /// Holds created and not yet resolved, with the organisation that owns the debit account.
+    holds: Vec<(u128, OrgId)>,
+    in_flight: Vec<InFlight>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Client {
+    fn new(seed: u64, chain_id: Hash, transfer_waves: usize, batches_per_wave: usize) -> Client {
+        let mut client = Client {
+            rng: SplitMix64::new(seed ^ 0x00C1_1E47),
+            chain_id,
+            sequences: BTreeMap::new(),
+            next_id: 10_000,
+            next_validator: 0,
+            transfer_waves,
+            batches_per_wave,
+            setup: VecDeque::new(),
+            holds: Vec::new(),
+            in_flight: Vec::new(),
+            seen: Arc::default(),
+        };
+        // Wave 1: the issuance account and the limited accounts.
+        let mut accounts = vec![client.batch(BANK, vec![account(ISSUANCE, AccountFlags::ISSUANCE)])];
+        let limited = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
+        let ids: Vec<u128> = (1..=ACCOUNTS).collect();
+        for chunk in ids.chunks(SETUP_BATCH_OPERATIONS) {
+            let operations = chunk.iter().map(|id| account(*id, limited)).collect();
+            accounts.push(client.batch(owner(chunk[0]), operations));
+        }
+        client.setup.push_back(accounts);
+        // Wave 2: the bank funds every account.
+        let mut funding = Vec::new();
+        for chunk in ids.chunks(SETUP_BATCH_OPERATIONS) {
+            let operations = chunk
+                .iter()
+                .map(|id| {
+                    let amount = client.rng.range(1_000, 10_000) as u128;
+                    let transfer_id = client.id();
+                    transfer(transfer_id, ISSUANCE, *id, amount, 0)
+                })
+                .collect();
+            funding.push(client.batch(BANK, operations));
+        }
+        client.setup.push_back(funding);
+        client
+    }
+
+    fn id(&mut self) -> u128 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn batch(&mut self, org: OrgId, operations: Vec<Operation>) -> SignedBatch {
+        let sequence = self.sequences.entry(org).or_insert(0);
+        *sequence += 1;
+        Batch { chain_id: self.chain_id, org, sequence: *sequence, operations }.sign(&key(org))
+    }
+
+    fn account_of(&mut self, org: OrgId) -> u128 {
+        let half = (ACCOUNTS / 2) as u64;
+        let offset = if org == PLATFORM { 1 } else { half + 1 };
+        (offset + self.rng.range(0, half)) as u128
+    }
+
+    /// A wave of random transfers from the platform and the merchant.
+    fn transfer_wave(&mut self) -> Vec<SignedBatch> {
+        let holds = std::mem::take(&mut self.holds);
+        let mut batches = Vec::new();
+        for index in 0..self.batches_per_wave {
+            let org = if index % 2 == 0 { PLATFORM } else { MERCHANT };
+            let mut operations = Vec::new();
+            // Resolve the holds of the previous wave (post or void), by their owner.
+            for (pending_id, _) in holds.iter().filter(|(_, owner)| *owner == org && index < 2) {
+                let flag = if self.rng.range(0, 2) == 0 {
+                    TransferFlags::POST_PENDING_TRANSFER
+                } else {
+                    TransferFlags::VOID_PENDING_TRANSFER
+                };
+                let id = self.id();
+                operations.push(resolve(id, *pending_id, flag));
+            }
+            let count = self.rng.range(1, 8);
+            for _ in 0..count {
+                let debit = self.account_of(org);
+                let mut credit = self.rng.range(1, ACCOUNTS as u64 + 1) as u128;
+                if credit == debit {
+                    credit = credit % ACCOUNTS + 1;
+                }
+                let id = self.id();
+                match self.rng.range(0, 10) {
+                    // Designed to fail: more than any account holds.
+                    0 => operations.push(transfer(id, debit, credit, AMOUNT_TOO_LARGE, 0)),
+                    1 => {
+                        operations.push(transfer(
+                            id,
+                            debit,
+                            credit,
+                            self.rng.range(1, 200) as u128,
+                            TransferFlags::PENDING,
+                        ));
+                        self.holds.push((id, org));
+                    }
+                    // A linked pair; one in three fails as a whole on its second transfer.
+                    2 => {
+                        let second = if self.rng.range(0, 3) == 0 { AMOUNT_TOO_LARGE } else { 10 };
+                        operations.push(transfer(id, debit, credit, 10, TransferFlags::LINKED));
+                        let id = self.id();
+                        operations.push(transfer(id, debit, credit, second, 0));
+                    }
+                    _ => operations.push(transfer(id, debit, credit, self.rng.range(1, 500) as u128, 0)),
+                }
+            }
+            batches.push(self.batch(org, operations));
+        }
+        batches
+    }
+
+    /// Submits to the next validator that is up, waiting for finality there.
+    fn submit(
+        &mut self,
+        elapsed: Duration,
+        apps: &[App],
+        up: &[bool],
+        signed: SignedBatch,
+        retry: bool,
+    ) -> InFlight {
+        let digest = signed.batch.digest();
+        let count = apps.len();
+        let mut receiver = None;
+        for _ in 0..count {
+            let index = self.next_validator % count;
+            self.next_validator += 1;
+            if !up[index] {
+                continue;
+            }
+            let mut seen = self.seen.lock().expect("not poisoned");
+            seen.submissions += 1;
+            seen.resubmissions += u64::from(retry);
+            drop(seen);
+            // A refusal (a full pool, or a lagging validator that saw the sequence finalized
+            // without this digest) leaves `receiver` empty: the batch is retried later.
+            if let Ok((_, waiter)) = apps[index].submit(signed.clone(), true) {
+                receiver = waiter;
+            }
+            break;
+        }
+        InFlight { signed, digest, receiver, submitted_at: elapsed }
+    }
+
+    /// One step of the client; `true` once everything was submitted, acknowledged, and every
+    /// validator that is up has finalized up to the highest acknowledged batch.
+    fn step(&mut self, elapsed: Duration, apps: &[App], up: &[bool]) -> bool {
+        // Collect finality reports.
+        let mut pending = Vec::new();
+        for mut flight in std::mem::take(&mut self.in_flight) {
+            match flight.receiver.as_mut().map(|receiver| receiver.try_recv()) {
+                Some(Ok(outcome)) => {
+                    assert_eq!(outcome.batch_digest, flight.digest, "a waiter resolves with its own batch");
+                    let mut seen = self.seen.lock().expect("not poisoned");
+                    if let Some(known) = seen.acknowledged.insert(flight.digest, outcome.clone()) {
+                        assert_eq!(known.results, outcome.results, "one batch, two reported outcomes");
+                    }
+                }
+                Some(Err(TryRecvError::Empty)) if elapsed < flight.submitted_at + RETRY_AFTER => {
+                    pending.push(flight)
+                }
+                _ => {
+                    // No answer (the validator crashed, or refused it): the same signed batch goes
+                    // to another validator, which answers at once if it is already final.
+                    pending.push(self.submit(elapsed, apps, up, flight.signed, true));
+                }
+            }
+        }
+        self.in_flight = pending;
+        if !self.in_flight.is_empty() {
+            return false;
+        }
+        let wave = match self.setup.pop_front() {
+            Some(wave) => wave,
+            None if self.transfer_waves > 0 => {
+                self.transfer_waves -= 1;
+                self.transfer_wave()
+            }
+            None => {
+                let highest =
+                    self.seen.lock().expect("not poisoned").acknowledged.values().map(|o| o.height).max();
+                return apps
+                    .iter()
+                    .zip(up)
+                    .filter(|(_, up)| **up)
+                    .all(|(app, _)| app.finalized().ledger.height() >= highest.unwrap_or(0));
+            }
+        };
+        for signed in wave {
+            let flight = self.submit(elapsed, apps, up, signed, false);
+            self.in_flight.push(flight);
+        }
+        false
+    }
+}
+
+/// Money conserved and limits respected on one ledger.
+fn check_money(index: usize, app: &App) -> Result<(), String> {
+    let finalized = app.finalized();
+    let ledger = &finalized.ledger;
+    for (id, [debits_posted, credits_posted, debits_pending, credits_pending]) in ledger.totals() {
+        if debits_posted != credits_posted || debits_pending != credits_pending {
+            return Err(format!(
+                "validator {index} height {}: ledger {id} unbalanced: posted {debits_posted}/{credits_posted}, pending {debits_pending}/{credits_pending}",
+                ledger.height()
+            ));
+        }
+    }
+    let violations = ledger.limit_violations();
+    if violations != 0 {
+        return Err(format!(
+            "validator {index} height {}: {violations} accounts past their limit",
+            ledger.height()
+        ));
+    }
+    Ok(())
+}
+
+/// The periodic invariant: same genesis, money and limits on every validator, and each
+/// validator's head state root equal to every other's block at that height.
+fn invariant(apps: &[App]) -> Result<(), String> {
+    use hansa_chain::Executor as _;
+    let genesis = apps[0].genesis_block().digest();
+    let snapshots: Vec<_> = apps.iter().map(|app| app.finalized()).collect();
+    for (index, app) in apps.iter().enumerate() {
+        if app.genesis_block().digest() != genesis {
+            return Err(format!("validator {index} has another genesis block"));
+        }
+        check_money(index, app)?;
+        let Some(head) = snapshots[index].blocks.last() else { continue };
+        for (other, snapshot) in snapshots.iter().enumerate() {
+            if let Some(block) = snapshot.block(head.block.height())
+                && block.state.root() != head.state.root()
+            {
+                return Err(format!(
+                    "state root of height {} differs between validators {index} and {other}",
+                    head.block.height()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The final checks over the current executors, given what the client saw acknowledged.
+fn check_final(apps: &[App], seen: &Seen) {
+    let snapshots: Vec<_> = apps.iter().map(|app| app.finalized()).collect();
+    let highest_acknowledged = seen.acknowledged.values().map(|outcome| outcome.height).max().unwrap_or(0);
+    let common = snapshots.iter().map(|snapshot| snapshot.ledger.height()).min().expect("validators");
+    assert!(
+        common >= highest_acknowledged,
+        "a validator is below the highest acknowledged height {highest_acknowledged}: {:?}",
+        snapshots.iter().map(|snapshot| snapshot.ledger.height()).collect::<Vec<_>>()
+    );
+    // Same digest and state root at every height every validator has.
+    for height in 1..=common {
+        let reference = snapshots[0].block(height).expect("below the common height");
+        for (index, snapshot) in snapshots.iter().enumerate().skip(1) {
+            let block = snapshot.block(height).expect("below the common height");
+            assert_eq!(
+                block.block.digest(),
+                reference.block.digest(),
+                "validator {index} height {height} digest"
+            );
+            assert_eq!(
+                block.state.root(),
+                reference.state.root(),
+                "validator {index} height {height} state root"
+            );
+            assert_eq!(block.results, reference.results, "validator {index} height {height} results");
+        }
+    }
+    for (index, app) in apps.iter().enumerate() {
+        check_money(index, app).unwrap_or_else(|error| panic!("{error}"));
+    }
+    // No acknowledged batch lost.
+    for (digest, outcome) in &seen.acknowledged {
+        for (index, snapshot) in snapshots.iter().enumerate() {
+            let found = snapshot.batches.get(digest).unwrap_or_else(|| {
+                panic!("validator {index} lost acknowledged batch {digest} (height {})", outcome.height)
+            });
+            assert_eq!(found.height, outcome.height, "validator {index} batch {digest} height");
+            assert_eq!(found.block_digest, outcome.block_digest, "validator {index} batch {digest} block");
+            assert_eq!(found.first_index, outcome.first_index, "validator {index} batch {digest} index");
+            assert_eq!(found.results, outcome.results, "validator {index} batch {digest} results");
+        }
+    }
+    // Transfer counts: equal between validators at the same height, and the transfers that
+    // succeeded up to the common height are equal everywhere.
+    let mut by_height: BTreeMap<u64, u64> = BTreeMap::new();
+    for (index, snapshot) in snapshots.iter().enumerate() {
+        let count = snapshot.ledger.transfer_count();
+        let known = *by_height.entry(snapshot.ledger.height()).or_insert(count);
+        assert_eq!(count, known, "validator {index} transfer count at height {}", snapshot.ledger.height());
+    }
+    let successes: Vec<usize> = snapshots
+        .iter()
+        .map(|snapshot| {
+            (1..=common)
+                .map(|height| {
+                    let block = snapshot.block(height).expect("below the common height");
+                    block
+                        .block
+                        .operations()
+                        .zip(&block.results)
+                        .filter(|((_, _, _, operation), code)| {
+                            matches!(operation, Operation::CreateTransfer(_)) && **code == ResultCode::Ok
+                        })
+                        .count()
+                })
+                .sum()
+        })
+        .collect();
+    assert!(
+        successes.windows(2).all(|pair| pair[0] == pair[1]),
+        "successful transfers differ: {successes:?}"
+    );
+}
+
+/// What a real-ledger run observed.
+struct LedgerRun {
+    outcome: sim::Outcome,
+    /// Every executor instance, by validator, in creation order (the last one is current).
+    instances: Vec<Vec<App>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl LedgerRun {
+    fn current(&self) -> Vec<App> {
+        self.instances
+            .iter()
+            .map(|instances| instances.last().expect("one instance per validator").clone())
+            .collect()
+    }
+
+    fn state_roots(&self) -> Vec<Hash> {
+        self.current().iter().map(|app| app.finalized().ledger.state_root()).collect()
+    }
+}
+
+/// Runs `scenario` with the real ledger and a client of `transfer_waves` waves, then checks
+/// everything; a failure names the seed.
+fn run_ledger(
+    name: &str,
+    mut scenario: Scenario,
+    transfer_waves: usize,
+    batches_per_wave: usize,
+) -> LedgerRun {
+    let seed = scenario.seed;
+    scenario.check_every = Duration::from_millis(100);
+    let consortium = consortium(scenario.validators);
+    let instances: Arc<Mutex<Vec<Vec<App>>>> = Arc::new(Mutex::new(vec![Vec::new(); scenario.validators]));
+    let factory = {
+        let instances = instances.clone();
+        let consortium = consortium.clone();
+        move |index: usize| {
+            // No wall-clock wait for batches on the simulated clock.
+            let app = App::with_empty_block_wait(consortium.clone(), Duration::ZERO);
+            instances.lock().expect("not poisoned")[index].push(app.clone());
+            app
+        }
+    };
+    let mut client = Client::new(seed, consortium.chain_id, transfer_waves, batches_per_wave);
+    let seen = client.seen.clone();
+    let outcome =
+        sim::run_with_client(scenario, factory, invariant, move |elapsed, apps: &[App], up: &[bool]| {
+            client.step(elapsed, apps, up)
+        });
+    let run =
+        LedgerRun { outcome, instances: std::mem::take(&mut *instances.lock().expect("not poisoned")), seen };
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_final(&run.current(), &run.seen.lock().expect("not poisoned"))
+    }));
+    if let Err(panic) = checked {
+        eprintln!("{name}: final checks failed (seed {seed})");
+        std::panic::resume_unwind(panic);
+    }
+    let seen = run.seen.lock().expect("not poisoned");
+    let apps = run.current();
+    let finalized = apps[0].finalized();
+    eprintln!(
+        "{name}: seed {seed} simulated {:?}, heights {:?}, {} batches acknowledged ({} submissions, {} resubmissions), {} transfers",
+        run.outcome.elapsed,
+        apps.iter().map(|app| app.finalized().ledger.height()).collect::<Vec<_>>(),
+        seen.acknowledged.len(),
+        seen.submissions,
+        seen.resubmissions,
+        finalized.ledger.transfer_count(),
+    );
+    drop(seen);
+    run
+}
+
+fn assert_all_acknowledged(run: &LedgerRun, batches: usize) {
+    let seen = run.seen.lock().expect("not poisoned");
+    assert_eq!(seen.acknowledged.len(), batches, "every submitted batch was finally acknowledged");
+    let codes: Vec<ResultCode> = seen
+        .acknowledged
+        .values()
+        .flat_map(|outcome| outcome.results.iter().map(|(_, code)| *code))
+        .collect();
+    assert!(codes.contains(&ResultCode::Ok));
+    assert!(codes.contains(&ResultCode::ExceedsCredits), "some transfers were designed to fail");
+}
+
+/// Batches the client submits: 6 setup batches (issuance account, 5 of accounts) + 5 of funding.
+fn batches(transfer_waves: usize, batches_per_wave: usize) -> usize {
+    1 + 2 * (ACCOUNTS as usize).div_ceil(SETUP_BATCH_OPERATIONS) + transfer_waves * batches_per_wave
+}
+
+#[test]
+fn real_ledger_four_validators_all_online() {
+    let run = run_ledger("real ledger, all online", Scenario::new(21, 4, 10), 30, 6);
+    assert_all_acknowledged(&run, batches(30, 6));
+    assert!(run.instances.iter().all(|instances| instances.len() == 2), "no restarts");
+}
+
+#[test]
+fn real_ledger_four_validators_one_crashes_and_restarts() {
+    let mut scenario = Scenario::new(22, 4, 10);
+    scenario.faults = vec![Fault::Crash {
+        validator: 2,
+        at: Duration::from_millis(3_400),
+        down_for: Some(Duration::from_secs(4)),
+    }];
+    let run = run_ledger("real ledger, crash and restart", scenario, 30, 6);
+    assert_all_acknowledged(&run, batches(30, 6));
+    assert_eq!(run.instances[2].len(), 3, "initial, started, restarted");
+    // With this seed the crash strands batches in validator 2's mempool: the client resubmits.
+    assert!(run.seen.lock().expect("not poisoned").resubmissions > 0);
+    // The restarted instance rebuilt the same state from redelivered blocks.
+    let restarted = &run.instances[2][2];
+    assert!(restarted.finalized().ledger.height() > 0);
+}
+
+#[test]
+fn real_ledger_seven_validators_partition_and_loss() {
+    let mut scenario = Scenario::new(23, 7, 10);
+    scenario.link = LinkSpec {
+        latency: Duration::from_millis(40),
+        jitter: Duration::from_millis(20),
+        success_rate: 0.95,
+    };
+    scenario.faults = vec![
+        Fault::Partition { group: vec![0, 1], at: Duration::from_secs(2), duration: Duration::from_secs(5) },
+        Fault::Degrade {
+            link: LinkSpec {
+                latency: Duration::from_millis(150),
+                jitter: Duration::from_millis(50),
+                success_rate: 0.7,
+            },
+            at: Duration::from_secs(8),
+            duration: Duration::from_secs(4),
+        },
+    ];
+    scenario.time_limit = Duration::from_secs(180);
+    let run = run_ledger("real ledger, partition and loss", scenario, 25, 6);
+    assert_all_acknowledged(&run, batches(25, 6));
+}
+
+#[test]
+fn real_ledger_same_seed_replays_identically() {
+    let scenario = || {
+        let mut scenario = Scenario::new(24, 4, 10);
+        scenario.link = LinkSpec {
+            latency: Duration::from_millis(30),
+            jitter: Duration::from_millis(15),
+            success_rate: 0.9,
+        };
+        scenario.faults = vec![Fault::Crash {
+            validator: 1,
+            at: Duration::from_secs(1),
+            down_for: Some(Duration::from_secs(2)),
+        }];
+        scenario
+    };
+    let first = run_ledger("real ledger, replay 1", scenario(), 10, 4);
+    let second = run_ledger("real ledger, replay 2", scenario(), 10, 4);
+    assert_eq!(first.outcome.auditor_state, second.outcome.auditor_state);
+    assert_eq!(first.outcome.finalized, second.outcome.finalized);
+    assert_eq!(first.state_roots(), second.state_roots());
+    let acknowledged = |run: &LedgerRun| {
+        run.seen.lock().expect("not poisoned").acknowledged.keys().copied().collect::<Vec<_>>()
+    };
+    assert_eq!(acknowledged(&first), acknowledged(&second));
+}
+
+/// Seeds 200.. with random faults (crash and restart, partition, lossy links) and the real
+/// ledger; `HANSA_SIM_SEEDS=n` widens the sweep to n seeds.
+#[test]
+fn real_ledger_random_faults_keep_every_invariant() {
+    let seeds: u64 = std::env::var("HANSA_SIM_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(2);
+    for seed in 200..200 + seeds {
+        let scenario = crate::simulation::random_scenario(seed);
+        let run = run_ledger("real ledger, random faults", scenario, 15, 4);
+        assert_all_acknowledged(&run, batches(15, 4));
+    }
+}
+
+#[test]
+fn final_checks_catch_a_lost_or_altered_batch() {
+    let run = run_ledger("real ledger, tampered", Scenario::new(25, 4, 5), 3, 2);
+    let apps = run.current();
+    let seen = run.seen.lock().expect("not poisoned");
+    let (digest, outcome) = seen.acknowledged.iter().next_back().expect("acknowledged batches");
+
+    // A batch reported final that no validator has.
+    let mut lost = Seen::default();
+    lost.acknowledged.insert(Hash([0xee; 32]), outcome.clone());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_final(&apps, &lost)));
+    assert!(caught.is_err(), "a lost batch is caught");
+
+    // A batch reported with other results than the validators hold.
+    let mut altered = Seen::default();
+    let mut wrong = (**outcome).clone();
+    wrong.results[0].1 = ResultCode::ExceedsCredits;
+    if outcome.results[0].1 == ResultCode::ExceedsCredits {
+        wrong.results[0].1 = ResultCode::Ok;
+    }
+    altered.acknowledged.insert(*digest, Arc::new(wrong));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_final(&apps, &altered)));
+    assert!(caught.is_err(), "altered results are caught");
+}
