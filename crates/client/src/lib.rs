@@ -121,3 +121,59 @@ impl Signer {
         Batch { chain_id: self.chain_id, org: self.org, sequence, operations }.sign(&self.key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A one-request HTTP server that answers `body` with `status`.
+    fn serve_once(status: u16, body: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        format!("http://{address}")
+    }
+
+    /// An address nothing listens on: bound, then released.
+    fn dead_endpoint() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        drop(listener);
+        format!("http://{address}")
+    }
+
+    #[test]
+    fn a_dead_endpoint_fails_over_to_the_next() {
+        let client = Client::new(vec![dead_endpoint(), serve_once(200, "{\"ok\":true}")]);
+        let answer = client.get("/v1/health").expect("the second endpoint answers");
+        assert_eq!(answer["ok"], true);
+    }
+
+    #[test]
+    fn an_error_answer_does_not_fail_over() {
+        let error = "{\"error\":{\"code\":\"bad_id\",\"message\":\"no\"}}";
+        let client = Client::new(vec![serve_once(400, error), serve_once(200, "{\"ok\":true}")]);
+        match client.get("/v1/accounts/x") {
+            Err(ClientError::Api { status: 400, code, .. }) => assert_eq!(code, "bad_id"),
+            other => panic!("expected the first endpoint's error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_endpoint_answering_is_a_clear_error() {
+        let client = Client::new(vec![dead_endpoint(), dead_endpoint()]);
+        assert!(matches!(client.get("/v1/health"), Err(ClientError::Unreachable(_))));
+    }
+}

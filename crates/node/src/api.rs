@@ -665,3 +665,34 @@ fn event_frames(event: &FinalizedEvent, org: Option<u32>) -> Vec<Result<Event, s
     }
     frames
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_allows_a_burst_then_refuses_then_refills() {
+        let mut limiter = RateLimiter::default();
+        let address = IpAddr::from([127, 0, 0, 1]);
+        let start = Instant::now();
+        let allowed =
+            (0..(REQUEST_BURST_MAX as usize + 10)).filter(|_| limiter.allow(address, start)).count();
+        assert_eq!(allowed, REQUEST_BURST_MAX as usize, "the burst, then refusals");
+        assert!(!limiter.allow(address, start));
+        let later = start + Duration::from_millis(10);
+        let refilled = (0..1_000).filter(|_| limiter.allow(address, later)).count();
+        assert_eq!(refilled, (REQUESTS_PER_S_MAX * 0.010) as usize, "10 ms of refill");
+        let other = IpAddr::from([127, 0, 0, 2]);
+        assert!(limiter.allow(other, start), "each address has its own bucket");
+    }
+
+    #[test]
+    fn query_strings_are_typed_and_duplicates_refused() {
+        let value = serde_urlencoded_like("limit=5&reversed=true&code=x").expect("parses");
+        assert_eq!(value["limit"], 5);
+        assert_eq!(value["reversed"], true);
+        assert_eq!(value["code"], "x");
+        assert!(serde_urlencoded_like("a=1&a=2").is_err());
+        assert!(serde_urlencoded_like("a=99999999999999999999999").is_err());
+    }
+}
