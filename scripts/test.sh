@@ -9,6 +9,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hansa/target}"
 export CARGO_TERM_COLOR=never
 mkdir -p "$CARGO_TARGET_DIR"
 
+# The TLS test makes its certificate with the openssl command (in Debian's base image; installed
+# here if a machine lacks it).
+if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq openssl
+fi
+
 echo "== rustfmt"
 cargo fmt --all -- --check
 echo "== clippy"
