@@ -59,7 +59,7 @@ fn main() {
         state
     };
     let mut id = 1u128 << 64;
-    let blocks = 20;
+    let blocks = 40;
     let batches_per_block = 8;
     let mut prepared = Vec::new();
     for _ in 0..blocks {
@@ -91,11 +91,20 @@ fn main() {
         let mut h = height;
         let start = Instant::now();
         let mut operations = 0;
+        let mut block_ms = Vec::new();
         for batches in &prepared {
             h += 1;
+            let block_start = Instant::now();
             let outcome = fork.execute_block(h, h * 10, batches, signatures).expect("valid");
+            block_ms.push(block_start.elapsed().as_secs_f64() * 1e3);
             operations += outcome.results.len();
         }
+        // Whether a block gets slower as the state grows.
+        println!(
+            "  ms per block of 65,520, first 3 {:.0?}, last 3 {:.0?}",
+            &block_ms[..3],
+            &block_ms[block_ms.len() - 3..]
+        );
         let elapsed = start.elapsed().as_secs_f64();
         println!(
             "{signatures:?}: {operations} transfers in {elapsed:.3} s = {:.0} transfers/s ({:.2} µs each)",
