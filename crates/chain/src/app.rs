@@ -536,14 +536,26 @@ impl App {
             .expect("speculative lock is never poisoned")
             .retain(|_, entry| entry.block.height() > height);
         self.inner.seen.lock().expect("seen lock is never poisoned").retain(|_, seen| seen.height() > height);
-        self.inner
-            .mempool
-            .lock()
-            .expect("mempool lock is never poisoned")
-            .retain(|_, batch| ledger.check_batch(batch, Signatures::AlreadyVerified).is_ok());
+        let mut stale = Vec::new();
+        self.inner.mempool.lock().expect("mempool lock is never poisoned").retain(|digest, batch| {
+            let keep = ledger.check_batch(batch, Signatures::AlreadyVerified).is_ok();
+            if !keep {
+                stale.push(*digest);
+            }
+            keep
+        });
         for outcome in &batch_outcomes {
             self.resolve_waiters(outcome);
         }
+        // A batch dropped without being final (another batch of its organisation used its
+        // sequence number) will never be: close its waiters so clients hear it now.
+        let mut waiters = self.inner.waiters.lock().expect("waiter lock is never poisoned");
+        for digest in stale {
+            if let Some(senders) = waiters.by_batch.remove(&digest) {
+                waiters.count -= senders.len();
+            }
+        }
+        drop(waiters);
         let event = FinalizedEvent {
             height,
             digest,
@@ -618,5 +630,68 @@ impl Executor for App {
 
     fn applied_height(&self) -> u64 {
         self.finalized().ledger.height()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hansa_types::{
+        AccountFlags, Batch, Genesis, LedgerSpec, NewAccount, Operation, OrganisationSpec, Role, SecretKey,
+        ValidatorSpec,
+    };
+
+    fn app() -> (App, SecretKey) {
+        let key = SecretKey::from_seed([3; 32]);
+        let genesis = Genesis {
+            chain_name: "waiters".into(),
+            genesis_time_ms: 1,
+            organisations: vec![OrganisationSpec {
+                id: OrgId(3),
+                name: "Bank".into(),
+                role: Role::PaymentInstitution,
+                public_key: key.public_key(),
+            }],
+            ledgers: vec![LedgerSpec { id: 1, currency: "CNY".into(), scale: 2, issuer: OrgId(3) }],
+            validators: vec![ValidatorSpec {
+                name: "v".into(),
+                org: OrgId(3),
+                public_key: SecretKey::from_seed([9; 32]).public_key(),
+                p2p_address: "127.0.0.1:1".into(),
+                api_address: "127.0.0.1:2".into(),
+            }],
+        };
+        let consortium = Arc::new(Consortium::new(genesis).expect("valid genesis"));
+        (App::with_empty_block_wait(consortium, std::time::Duration::ZERO), key)
+    }
+
+    fn batch(app: &App, key: &SecretKey, sequence: u64, id: u128) -> SignedBatch {
+        let account = NewAccount { id, ledger: 1, code: 1, flags: AccountFlags(0), ..Default::default() };
+        let chain_id = app.consortium().chain_id;
+        Batch { chain_id, org: OrgId(3), sequence, operations: vec![Operation::CreateAccount(account)] }
+            .sign(key)
+    }
+
+    #[test]
+    fn a_waiter_hears_at_once_when_its_batch_can_never_be_final() {
+        let (app, key) = app();
+        // Two batches with the same sequence number: the first queued wins the block.
+        let (_, none) = app.submit(batch(&app, &key, 5, 1), false).expect("admitted");
+        assert!(none.is_none());
+        let (_, waiter) = app.submit(batch(&app, &key, 5, 2), true).expect("admitted");
+        let mut waiter = waiter.expect("a waiter");
+        let (_, included) = app.submit(batch(&app, &key, 6, 3), true).expect("admitted");
+        let mut included = included.expect("a waiter");
+        let genesis = app.genesis_block();
+        let block = app.propose(&genesis, 10, Vec::new()).expect("a block");
+        assert_eq!(block.batches.len(), 2, "one batch per sequence number");
+        Executor::finalized(&app, &block, Vec::new());
+        assert!(
+            matches!(waiter.try_recv(), Err(oneshot::error::TryRecvError::Closed)),
+            "closed, not left hanging"
+        );
+        let outcome = included.try_recv().expect("the included batch is final");
+        assert_eq!(outcome.results, vec![(3, ResultCode::Ok)]);
+        assert_eq!(app.mempool_size(), (0, 0), "nothing stale is left waiting");
     }
 }

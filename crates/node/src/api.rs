@@ -345,7 +345,14 @@ async fn submit(
     let wait = Duration::from_millis(query.timeout_ms.unwrap_or(30_000).min(WAIT_MS_MAX));
     match tokio::time::timeout(wait, receiver).await {
         Ok(Ok(outcome)) => Ok(Json(outcome_json(&outcome)).into_response()),
-        Ok(Err(_)) | Err(_) => {
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "replayed",
+            format!(
+                "batch {digest} was dropped without becoming final: another batch of the organisation used its sequence number"
+            ),
+        )),
+        Err(_) => {
             state.app.forget_waiter(&digest);
             Err(ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
