@@ -28,6 +28,9 @@ pub const UNFINALIZED_BLOCKS_MAX: usize = 256;
 /// block: an idle chain then makes a few blocks a second instead of hundreds. Well under the
 /// consensus leader timeout (1 s).
 pub const EMPTY_BLOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+/// How long `verify` waits for a parent's post-state, in multiples of the empty-block wait
+/// (300 ms × 10 = 3 s in production; zero in simulations, which make no wall-clock waits).
+pub const PARENT_WAIT_FACTOR: u32 = 10;
 /// Most clients waiting at once for their batch to finalize.
 pub const WAITERS_MAX: usize = 65_536;
 /// Finalized events buffered for slow event-stream readers before they lag.
@@ -413,9 +416,19 @@ impl App {
         if self.inner.speculative.lock().expect("speculative lock is never poisoned").contains_key(&digest) {
             return true;
         }
-        let Some(mut ledger) = self.state_after(parent) else {
-            tracing::warn!(height = block.height(), "cannot verify: the parent's state is unknown");
-            return false;
+        // The parent's verification may still be running on another task: consensus treats
+        // `false` as "permanently invalid", so wait (bounded) for its state rather than reject
+        // a valid block. Simulations (no wall-clock waits) skip the wait.
+        let deadline = std::time::Instant::now() + self.inner.empty_block_wait * PARENT_WAIT_FACTOR;
+        let mut ledger = loop {
+            if let Some(ledger) = self.state_after(parent) {
+                break ledger;
+            }
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(height = block.height(), "cannot verify: the parent's state is unknown");
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         };
         if !block.operations_match_header() {
             return false;

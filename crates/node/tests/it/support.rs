@@ -118,6 +118,15 @@ impl Drop for Devnet {
             libc::kill(self.process.id() as libc::pid_t, libc::SIGTERM);
         }
         let _ = self.process.wait();
+        if std::thread::panicking() {
+            // A failed test shows what each validator said last.
+            for index in 0..self.endpoints.len() {
+                let log = std::fs::read_to_string(self.dir.join(format!("validator-{index}/node.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                eprintln!("--- validator-{index}/node.log (last lines, newest first)\n{}", tail.join("\n"));
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
