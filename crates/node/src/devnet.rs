@@ -217,9 +217,10 @@ pub fn run(options: DevnetOptions) -> Result<()> {
     prepare(&options)?;
     let dir = &options.dir;
     let endpoints = endpoints(dir)?;
-    let mut children = Vec::new();
+    // Stops every validator however this function ends, a panic included.
+    let mut children = Supervised(Vec::new());
     for index in 0..endpoints.len() {
-        children.push(spawn_validator(dir, index)?);
+        children.0.push(spawn_validator(dir, index)?);
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -259,9 +260,9 @@ pub fn run(options: DevnetOptions) -> Result<()> {
     if let Err(error) = &result {
         eprintln!("hansa devnet: {error:#}");
     }
-    let mut exited = vec![false; children.len()];
+    let mut exited = vec![false; children.0.len()];
     while result.is_ok() && !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        for (index, child) in children.iter_mut().enumerate() {
+        for (index, child) in children.0.iter_mut().enumerate() {
             if !exited[index]
                 && let Ok(Some(status)) = child.try_wait()
             {
@@ -271,8 +272,17 @@ pub fn run(options: DevnetOptions) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    stop_all(&mut children);
+    drop(children);
     result
+}
+
+/// Validator processes that are stopped when this value is dropped.
+struct Supervised(Vec<Child>);
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        stop_all(&mut self.0);
+    }
 }
 
 /// SIGTERM to every child, then SIGKILL to any still running after 10 s.

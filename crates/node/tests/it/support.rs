@@ -43,11 +43,10 @@ impl Devnet {
         let stdout = process.stdout.take().expect("piped stdout");
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // Read to the end: a pipe closed early would make the devnet's next print fail.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 println!("devnet: {line}");
-                if sender.send(line).is_err() {
-                    break;
-                }
+                let _ = sender.send(line);
             }
         });
         let mut devnet = Devnet { dir, endpoints: Vec::new(), process, extra: Vec::new() };
