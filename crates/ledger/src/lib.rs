@@ -185,6 +185,17 @@ impl Ledger {
     /// Checks everything about a batch but its operations: chain, organisation, role,
     /// signature (if asked) and that its sequence number is fresh.
     pub fn check_batch(&self, signed: &SignedBatch, signatures: Signatures) -> Result<(), BatchError> {
+        self.check_envelope(signed, signatures, &self.sequences)
+    }
+
+    /// `check_batch` against the given sequence windows (a block checks against the windows
+    /// as its earlier batches leave them).
+    fn check_envelope(
+        &self,
+        signed: &SignedBatch,
+        signatures: Signatures,
+        sequences: &OrdMap<OrgId, SequenceWindow>,
+    ) -> Result<(), BatchError> {
         let batch = &signed.batch;
         let Some((role, key)) = self.consortium.organisations.get(&batch.org) else {
             return Err(BatchError::UnknownOrganisation(batch.org));
@@ -199,7 +210,7 @@ impl Ledger {
         if *role == Role::Auditor {
             return Err(BatchError::Unauthorised(batch.org));
         }
-        let fresh = self.sequences.get(&batch.org).is_none_or(|window| window.is_fresh(batch.sequence));
+        let fresh = sequences.get(&batch.org).is_none_or(|window| window.is_fresh(batch.sequence));
         if !fresh {
             return Err(BatchError::Replayed { org: batch.org, sequence: batch.sequence });
         }
@@ -231,14 +242,9 @@ impl Ledger {
         // windows so that a block repeating one (organisation, sequence) is rejected whole.
         let mut sequences = self.sequences.clone();
         for (index, signed) in batches.iter().enumerate() {
-            let batch = &signed.batch;
-            let fresh = sequences.get(&batch.org).is_none_or(|window| window.is_fresh(batch.sequence));
-            if !fresh {
-                let error = BatchError::Replayed { org: batch.org, sequence: batch.sequence };
-                return Err(BlockError::Batch { index, error });
-            }
-            self.check_batch(signed, signatures).map_err(|error| BlockError::Batch { index, error })?;
-            sequences.entry(batch.org).or_default().accept(batch.sequence);
+            self.check_envelope(signed, signatures, &sequences)
+                .map_err(|error| BlockError::Batch { index, error })?;
+            sequences.entry(signed.batch.org).or_default().accept(signed.batch.sequence);
         }
         self.sequences = sequences;
         self.height = height;
