@@ -13,7 +13,9 @@ use crate::Executor;
 use hansa_ledger::{BlockOutcome, Consortium, Ledger, Signatures};
 use hansa_types::batch::BatchError;
 use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX, result_leaf};
-use hansa_types::{Block, Hash, Header, OrgId, ResultCode, SignedBatch, StateCommitment, merkle};
+use hansa_types::{
+    Block, Hash, Header, OrgId, ResultCode, SealedBatch, SignedBatch, StateCommitment, merkle,
+};
 use imbl::{OrdMap, Vector};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -255,7 +257,8 @@ impl App {
         signed: SignedBatch,
         wait: bool,
     ) -> Result<(Hash, Option<FinalityReceiver>), SubmitError> {
-        let digest = signed.batch.digest();
+        let signed = signed.seal();
+        let digest = signed.digest();
         // Register before looking at the finalized state, so a finalization in between is
         // seen either by this look or by the waiter.
         let receiver = if wait { Some(self.register_waiter(digest)?) } else { None };
@@ -270,12 +273,7 @@ impl App {
             self.forget_waiter(&digest);
             return Err(error.into());
         }
-        let result = self
-            .inner
-            .mempool
-            .lock()
-            .expect("mempool lock is never poisoned")
-            .insert(digest, Arc::new(signed));
+        let result = self.inner.mempool.lock().expect("mempool lock is never poisoned").insert(signed);
         self.inner.arrivals.notify_all();
         match result {
             Ok(()) | Err(MempoolError::Duplicate) => Ok((digest, receiver)),
@@ -329,10 +327,8 @@ impl App {
             None => return None,
         };
         // Recursion is bounded by the unfinalized depth: each step goes one height down.
+        // Its operations root was checked when it was decoded (`ChainBlock::new`).
         let mut ledger = self.state_after(&parent)?;
-        if !block.operations_match_header() {
-            return None;
-        }
         let outcome = ledger
             .execute_block(block.height(), block.header.timestamp_ms, &block.batches, Signatures::Verify)
             .ok()?;
@@ -361,7 +357,7 @@ impl App {
         self.see(parent);
         let mut ledger = self.state_after(parent)?;
         let height = parent.height() + 1;
-        let batches: Vec<SignedBatch> = {
+        let batches: Vec<SealedBatch> = {
             let mut pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
             if pool.is_empty() && !self.inner.empty_block_wait.is_zero() {
                 pool = self
@@ -378,9 +374,6 @@ impl App {
                     && ledger.check_batch(batch, Signatures::AlreadyVerified).is_ok()
                     && taken.insert(key)
             })
-            .into_iter()
-            .map(|batch| (*batch).clone())
-            .collect()
         };
         let outcome = match ledger.execute_block(height, timestamp_ms, &batches, Signatures::AlreadyVerified)
         {
@@ -430,9 +423,8 @@ impl App {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         };
-        if !block.operations_match_header() {
-            return false;
-        }
+        // The chain crate checked the operations root and count against the batches
+        // (`ChainBlock::new`), so execution only has to agree with the state and results roots.
         let outcome = match ledger.execute_block(
             block.height(),
             block.header.timestamp_ms,
@@ -519,7 +511,7 @@ impl App {
             for (offset, (id, _)) in results.iter().enumerate() {
                 operations.insert((*id, height, index + offset as u32), ());
             }
-            let batch_digest = batch.digest();
+            let batch_digest = signed.digest();
             let batch_outcome = Arc::new(BatchOutcome {
                 batch_digest,
                 org: batch.org,
@@ -550,10 +542,10 @@ impl App {
             .retain(|_, entry| entry.block.height() > height);
         self.inner.seen.lock().expect("seen lock is never poisoned").retain(|_, seen| seen.height() > height);
         let mut stale = Vec::new();
-        self.inner.mempool.lock().expect("mempool lock is never poisoned").retain(|digest, batch| {
+        self.inner.mempool.lock().expect("mempool lock is never poisoned").retain(|batch| {
             let keep = ledger.check_batch(batch, Signatures::AlreadyVerified).is_ok();
             if !keep {
-                stale.push(*digest);
+                stale.push(batch.digest());
             }
             keep
         });

@@ -5,9 +5,8 @@
 //! organisation cannot starve the others. Batches stay in the pool until a *finalized* block
 //! includes them: a proposal that never finalizes loses nothing. Everything is bounded.
 
-use hansa_types::{Hash, OrgId, SignedBatch};
+use hansa_types::{Hash, OrgId, SealedBatch};
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::Arc;
 
 /// Most batches waiting in one validator's pool.
 pub const BATCHES_MAX: usize = 65_536;
@@ -30,8 +29,8 @@ pub enum MempoolError {
 /// Batches waiting for a block, one FIFO queue per organisation.
 #[derive(Default)]
 pub struct Mempool {
-    /// Each batch with its digest, computed once at admission (a digest hashes up to 1 MB).
-    queues: BTreeMap<OrgId, VecDeque<(Hash, Arc<SignedBatch>)>>,
+    /// Sealed batches: each digest was computed once, at admission.
+    queues: BTreeMap<OrgId, VecDeque<SealedBatch>>,
     digests: HashSet<Hash>,
     operations: usize,
     batches: usize,
@@ -56,7 +55,8 @@ impl Mempool {
     }
 
     /// Queues a batch at the end of its organisation's queue.
-    pub fn insert(&mut self, digest: Hash, batch: Arc<SignedBatch>) -> Result<(), MempoolError> {
+    pub fn insert(&mut self, batch: SealedBatch) -> Result<(), MempoolError> {
+        let digest = batch.digest();
         if self.digests.contains(&digest) {
             return Err(MempoolError::Duplicate);
         }
@@ -71,7 +71,7 @@ impl Mempool {
         if queue.len() >= BATCHES_PER_ORG_MAX {
             return Err(MempoolError::Full("batches of this organisation"));
         }
-        queue.push_back((digest, batch));
+        queue.push_back(batch);
         self.digests.insert(digest);
         self.operations += count;
         self.batches += 1;
@@ -84,8 +84,8 @@ impl Mempool {
         &mut self,
         operations_max: usize,
         batches_max: usize,
-        mut eligible: impl FnMut(&SignedBatch) -> bool,
-    ) -> Vec<Arc<SignedBatch>> {
+        mut eligible: impl FnMut(&SealedBatch) -> bool,
+    ) -> Vec<SealedBatch> {
         let orgs: Vec<OrgId> = self.queues.keys().copied().collect();
         if orgs.is_empty() {
             return Vec::new();
@@ -107,7 +107,7 @@ impl Mempool {
                 }
                 let queue = &self.queues[org];
                 loop {
-                    let Some((_, batch)) = queue.get(cursors[slot]) else {
+                    let Some(batch) = queue.get(cursors[slot]) else {
                         exhausted[slot] = true;
                         break;
                     };
@@ -133,15 +133,15 @@ impl Mempool {
     }
 
     /// Drops every batch for which `keep` is false (included in a finalized block, or stale).
-    pub fn retain(&mut self, mut keep: impl FnMut(&Hash, &SignedBatch) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&SealedBatch) -> bool) {
         let mut removed_operations = 0;
         let mut removed_batches = 0;
         for queue in self.queues.values_mut() {
-            queue.retain(|(digest, batch)| {
-                if keep(digest, batch) {
+            queue.retain(|batch| {
+                if keep(batch) {
                     true
                 } else {
-                    self.digests.remove(digest);
+                    self.digests.remove(&batch.digest());
                     removed_operations += batch.batch.operations.len();
                     removed_batches += 1;
                     false
@@ -159,13 +159,12 @@ mod tests {
     use super::*;
     use hansa_types::{Batch, NewAccount, Operation, SecretKey};
 
-    fn batch(org: u32, sequence: u64) -> Arc<SignedBatch> {
+    fn batch(org: u32, sequence: u64) -> SealedBatch {
         let operations =
             vec![Operation::CreateAccount(NewAccount { id: 1, ledger: 1, code: 1, ..Default::default() })];
-        Arc::new(
-            Batch { chain_id: Hash::ZERO, org: OrgId(org), sequence, operations }
-                .sign(&SecretKey::from_seed([1; 32])),
-        )
+        Batch { chain_id: Hash::ZERO, org: OrgId(org), sequence, operations }
+            .sign(&SecretKey::from_seed([1; 32]))
+            .seal()
     }
 
     #[test]
@@ -173,10 +172,10 @@ mod tests {
         let mut pool = Mempool::default();
         for sequence in 0..100 {
             let b = batch(1, sequence);
-            pool.insert(b.batch.digest(), b).expect("room");
+            pool.insert(b).expect("room");
         }
         let b = batch(2, 0);
-        pool.insert(b.batch.digest(), b).expect("room");
+        pool.insert(b).expect("room");
         let chosen = pool.select(1_000, 2, |_| true);
         let orgs: Vec<u32> = chosen.iter().map(|b| b.batch.org.0).collect();
         assert_eq!(orgs, vec![1, 2]);
@@ -189,14 +188,14 @@ mod tests {
     fn bounds_and_duplicates_are_refused() {
         let mut pool = Mempool::default();
         let b = batch(1, 0);
-        pool.insert(b.batch.digest(), b.clone()).expect("room");
-        assert_eq!(pool.insert(b.batch.digest(), b), Err(MempoolError::Duplicate));
+        pool.insert(b.clone()).expect("room");
+        assert_eq!(pool.insert(b), Err(MempoolError::Duplicate));
         for sequence in 1..BATCHES_PER_ORG_MAX as u64 {
             let b = batch(1, sequence);
-            pool.insert(b.batch.digest(), b).expect("room");
+            pool.insert(b).expect("room");
         }
         let b = batch(1, 1 << 40);
-        assert_eq!(pool.insert(b.batch.digest(), b), Err(MempoolError::Full("batches of this organisation")));
+        assert_eq!(pool.insert(b), Err(MempoolError::Full("batches of this organisation")));
     }
 
     #[test]
@@ -204,9 +203,9 @@ mod tests {
         let mut pool = Mempool::default();
         for sequence in 0..10 {
             let b = batch(1, sequence);
-            pool.insert(b.batch.digest(), b).expect("room");
+            pool.insert(b).expect("room");
         }
-        pool.retain(|_, batch| batch.batch.sequence % 2 == 0);
+        pool.retain(|batch| batch.batch.sequence % 2 == 0);
         assert_eq!(pool.len(), 5);
         assert_eq!(pool.operations(), 5);
         assert_eq!(pool.select(100, 100, |_| true).len(), 5);

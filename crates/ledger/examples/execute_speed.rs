@@ -36,7 +36,7 @@ fn main() {
     let mut height = 0;
     let mut sign = |operations: Vec<Operation>| {
         sequence += 1;
-        Batch { chain_id, org: OrgId(3), sequence, operations }.sign(&key)
+        Batch { chain_id, org: OrgId(3), sequence, operations }.sign(&key).seal()
     };
     let accounts: Vec<Operation> = (1..=8_000u128)
         .map(|id| {

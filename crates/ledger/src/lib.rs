@@ -20,7 +20,7 @@ use hansa_types::block::{OPERATIONS_PER_BLOCK_MAX, result_leaf};
 use hansa_types::genesis::GenesisError;
 use hansa_types::proof::{account_leaf, transfer_leaf};
 use hansa_types::{
-    Account, Genesis, Hash, Operation, OrgId, PublicKey, ResultCode, Role, SignedBatch, StateCommitment,
+    Account, Genesis, Hash, Operation, OrgId, PublicKey, ResultCode, Role, SealedBatch, StateCommitment,
     Transfer, merkle,
 };
 use imbl::{OrdMap, Vector};
@@ -184,7 +184,7 @@ impl Ledger {
 
     /// Checks everything about a batch but its operations: chain, organisation, role,
     /// signature (if asked) and that its sequence number is fresh.
-    pub fn check_batch(&self, signed: &SignedBatch, signatures: Signatures) -> Result<(), BatchError> {
+    pub fn check_batch(&self, signed: &SealedBatch, signatures: Signatures) -> Result<(), BatchError> {
         self.check_envelope(signed, signatures, &self.sequences)
     }
 
@@ -192,7 +192,7 @@ impl Ledger {
     /// as its earlier batches leave them).
     fn check_envelope(
         &self,
-        signed: &SignedBatch,
+        signed: &SealedBatch,
         signatures: Signatures,
         sequences: &OrdMap<OrgId, SequenceWindow>,
     ) -> Result<(), BatchError> {
@@ -225,7 +225,7 @@ impl Ledger {
         &mut self,
         height: u64,
         timestamp_ms: u64,
-        batches: &[SignedBatch],
+        batches: &[SealedBatch],
         signatures: Signatures,
     ) -> Result<BlockOutcome, BlockError> {
         if height != self.height + 1 {

@@ -83,13 +83,78 @@ pub enum BatchError {
 impl SignedBatch {
     /// Checks the chain id and the signature against `key`, the organisation's key.
     pub fn verify(&self, chain_id: &Hash, key: &PublicKey) -> Result<(), BatchError> {
-        if self.batch.chain_id != *chain_id {
-            return Err(BatchError::WrongChain { expected: *chain_id, found: self.batch.chain_id });
-        }
-        if !key.verify(&self.batch.digest().0, &self.signature) {
-            return Err(BatchError::BadSignature(self.batch.org));
-        }
-        Ok(())
+        verify_digest(&self.batch, &self.batch.digest(), &self.signature, chain_id, key)
+    }
+
+    /// Computes the digest once and freezes the batch (see [`SealedBatch`]).
+    pub fn seal(self) -> SealedBatch {
+        SealedBatch::new(self)
+    }
+}
+
+fn verify_digest(
+    batch: &Batch,
+    digest: &Hash,
+    signature: &Signature,
+    chain_id: &Hash,
+    key: &PublicKey,
+) -> Result<(), BatchError> {
+    if batch.chain_id != *chain_id {
+        return Err(BatchError::WrongChain { expected: *chain_id, found: batch.chain_id });
+    }
+    if !key.verify(&digest.0, signature) {
+        return Err(BatchError::BadSignature(batch.org));
+    }
+    Ok(())
+}
+
+/// A signed batch frozen with its digest, which is computed once (a batch is up to 1 MB, and a
+/// validator needs its digest to check the signature, to build operation leaves and to index
+/// outcomes). Immutable, and cheap to clone (shared): blocks, the mempool and the finalized
+/// history hold the same allocation. Reads go through `Deref` to the [`SignedBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBatch(std::sync::Arc<(SignedBatch, Hash)>);
+
+impl SealedBatch {
+    pub fn new(signed: SignedBatch) -> SealedBatch {
+        let digest = signed.batch.digest();
+        SealedBatch(std::sync::Arc::new((signed, digest)))
+    }
+
+    /// The batch digest (what the organisation signed).
+    pub fn digest(&self) -> Hash {
+        self.0.1
+    }
+
+    /// Checks the chain id and the signature against `key`, without rehashing.
+    pub fn verify(&self, chain_id: &Hash, key: &PublicKey) -> Result<(), BatchError> {
+        verify_digest(&self.0.0.batch, &self.0.1, &self.0.0.signature, chain_id, key)
+    }
+}
+
+impl std::ops::Deref for SealedBatch {
+    type Target = SignedBatch;
+
+    fn deref(&self) -> &SignedBatch {
+        &self.0.0
+    }
+}
+
+impl From<SignedBatch> for SealedBatch {
+    fn from(signed: SignedBatch) -> SealedBatch {
+        SealedBatch::new(signed)
+    }
+}
+
+impl Encode for SealedBatch {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.0.0.encode_to(out);
+    }
+}
+
+impl Decode for SealedBatch {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SealedBatch::new(SignedBatch::decode_from(reader)?))
     }
 }
 

@@ -14,7 +14,7 @@
 //! cannot serve a block with other signatures under the same digest), and an operation proof
 //! shows, offline, that the organisation signed the operation.
 
-use crate::batch::{OPERATIONS_PER_BATCH_MAX, SignedBatch};
+use crate::batch::{OPERATIONS_PER_BATCH_MAX, SealedBatch};
 use crate::codec::{
     Decode, DecodeError, Encode, Reader, decode_bytes, decode_sequence, encode_bytes, encode_sequence,
 };
@@ -106,7 +106,8 @@ impl Decode for Header {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     pub header: Header,
-    pub batches: Vec<SignedBatch>,
+    /// Shared and sealed: cloning a block copies no operations and rehashes no batch.
+    pub batches: Vec<SealedBatch>,
 }
 
 impl Block {
@@ -126,7 +127,7 @@ impl Block {
     /// batch signature.
     pub fn operations(&self) -> impl Iterator<Item = (OrgId, Hash, &Signature, &Operation)> + '_ {
         self.batches.iter().flat_map(|signed| {
-            let digest = signed.batch.digest();
+            let digest = signed.digest();
             let org = signed.batch.org;
             let signature = &signed.signature;
             signed.batch.operations.iter().map(move |operation| (org, digest, signature, operation))

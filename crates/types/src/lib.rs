@@ -13,7 +13,7 @@ pub mod result;
 pub mod serde_u128;
 pub mod vocabulary;
 
-pub use batch::{Batch, BatchError, OPERATIONS_PER_BATCH_MAX, SignedBatch};
+pub use batch::{Batch, BatchError, OPERATIONS_PER_BATCH_MAX, SealedBatch, SignedBatch};
 pub use block::{Block, Header};
 pub use codec::{Decode, DecodeError, Encode};
 pub use genesis::{Genesis, LedgerSpec, OrganisationSpec, ValidatorSpec};

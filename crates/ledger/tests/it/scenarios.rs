@@ -68,7 +68,7 @@ fn an_auditor_cannot_submit() {
     let mut harness = Harness::funded(1_000);
     let batch = harness.batch(AUDITOR, vec![transfer(1, 1, 3, 1)]);
     assert_eq!(
-        harness.ledger.check_batch(&batch, Signatures::Verify),
+        harness.ledger.check_batch(&batch.clone().seal(), Signatures::Verify),
         Err(BatchError::Unauthorised(AUDITOR))
     );
 }
@@ -308,8 +308,12 @@ fn bad_envelopes_reject_the_whole_block_and_change_nothing() {
     let height = harness.ledger.height();
     let good = harness.batch(PLATFORM, vec![transfer(1, 1, 3, 5)]);
     // Replayed within one block.
-    let result =
-        harness.ledger.execute_block(height + 1, 10_000, &[good.clone(), good.clone()], Signatures::Verify);
+    let result = harness.ledger.execute_block(
+        height + 1,
+        10_000,
+        &[good.clone().seal(), good.clone().seal()],
+        Signatures::Verify,
+    );
     assert!(matches!(result, Err(BlockError::Batch { index: 1, error: BatchError::Replayed { .. } })));
     // Wrongly signed: signed by the merchant's key in the platform's name.
     let forged = Batch {
@@ -319,7 +323,7 @@ fn bad_envelopes_reject_the_whole_block_and_change_nothing() {
         operations: vec![transfer(2, 1, 3, 5)],
     }
     .sign(&key(MERCHANT));
-    let result = harness.ledger.execute_block(height + 1, 10_000, &[forged], Signatures::Verify);
+    let result = harness.ledger.execute_block(height + 1, 10_000, &[forged.seal()], Signatures::Verify);
     assert!(matches!(result, Err(BlockError::Batch { error: BatchError::BadSignature(_), .. })));
     // For another chain.
     let other = Batch {
@@ -329,7 +333,7 @@ fn bad_envelopes_reject_the_whole_block_and_change_nothing() {
         operations: vec![transfer(3, 1, 3, 5)],
     }
     .sign(&key(PLATFORM));
-    let result = harness.ledger.execute_block(height + 1, 10_000, &[other], Signatures::Verify);
+    let result = harness.ledger.execute_block(height + 1, 10_000, &[other.seal()], Signatures::Verify);
     assert!(matches!(result, Err(BlockError::Batch { error: BatchError::WrongChain { .. }, .. })));
     // Unknown organisation.
     let stranger = Batch {
@@ -339,7 +343,7 @@ fn bad_envelopes_reject_the_whole_block_and_change_nothing() {
         operations: vec![transfer(4, 1, 3, 5)],
     }
     .sign(&key(OrgId(42)));
-    let result = harness.ledger.execute_block(height + 1, 10_000, &[stranger], Signatures::Verify);
+    let result = harness.ledger.execute_block(height + 1, 10_000, &[stranger.seal()], Signatures::Verify);
     assert!(matches!(result, Err(BlockError::Batch { error: BatchError::UnknownOrganisation(_), .. })));
     // Time must move forward; heights must follow.
     let result = harness.ledger.execute_block(height + 1, harness.time_ms, &[], Signatures::Verify);
@@ -353,7 +357,7 @@ fn bad_envelopes_reject_the_whole_block_and_change_nothing() {
     let result = harness.ledger.execute_block(
         harness.ledger.height() + 1,
         harness.time_ms + 1,
-        &[good],
+        &[good.seal()],
         Signatures::Verify,
     );
     assert!(matches!(result, Err(BlockError::Batch { error: BatchError::Replayed { .. }, .. })));
@@ -395,7 +399,7 @@ fn a_speculative_clone_does_not_disturb_its_parent() {
     let root = harness.ledger.state_root();
     let mut fork = harness.ledger.clone();
     let batch = harness.batch(PLATFORM, vec![transfer(1, 1, 3, 5)]);
-    fork.execute_block(harness.ledger.height() + 1, harness.time_ms + 1, &[batch], Signatures::Verify)
+    fork.execute_block(harness.ledger.height() + 1, harness.time_ms + 1, &[batch.seal()], Signatures::Verify)
         .expect("valid");
     assert_eq!(harness.ledger.state_root(), root);
     assert_ne!(fork.state_root(), root);

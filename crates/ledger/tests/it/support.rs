@@ -3,7 +3,7 @@
 use hansa_ledger::{BlockOutcome, Consortium, Ledger, Signatures};
 use hansa_types::{
     AccountFlags, Amount, Batch, Genesis, LedgerSpec, NewAccount, NewTransfer, Operation, OrgId,
-    OrganisationSpec, ResultCode, Role, SecretKey, SignedBatch, TransferFlags, ValidatorSpec,
+    OrganisationSpec, ResultCode, Role, SealedBatch, SecretKey, SignedBatch, TransferFlags, ValidatorSpec,
 };
 use std::sync::Arc;
 
@@ -73,6 +73,7 @@ impl Harness {
     pub fn block_after(&mut self, advance_ms: u64, batches: Vec<SignedBatch>) -> BlockOutcome {
         self.time_ms += advance_ms;
         let height = self.ledger.height() + 1;
+        let batches: Vec<SealedBatch> = batches.into_iter().map(SealedBatch::from).collect();
         self.ledger.execute_block(height, self.time_ms, &batches, Signatures::Verify).expect("a valid block")
     }
 

@@ -124,7 +124,7 @@ fn block_digest_and_roots() {
             results_root: Hash::ZERO,
             context: vec![1, 2, 3],
         },
-        batches: vec![signed.clone()],
+        batches: vec![signed.clone().seal()],
     };
     block.header.operations_root = merkle::root(&block.operation_leaves());
     block.header.results_root = merkle::root(&[
@@ -275,7 +275,7 @@ fn an_operation_proof_shows_inclusion_result_and_signer() {
             results_root: Hash::ZERO,
             context: vec![],
         },
-        batches: vec![signed.clone()],
+        batches: vec![signed.clone().seal()],
     };
     let results = [ResultCode::Ok, ResultCode::ExceedsCredits];
     let result_leaves: Vec<Hash> =
