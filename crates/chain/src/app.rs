@@ -10,15 +10,15 @@
 //! executing them again.
 
 use crate::Executor;
-use hansa_ledger::{BlockOutcome, Consortium, Ledger, Signatures};
+use hansa_ledger::{BlockOutcome, Consortium, History, Ledger, Signatures};
 use hansa_types::batch::BatchError;
 use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX, result_leaf};
 use hansa_types::{
     Block, Hash, Header, OrgId, ResultCode, SealedBatch, SignedBatch, StateCommitment, merkle,
 };
-use imbl::{OrdMap, Vector};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use imbl::Vector;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::mempool::{Mempool, MempoolError};
@@ -112,17 +112,14 @@ pub enum SubmitError {
     TooManyWaiters,
 }
 
-/// The finalized side: read by the API, written once per finalized block.
+/// A snapshot of the finalized side, swapped whole once per finalized block: readers keep a
+/// consistent view as long as they hold it.
 pub struct Finalized {
     /// The ledger after the last finalized block.
     pub ledger: Ledger,
     /// Finalized blocks by height (index 0 is height 1). Persistent collections: each
     /// finalized block makes a new snapshot in O(log n), not a copy.
     pub blocks: Vector<Arc<FinalizedBlock>>,
-    /// Every place an operation id was submitted (retries land more than once).
-    pub operations: OrdMap<(u128, u64, u32), ()>,
-    /// The outcome of every finalized batch, by batch digest.
-    pub batches: OrdMap<Hash, Arc<BatchOutcome>>,
 }
 
 impl Finalized {
@@ -130,14 +127,42 @@ impl Finalized {
     pub fn block(&self, height: u64) -> Option<&Arc<FinalizedBlock>> {
         height.checked_sub(1).and_then(|index| self.blocks.get(index as usize))
     }
+}
 
+/// Indexes of finalized history, changed in place once per finalized block (no snapshot copies:
+/// as persistent maps they cost a copy of every node a block touched).
+#[derive(Default)]
+pub struct Indexes {
+    /// Every place an operation id was submitted (retries land more than once).
+    operations: BTreeSet<(u128, u64, u32)>,
+    /// The outcome of every finalized batch, by batch digest.
+    batches: HashMap<Hash, Arc<BatchOutcome>>,
+    /// Each account's transfers, and balance histories.
+    pub history: History,
+}
+
+impl Indexes {
     /// Where an operation id was submitted, oldest first.
     pub fn locations(&self, id: u128) -> Vec<Location> {
         self.operations
             .range((id, 0, 0)..=(id, u64::MAX, u32::MAX))
-            .map(|((_, height, index), _)| Location { height: *height, index: *index })
+            .map(|(_, height, index)| Location { height: *height, index: *index })
             .collect()
     }
+
+    /// The outcome of a finalized batch.
+    pub fn batch(&self, digest: &Hash) -> Option<&Arc<BatchOutcome>> {
+        self.batches.get(digest)
+    }
+}
+
+/// The finalized side, as one lock guards it: the snapshot and the indexes always describe the
+/// same height.
+pub struct FinalizedState {
+    /// The current snapshot.
+    pub snapshot: Arc<Finalized>,
+    /// The indexes, at the snapshot's height.
+    pub indexes: Indexes,
 }
 
 struct Speculative {
@@ -163,7 +188,7 @@ struct Inner {
     /// Unfinalized blocks seen as a parent or a proposal, to rebuild a post-state that a
     /// concurrent or skipped verification did not leave behind.
     seen: Mutex<BTreeMap<Hash, Block>>,
-    finalized: RwLock<Arc<Finalized>>,
+    finalized: RwLock<FinalizedState>,
     /// Clients waiting for finality. One lock for the map and its count, so that no two
     /// paths can take them in opposite orders.
     waiters: Mutex<Waiters>,
@@ -204,11 +229,9 @@ impl App {
             },
             batches: Vec::new(),
         };
-        let finalized = Finalized {
-            ledger: genesis_ledger.clone(),
-            blocks: Vector::new(),
-            operations: OrdMap::new(),
-            batches: OrdMap::new(),
+        let finalized = FinalizedState {
+            snapshot: Arc::new(Finalized { ledger: genesis_ledger.clone(), blocks: Vector::new() }),
+            indexes: Indexes::default(),
         };
         let (events, _) = broadcast::channel(EVENTS_BUFFER_MAX);
         App {
@@ -220,7 +243,7 @@ impl App {
                 arrivals: std::sync::Condvar::new(),
                 speculative: Mutex::new(BTreeMap::new()),
                 seen: Mutex::new(BTreeMap::new()),
-                finalized: RwLock::new(Arc::new(finalized)),
+                finalized: RwLock::new(finalized),
                 waiters: Mutex::new(Waiters::default()),
                 events,
                 empty_block_wait,
@@ -235,7 +258,13 @@ impl App {
 
     /// A consistent snapshot of the finalized side (cheap: one `Arc` clone).
     pub fn finalized(&self) -> Arc<Finalized> {
-        self.inner.finalized.read().expect("finalized lock is never poisoned").clone()
+        self.read().snapshot.clone()
+    }
+
+    /// The finalized snapshot with its indexes, consistent with each other. Finalization
+    /// waits while the guard is held: read, copy out, drop.
+    pub fn read(&self) -> RwLockReadGuard<'_, FinalizedState> {
+        self.inner.finalized.read().expect("finalized lock is never poisoned")
     }
 
     /// Batches and operations waiting in the mempool.
@@ -262,10 +291,13 @@ impl App {
         // Register before looking at the finalized state, so a finalization in between is
         // seen either by this look or by the waiter.
         let receiver = if wait { Some(self.register_waiter(digest)?) } else { None };
-        let finalized = self.finalized();
-        if let Some(outcome) = finalized.batches.get(&digest) {
+        let (finalized, outcome) = {
+            let state = self.read();
+            (state.snapshot.clone(), state.indexes.batch(&digest).cloned())
+        };
+        if let Some(outcome) = outcome {
             // Already final: a retry of the very same batch answers with its outcome.
-            self.resolve_waiters(outcome);
+            self.resolve_waiters(&outcome);
             return Ok((digest, receiver));
         }
         if let Err(error) = finalized.ledger.check_batch(&signed, Signatures::Verify) {
@@ -497,8 +529,6 @@ impl App {
         );
 
         let mut batch_outcomes = Vec::with_capacity(block.batches.len());
-        let mut operations = previous.operations.clone();
-        let mut batches = previous.batches.clone();
         let mut index = 0u32;
         for signed in &block.batches {
             let batch = &signed.batch;
@@ -508,9 +538,6 @@ impl App {
                 .zip(&outcome.results[index as usize..])
                 .map(|(operation, code)| (operation.id(), *code))
                 .collect();
-            for (offset, (id, _)) in results.iter().enumerate() {
-                operations.insert((*id, height, index + offset as u32), ());
-            }
             let batch_digest = signed.digest();
             let batch_outcome = Arc::new(BatchOutcome {
                 batch_digest,
@@ -522,7 +549,6 @@ impl App {
                 results,
             });
             index += batch.operations.len() as u32;
-            batches.insert(batch_digest, batch_outcome.clone());
             batch_outcomes.push(batch_outcome);
         }
         let mut blocks = previous.blocks.clone();
@@ -532,8 +558,19 @@ impl App {
             state: outcome.state,
             certificate,
         }));
-        let next = Arc::new(Finalized { ledger: ledger.clone(), blocks, operations, batches });
-        *self.inner.finalized.write().expect("finalized lock is never poisoned") = next;
+        let next = Arc::new(Finalized { ledger: ledger.clone(), blocks });
+        {
+            let mut state = self.inner.finalized.write().expect("finalized lock is never poisoned");
+            let indexes = &mut state.indexes;
+            for outcome in &batch_outcomes {
+                for (offset, (id, _)) in outcome.results.iter().enumerate() {
+                    indexes.operations.insert((*id, height, outcome.first_index + offset as u32));
+                }
+                indexes.batches.insert(outcome.batch_digest, outcome.clone());
+            }
+            indexes.history.record(&ledger);
+            state.snapshot = next;
+        }
 
         self.inner
             .speculative

@@ -61,8 +61,8 @@ impl Ledger {
         self.account_positions.insert(account.id, position);
         self.touched_accounts.push(position);
         if account.flags.has(AccountFlags::HISTORY) {
-            self.history
-                .insert((account.id, timestamp), crate::AccountBalance::of(&account, timestamp, self.height));
+            self.block_balances
+                .push((account.id, crate::AccountBalance::of(&account, timestamp, self.height)));
         }
         ResultCode::Ok
     }

@@ -12,7 +12,7 @@ mod queries;
 mod sequences;
 mod transfers;
 
-pub use queries::{AccountBalance, TransferFilter};
+pub use queries::{AccountBalance, History, TransferFilter};
 pub use sequences::SEQUENCE_WINDOW;
 
 use hansa_types::batch::BatchError;
@@ -117,10 +117,9 @@ pub struct Ledger {
     /// Pending transfers with a timeout, by (expiry in ns, transfer position).
     expiries: OrdMap<(u64, u64), ()>,
     sequences: OrdMap<OrgId, SequenceWindow>,
-    /// Every transfer touching an account, by (account id, timestamp): for queries.
-    account_transfers: OrdMap<(u128, u64), u64>,
-    /// Balances after each change, for accounts with the `history` flag.
-    history: OrdMap<(u128, u64), AccountBalance>,
+    /// Balances after each change in the last executed block, for accounts with the `history`
+    /// flag (`History::record` indexes them; execution never reads them).
+    block_balances: Vec<(u128, AccountBalance)>,
     account_tree: MerkleTree,
     transfer_tree: MerkleTree,
     /// Account and transfer positions touched by the block being executed.
@@ -143,8 +142,7 @@ impl Ledger {
             transfer_positions: OrdMap::new(),
             expiries: OrdMap::new(),
             sequences: OrdMap::new(),
-            account_transfers: OrdMap::new(),
-            history: OrdMap::new(),
+            block_balances: Vec::new(),
             account_tree: MerkleTree::default(),
             transfer_tree: MerkleTree::default(),
             touched_accounts: Vec::new(),
@@ -247,6 +245,7 @@ impl Ledger {
             sequences.entry(signed.batch.org).or_default().accept(signed.batch.sequence);
         }
         self.sequences = sequences;
+        self.block_balances.clear();
         self.height = height;
         self.timestamp_ms = timestamp_ms;
         let block_time_ns = timestamp_ms
@@ -301,9 +300,12 @@ impl Ledger {
         // snapshot is O(1) because every collection is persistent.
         let touched_accounts = std::mem::take(&mut self.touched_accounts);
         let touched_transfers = std::mem::take(&mut self.touched_transfers);
+        let block_balances = std::mem::take(&mut self.block_balances);
+        let balances_before = block_balances.len();
         let snapshot = self.clone();
         self.touched_accounts = touched_accounts;
         self.touched_transfers = touched_transfers;
+        self.block_balances = block_balances;
         let mut failure = None;
         for (offset, operation) in chain.iter().enumerate() {
             if open && offset + 1 == chain.len() {
@@ -323,7 +325,10 @@ impl Ledger {
             Some((failed, code)) => {
                 let touched_accounts = std::mem::take(&mut self.touched_accounts);
                 let touched_transfers = std::mem::take(&mut self.touched_transfers);
+                let mut block_balances = std::mem::take(&mut self.block_balances);
                 *self = snapshot;
+                block_balances.truncate(balances_before);
+                self.block_balances = block_balances;
                 // Rehashing an unchanged leaf is harmless; forgetting a touched one is not, so
                 // keep the longer lists (they extend the snapshot's).
                 self.touched_accounts = touched_accounts;
@@ -380,8 +385,7 @@ impl Ledger {
 
     fn set_account(&mut self, position: u64, account: Account, timestamp: u64) {
         if account.flags.has(hansa_types::AccountFlags::HISTORY) {
-            self.history
-                .insert((account.id, timestamp), AccountBalance::of(&account, timestamp, self.height));
+            self.block_balances.push((account.id, AccountBalance::of(&account, timestamp, self.height)));
         }
         self.accounts.set(position as usize, account);
         self.touched_accounts.push(position);

@@ -59,6 +59,90 @@ fn yes() -> bool {
     true
 }
 
+/// What queries read and execution never does: every account's transfers by time, and the
+/// balance history of accounts with the `history` flag.
+///
+/// Kept apart from [`Ledger`], outside the state each block clones, and fed once per block
+/// (in practice, per *finalized* block) by [`History::record`]. Plain maps changed in place
+/// cost O(log n) per entry; as persistent maps inside the ledger they cost, for every block,
+/// a copy of each node the block touched, which with random accounts is most of the index.
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    height: u64,
+    transfers_indexed: u64,
+    /// Every transfer touching an account, by (account id, timestamp): its position.
+    account_transfers: BTreeMap<(u128, u64), u64>,
+    /// Balances after each change, by (account id, timestamp).
+    balances: BTreeMap<(u128, u64), AccountBalance>,
+}
+
+impl History {
+    /// The height of the last block recorded.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// Records the block `ledger` executed last. Call once per block, in height order, with
+    /// the ledger as `execute_block` left it.
+    pub fn record(&mut self, ledger: &Ledger) {
+        assert_eq!(ledger.height, self.height + 1, "history records blocks in height order");
+        for position in self.transfers_indexed..ledger.transfers.len() as u64 {
+            let transfer = &ledger.transfers[position as usize];
+            self.account_transfers.insert((transfer.debit_account_id, transfer.timestamp), position);
+            self.account_transfers.insert((transfer.credit_account_id, transfer.timestamp), position);
+        }
+        for (id, balance) in &ledger.block_balances {
+            self.balances.insert((*id, balance.timestamp), *balance);
+        }
+        self.transfers_indexed = ledger.transfers.len() as u64;
+        self.height = ledger.height;
+    }
+
+    /// An account's transfers matching `filter`, at most `min(limit, QUERY_LIMIT_MAX)`, read
+    /// from `ledger` (the state this history was recorded from, or a later one).
+    pub fn account_transfers(&self, ledger: &Ledger, filter: &TransferFilter) -> Vec<Transfer> {
+        let limit = filter.limit.min(QUERY_LIMIT_MAX) as usize;
+        let low = (filter.account_id, filter.timestamp_min);
+        let high =
+            (filter.account_id, if filter.timestamp_max == 0 { u64::MAX } else { filter.timestamp_max });
+        if low.1 > high.1 {
+            return Vec::new();
+        }
+        let range = self.account_transfers.range(low..=high);
+        let matches = |(_, position): (&(u128, u64), &u64)| {
+            let transfer = *ledger.transfers.get(*position as usize)?;
+            let side = (filter.debits && transfer.debit_account_id == filter.account_id)
+                || (filter.credits && transfer.credit_account_id == filter.account_id);
+            (side && (filter.code == 0 || transfer.code == filter.code)).then_some(transfer)
+        };
+        if filter.reversed {
+            range.rev().filter_map(matches).take(limit).collect()
+        } else {
+            range.filter_map(matches).take(limit).collect()
+        }
+    }
+
+    /// The balances of an account with the `history` flag after block `height`, or `None` if it
+    /// has no history or did not exist then.
+    pub fn balance_at(&self, ledger: &Ledger, id: u128, height: u64) -> Option<AccountBalance> {
+        let account = ledger.account(id)?;
+        if !account.flags.has(AccountFlags::HISTORY) {
+            return None;
+        }
+        self.balances
+            .range((id, 0)..=(id, u64::MAX))
+            .rev()
+            .map(|(_, balance)| *balance)
+            .find(|balance| balance.height <= height)
+    }
+
+    /// The recorded balance history of an account with the `history` flag, oldest first.
+    pub fn balance_history(&self, id: u128, limit: u32) -> Vec<AccountBalance> {
+        let limit = limit.min(QUERY_LIMIT_MAX) as usize;
+        self.balances.range((id, 0)..=(id, u64::MAX)).map(|(_, balance)| *balance).take(limit).collect()
+    }
+}
+
 /// The most records one query returns.
 pub const QUERY_LIMIT_MAX: u32 = 8_190;
 
@@ -82,49 +166,6 @@ impl Ledger {
     /// Every account, in creation order.
     pub fn accounts(&self) -> impl Iterator<Item = &Account> + '_ {
         self.accounts.iter()
-    }
-
-    /// An account's transfers matching `filter`, at most `min(limit, QUERY_LIMIT_MAX)`.
-    pub fn account_transfers(&self, filter: &TransferFilter) -> Vec<Transfer> {
-        let limit = filter.limit.min(QUERY_LIMIT_MAX) as usize;
-        let low = (filter.account_id, filter.timestamp_min);
-        let high =
-            (filter.account_id, if filter.timestamp_max == 0 { u64::MAX } else { filter.timestamp_max });
-        if low.1 > high.1 {
-            return Vec::new();
-        }
-        let range = self.account_transfers.range(low..=high);
-        let matches = |(_, position): (&(u128, u64), &u64)| {
-            let transfer = self.transfers[*position as usize];
-            let side = (filter.debits && transfer.debit_account_id == filter.account_id)
-                || (filter.credits && transfer.credit_account_id == filter.account_id);
-            (side && (filter.code == 0 || transfer.code == filter.code)).then_some(transfer)
-        };
-        if filter.reversed {
-            range.rev().filter_map(matches).take(limit).collect()
-        } else {
-            range.filter_map(matches).take(limit).collect()
-        }
-    }
-
-    /// The balances of an account with the `history` flag after block `height`, or `None` if it
-    /// has no history or did not exist then.
-    pub fn balance_at(&self, id: u128, height: u64) -> Option<AccountBalance> {
-        let account = self.account(id)?;
-        if !account.flags.has(AccountFlags::HISTORY) {
-            return None;
-        }
-        self.history
-            .range((id, 0)..=(id, u64::MAX))
-            .rev()
-            .map(|(_, balance)| *balance)
-            .find(|balance| balance.height <= height)
-    }
-
-    /// The recorded balance history of an account with the `history` flag, oldest first.
-    pub fn balance_history(&self, id: u128, limit: u32) -> Vec<AccountBalance> {
-        let limit = limit.min(QUERY_LIMIT_MAX) as usize;
-        self.history.range((id, 0)..=(id, u64::MAX)).map(|(_, balance)| *balance).take(limit).collect()
     }
 
     pub fn account_proof(&self, id: u128) -> Option<(Account, MerkleProof)> {

@@ -342,8 +342,6 @@ impl Ledger {
         let position = self.transfers.len() as u64;
         self.transfers.push_back(transfer);
         self.transfer_positions.insert(transfer.id, position);
-        self.account_transfers.insert((transfer.debit_account_id, transfer.timestamp), position);
-        self.account_transfers.insert((transfer.credit_account_id, transfer.timestamp), position);
         self.touched_transfers.push(position);
         position
     }

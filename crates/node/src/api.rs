@@ -380,11 +380,9 @@ fn outcome_json(outcome: &BatchOutcome) -> Value {
 
 async fn batch(State(state): State<ApiState>, Path(digest): Path<String>) -> ApiResult<Json<Value>> {
     let digest = parse_hash(&digest)?;
-    let finalized = state.app.finalized();
-    finalized
-        .batches
-        .get(&digest)
-        .map(|outcome| Json(outcome_json(outcome)))
+    let outcome = state.app.read().indexes.batch(&digest).cloned();
+    outcome
+        .map(|outcome| Json(outcome_json(&outcome)))
         .ok_or_else(|| ApiError::not_found("final batch (it may still be waiting in a mempool)"))
 }
 
@@ -428,7 +426,8 @@ async fn account_transfers(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let query: TransfersQuery = parse_query(query.0.as_deref())?;
-    let finalized = state.app.finalized();
+    let view = state.app.read();
+    let finalized = &view.snapshot;
     if finalized.ledger.account(id).is_none() {
         return Err(ApiError::not_found("account"));
     }
@@ -443,7 +442,7 @@ async fn account_transfers(
         limit: query.limit,
     };
     Ok(Json(
-        json!({ "height": finalized.ledger.height(), "transfers": finalized.ledger.account_transfers(&filter) }),
+        json!({ "height": finalized.ledger.height(), "transfers": view.indexes.history.account_transfers(&finalized.ledger, &filter) }),
     ))
 }
 
@@ -461,7 +460,8 @@ async fn account_balances(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let query: BalancesQuery = parse_query(query.0.as_deref())?;
-    let finalized = state.app.finalized();
+    let view = state.app.read();
+    let finalized = &view.snapshot;
     let account = finalized.ledger.account(id).ok_or_else(|| ApiError::not_found("account"))?;
     if !account.flags.has(hansa_types::AccountFlags::HISTORY) {
         return Err(ApiError::bad_request(
@@ -471,13 +471,14 @@ async fn account_balances(
     }
     match query.height {
         Some(height) => {
-            let balance = finalized
-                .ledger
-                .balance_at(id, height)
+            let balance = view
+                .indexes
+                .history
+                .balance_at(&finalized.ledger, id, height)
                 .ok_or_else(|| ApiError::not_found("balance at that height"))?;
             Ok(Json(json!({ "height": height, "balance": balance })))
         }
-        None => Ok(Json(json!({ "balances": finalized.ledger.balance_history(id, query.limit) }))),
+        None => Ok(Json(json!({ "balances": view.indexes.history.balance_history(id, query.limit) }))),
     }
 }
 
@@ -544,8 +545,10 @@ fn envelope<T: Serialize>(
 
 async fn operation(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let finalized = state.app.finalized();
-    let locations = finalized.locations(id);
+    let (finalized, locations) = {
+        let view = state.app.read();
+        (view.snapshot.clone(), view.indexes.locations(id))
+    };
     if locations.is_empty() {
         return Err(ApiError::not_found("final operation"));
     }
@@ -573,8 +576,10 @@ async fn operation_proof(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let query: OperationProofQuery = parse_query(query.0.as_deref())?;
-    let finalized = state.app.finalized();
-    let locations = finalized.locations(id);
+    let (finalized, locations) = {
+        let view = state.app.read();
+        (view.snapshot.clone(), view.indexes.locations(id))
+    };
     let location = match (query.height, query.index) {
         (Some(height), Some(index)) => locations.into_iter().find(|l| l.height == height && l.index == index),
         _ => locations.into_iter().last(),

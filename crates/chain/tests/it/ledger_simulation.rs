@@ -426,8 +426,8 @@ fn check_final(apps: &[App], seen: &Seen) {
     }
     // No acknowledged batch lost.
     for (digest, outcome) in &seen.acknowledged {
-        for (index, snapshot) in snapshots.iter().enumerate() {
-            let found = snapshot.batches.get(digest).unwrap_or_else(|| {
+        for (index, app) in apps.iter().enumerate() {
+            let found = app.read().indexes.batch(digest).cloned().unwrap_or_else(|| {
                 panic!("validator {index} lost acknowledged batch {digest} (height {})", outcome.height)
             });
             assert_eq!(found.height, outcome.height, "validator {index} batch {digest} height");

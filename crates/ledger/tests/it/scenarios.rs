@@ -253,11 +253,44 @@ fn history_answers_balances_at_a_height() {
     assert_eq!(harness.one(BANK, transfer(10, ISSUANCE, 1, 500)), ResultCode::Ok);
     let funded_at = harness.ledger.height();
     harness.block_after(1, vec![]);
-    assert_eq!(harness.ledger.balance_at(1, created_at).expect("recorded").credits_posted, Amount(0));
-    assert_eq!(harness.ledger.balance_at(1, funded_at).expect("recorded").credits_posted, Amount(500));
-    assert_eq!(harness.ledger.balance_at(1, funded_at + 1).expect("recorded").credits_posted, Amount(500));
-    assert!(harness.ledger.balance_at(ISSUANCE, funded_at).is_none(), "no history flag");
-    assert_eq!(harness.ledger.balance_history(1, 10).len(), 2);
+    assert_eq!(
+        harness.history.balance_at(&harness.ledger, 1, created_at).expect("recorded").credits_posted,
+        Amount(0)
+    );
+    assert_eq!(
+        harness.history.balance_at(&harness.ledger, 1, funded_at).expect("recorded").credits_posted,
+        Amount(500)
+    );
+    assert_eq!(
+        harness.history.balance_at(&harness.ledger, 1, funded_at + 1).expect("recorded").credits_posted,
+        Amount(500)
+    );
+    assert!(harness.history.balance_at(&harness.ledger, ISSUANCE, funded_at).is_none(), "no history flag");
+    assert_eq!(harness.history.balance_history(1, 10).len(), 2);
+}
+
+#[test]
+fn history_forgets_what_a_failed_linked_chain_did() {
+    let mut harness = Harness::new();
+    let issuance = account(ISSUANCE, CNY, AccountFlags::ISSUANCE);
+    assert_eq!(harness.one(BANK, issuance), ResultCode::Ok);
+    let tracked = account(1, CNY, LIMITED | AccountFlags::HISTORY);
+    assert_eq!(harness.one(PLATFORM, tracked), ResultCode::Ok);
+    assert_eq!(harness.one(PLATFORM, account(2, CNY, LIMITED)), ResultCode::Ok);
+    // One block: a chain that funds account 1 and then fails, then a transfer that applies.
+    let failing = vec![
+        with_flags(transfer(10, ISSUANCE, 1, 500), TransferFlags::LINKED),
+        transfer(11, 2, 1, 1), // account 2 has nothing: the chain fails whole
+        transfer(12, ISSUANCE, 1, 7),
+    ];
+    let results = harness.submit(BANK, failing);
+    assert_eq!(results[2], ResultCode::Ok);
+    assert_ne!(results[0], ResultCode::Ok);
+    let listed = harness.history.account_transfers(&harness.ledger, &filter(1));
+    assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), vec![12]);
+    let balances = harness.history.balance_history(1, 10);
+    assert_eq!(balances.len(), 2, "created, then the one applied transfer");
+    assert_eq!(balances[1].credits_posted, Amount(7));
 }
 
 #[test]
@@ -269,22 +302,26 @@ fn account_transfers_filter_by_side_code_and_time() {
     }
     assert_eq!(harness.one(PLATFORM, coded), ResultCode::Ok);
     assert_eq!(harness.one(MERCHANT, transfer(2, 3, 1, 5)), ResultCode::Ok);
-    let all = harness.ledger.account_transfers(&filter(1));
+    let all = harness.history.account_transfers(&harness.ledger, &filter(1));
     assert_eq!(all.iter().map(|t| t.id).collect::<Vec<_>>(), vec![101, 1, 2]);
-    let debits =
-        harness.ledger.account_transfers(&hansa_ledger::TransferFilter { credits: false, ..filter(1) });
+    let debits = harness
+        .history
+        .account_transfers(&harness.ledger, &hansa_ledger::TransferFilter { credits: false, ..filter(1) });
     assert_eq!(debits.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
-    let coded = harness.ledger.account_transfers(&hansa_ledger::TransferFilter { code: 7, ..filter(1) });
+    let coded = harness
+        .history
+        .account_transfers(&harness.ledger, &hansa_ledger::TransferFilter { code: 7, ..filter(1) });
     assert_eq!(coded.len(), 1);
-    let newest = harness.ledger.account_transfers(&hansa_ledger::TransferFilter {
-        reversed: true,
-        limit: 1,
-        ..filter(1)
-    });
+    let newest = harness.history.account_transfers(
+        &harness.ledger,
+        &hansa_ledger::TransferFilter { reversed: true, limit: 1, ..filter(1) },
+    );
     assert_eq!(newest[0].id, 2);
     let after = all[1].timestamp + 1;
-    let later =
-        harness.ledger.account_transfers(&hansa_ledger::TransferFilter { timestamp_min: after, ..filter(1) });
+    let later = harness.history.account_transfers(
+        &harness.ledger,
+        &hansa_ledger::TransferFilter { timestamp_min: after, ..filter(1) },
+    );
     assert_eq!(later.iter().map(|t| t.id).collect::<Vec<_>>(), vec![2]);
 }
 

@@ -1,6 +1,6 @@
 //! A small consortium to test against.
 
-use hansa_ledger::{BlockOutcome, Consortium, Ledger, Signatures};
+use hansa_ledger::{BlockOutcome, Consortium, History, Ledger, Signatures};
 use hansa_types::{
     AccountFlags, Amount, Batch, Genesis, LedgerSpec, NewAccount, NewTransfer, Operation, OrgId,
     OrganisationSpec, ResultCode, Role, SealedBatch, SecretKey, SignedBatch, TransferFlags, ValidatorSpec,
@@ -53,6 +53,8 @@ pub fn genesis() -> Genesis {
 /// A ledger with a driver that signs batches and advances blocks.
 pub struct Harness {
     pub ledger: Ledger,
+    /// Query indexes, recorded after every block `block_after` executes.
+    pub history: History,
     pub sequence: u64,
     pub time_ms: u64,
 }
@@ -60,7 +62,7 @@ pub struct Harness {
 impl Harness {
     pub fn new() -> Harness {
         let consortium = Arc::new(Consortium::new(genesis()).expect("valid genesis"));
-        Harness { ledger: Ledger::new(consortium), sequence: 0, time_ms: 1_000 }
+        Harness { ledger: Ledger::new(consortium), history: History::default(), sequence: 0, time_ms: 1_000 }
     }
 
     pub fn batch(&mut self, org: OrgId, operations: Vec<Operation>) -> SignedBatch {
@@ -74,7 +76,12 @@ impl Harness {
         self.time_ms += advance_ms;
         let height = self.ledger.height() + 1;
         let batches: Vec<SealedBatch> = batches.into_iter().map(SealedBatch::from).collect();
-        self.ledger.execute_block(height, self.time_ms, &batches, Signatures::Verify).expect("a valid block")
+        let outcome = self
+            .ledger
+            .execute_block(height, self.time_ms, &batches, Signatures::Verify)
+            .expect("a valid block");
+        self.history.record(&self.ledger);
+        outcome
     }
 
     pub fn submit(&mut self, org: OrgId, operations: Vec<Operation>) -> Vec<ResultCode> {
