@@ -4,7 +4,7 @@ use crate::Ledger;
 use hansa_types::merkle::MerkleProof;
 use hansa_types::{Account, AccountFlags, Amount, Transfer};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// An account's balances at one moment (kept for accounts with the `history` flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,16 +63,18 @@ fn yes() -> bool {
 /// balance history of accounts with the `history` flag.
 ///
 /// Kept apart from [`Ledger`], outside the state each block clones, and fed once per block
-/// (in practice, per *finalized* block) by [`History::record`]. Plain maps changed in place
-/// cost O(log n) per entry; as persistent maps inside the ledger they cost, for every block,
-/// a copy of each node the block touched, which with random accounts is most of the index.
+/// (in practice, per *finalized* block) by [`History::record`]. Transfers are appended to the
+/// ledger in timestamp order, so each account's list of transfer positions is sorted by
+/// timestamp as it grows: recording a transfer is two appends (16 bytes), and a time range is
+/// two binary searches. Lookups only: no query depends on the maps' iteration order.
 #[derive(Debug, Default, Clone)]
 pub struct History {
     height: u64,
     transfers_indexed: u64,
-    /// Every transfer touching an account, by (account id, timestamp): its position.
-    account_transfers: BTreeMap<(u128, u64), u64>,
-    /// Balances after each change, by (account id, timestamp).
+    /// Positions of the transfers touching each account, oldest first.
+    account_transfers: HashMap<u128, Vec<u64>>,
+    /// Balances after each change, by (account id, timestamp). Only accounts with the
+    /// `history` flag have entries, and expiries may record a balance out of append order.
     balances: BTreeMap<(u128, u64), AccountBalance>,
 }
 
@@ -86,10 +88,14 @@ impl History {
     /// the ledger as `execute_block` left it.
     pub fn record(&mut self, ledger: &Ledger) {
         assert_eq!(ledger.height, self.height + 1, "history records blocks in height order");
-        for position in self.transfers_indexed..ledger.transfers.len() as u64 {
-            let transfer = &ledger.transfers[position as usize];
-            self.account_transfers.insert((transfer.debit_account_id, transfer.timestamp), position);
-            self.account_transfers.insert((transfer.credit_account_id, transfer.timestamp), position);
+        let first = self.transfers_indexed as usize;
+        for (offset, transfer) in ledger.transfers.iter().skip(first).enumerate() {
+            let position = (first + offset) as u64;
+            for account in [transfer.debit_account_id, transfer.credit_account_id] {
+                let positions = self.account_transfers.entry(account).or_default();
+                assert!(positions.last().is_none_or(|last| *last < position), "positions grow");
+                positions.push(position);
+            }
         }
         for (id, balance) in &ledger.block_balances {
             self.balances.insert((*id, balance.timestamp), *balance);
@@ -102,15 +108,20 @@ impl History {
     /// from `ledger` (the state this history was recorded from, or a later one).
     pub fn account_transfers(&self, ledger: &Ledger, filter: &TransferFilter) -> Vec<Transfer> {
         let limit = filter.limit.min(QUERY_LIMIT_MAX) as usize;
-        let low = (filter.account_id, filter.timestamp_min);
-        let high =
-            (filter.account_id, if filter.timestamp_max == 0 { u64::MAX } else { filter.timestamp_max });
-        if low.1 > high.1 {
+        let timestamp_max = if filter.timestamp_max == 0 { u64::MAX } else { filter.timestamp_max };
+        let Some(positions) = self.account_transfers.get(&filter.account_id) else {
+            return Vec::new();
+        };
+        if filter.timestamp_min > timestamp_max {
             return Vec::new();
         }
-        let range = self.account_transfers.range(low..=high);
-        let matches = |(_, position): (&(u128, u64), &u64)| {
-            let transfer = *ledger.transfers.get(*position as usize)?;
+        // Positions this history indexed exist in `ledger` (the same state or a later one).
+        let timestamp = |position: &u64| ledger.transfers[*position as usize].timestamp;
+        let low = positions.partition_point(|position| timestamp(position) < filter.timestamp_min);
+        let high = positions.partition_point(|position| timestamp(position) <= timestamp_max);
+        let range = positions[low..high.max(low)].iter();
+        let matches = |position: &u64| {
+            let transfer = ledger.transfers[*position as usize];
             let side = (filter.debits && transfer.debit_account_id == filter.account_id)
                 || (filter.credits && transfer.credit_account_id == filter.account_id);
             (side && (filter.code == 0 || transfer.code == filter.code)).then_some(transfer)

@@ -168,7 +168,29 @@ struct SignerArgs {
     key: PathBuf,
 }
 
+/// Keeps freed memory in the process instead of handing it back to the kernel at once.
+///
+/// A validator allocates and frees buffers of megabytes for every block (encodings, decoded
+/// batches, leaf lists). With glibc's defaults, each of those is an `mmap` returned on free,
+/// or trimmed off the top of an arena, so the next block faults in and zeroes the same pages
+/// again: a fifth of a validator's CPU under load went to clearing pages. Large blocks come
+/// from the heap instead (threshold at glibc's maximum, 32 MiB) and arenas keep up to 1 GiB
+/// of free memory for reuse.
+fn keep_freed_memory() {
+    const MMAP_THRESHOLD_BYTES: libc::c_int = 32 * 1024 * 1024;
+    const TRIM_THRESHOLD_BYTES: libc::c_int = 1024 * 1024 * 1024;
+    // SAFETY: mallopt only changes allocator parameters; it is called before any thread starts.
+    let applied = unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
+    };
+    if !applied {
+        eprintln!("hansa: the allocator refused its tuning (continuing with its defaults)");
+    }
+}
+
 fn main() {
+    keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
