@@ -317,6 +317,40 @@ impl App {
         }
     }
 
+    /// Admits several signed batches, each on its own (one may fail while the others are
+    /// queued), with their signatures checked at once. No waiters: clients learn finality from
+    /// the event stream or by asking for each batch. One result per batch, in order.
+    pub fn submit_many(&self, batches: Vec<SignedBatch>) -> Vec<Result<Hash, SubmitError>> {
+        let sealed: Vec<SealedBatch> = batches.into_iter().map(SignedBatch::seal).collect();
+        let (finalized, already_final) = {
+            let state = self.read();
+            let already: Vec<bool> =
+                sealed.iter().map(|signed| state.indexes.batch(&signed.digest()).is_some()).collect();
+            (state.snapshot.clone(), already)
+        };
+        let checks = finalized.ledger.check_batches(&sealed);
+        let mut pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
+        let results = sealed
+            .into_iter()
+            .zip(checks)
+            .zip(already_final)
+            .map(|((signed, check), already_final)| {
+                let digest = signed.digest();
+                if already_final {
+                    return Ok(digest); // A retry of a final batch: its outcome stands.
+                }
+                check?;
+                match pool.insert(signed) {
+                    Ok(()) | Err(MempoolError::Duplicate) => Ok(digest),
+                    Err(error) => Err(error.into()),
+                }
+            })
+            .collect();
+        drop(pool);
+        self.inner.arrivals.notify_all();
+        results
+    }
+
     fn register_waiter(&self, digest: Hash) -> Result<oneshot::Receiver<Arc<BatchOutcome>>, SubmitError> {
         let mut waiters = self.inner.waiters.lock().expect("waiter lock is never poisoned");
         if waiters.count >= WAITERS_MAX {

@@ -1,7 +1,7 @@
 //! Hansa's Rust SDK: a typed HTTP client that signs batches and fails over between the
 //! validators' endpoints when one is down.
 
-use hansa_types::{Batch, Encode, Hash, Operation, OrgId, SecretKey, SignedBatch};
+use hansa_types::{Batch, BatchList, Encode, Hash, Operation, OrgId, SecretKey, SignedBatch};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -84,6 +84,20 @@ impl Client {
         self.call(|endpoint| {
             self.agent
                 .post(&format!("{endpoint}{path}"))
+                .header("content-type", "application/octet-stream")
+                .send(&bytes[..])
+        })
+    }
+
+    /// Submits several signed batches in one request (`POST /v1/batch-lists`, binary). Each
+    /// is admitted or refused on its own: the answer's `results` has, in order, each batch's
+    /// digest or its error. Finality is then observed per batch (event stream, or
+    /// `GET /v1/batches/{digest}`).
+    pub fn submit_list(&self, batches: &[SignedBatch]) -> Result<Value, ClientError> {
+        let bytes = BatchList::encode_slice(batches);
+        self.call(|endpoint| {
+            self.agent
+                .post(&format!("{endpoint}/v1/batch-lists"))
                 .header("content-type", "application/octet-stream")
                 .send(&bytes[..])
         })

@@ -19,7 +19,10 @@ use hansa_chain::app::{App, BatchOutcome, FinalizedEvent, SubmitError};
 use hansa_ledger::TransferFilter;
 use hansa_types::batch::BatchError;
 use hansa_types::merkle::MerkleProof;
-use hansa_types::{AccountProof, Decode, Hash, OperationProof, SignedBatch, TransferProof};
+use hansa_types::{
+    AccountProof, BATCHES_PER_SUBMISSION_MAX, BatchList, Decode, Hash, OperationProof, SignedBatch,
+    TransferProof,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -117,6 +120,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/genesis", get(genesis))
         .route("/v1/ledgers", get(ledgers))
         .route("/v1/batches", post(submit))
+        .route("/v1/batch-lists", post(submit_list))
         .route("/v1/batches/{digest}", get(batch))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/accounts/{id}/transfers", get(account_transfers))
@@ -316,11 +320,7 @@ async fn submit(
     body: Bytes,
 ) -> ApiResult<Response> {
     let query: SubmitQuery = parse_query(request_query.0.as_deref())?;
-    let binary = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/octet-stream"));
-    let signed: SignedBatch = if binary {
+    let signed: SignedBatch = if is_binary(&headers) {
         SignedBatch::decode(&body).map_err(|error| {
             ApiError::bad_request("malformed", format!("cannot decode the batch: {error}"))
         })?
@@ -328,13 +328,7 @@ async fn submit(
         let signed: SignedBatch = serde_json::from_slice(&body).map_err(|error| {
             ApiError::bad_request("malformed", format!("cannot parse the batch: {error}"))
         })?;
-        let count = signed.batch.operations.len();
-        if count == 0 || count > hansa_types::OPERATIONS_PER_BATCH_MAX {
-            return Err(ApiError::bad_request(
-                "malformed",
-                format!("a batch has 1 to {} operations, not {count}", hansa_types::OPERATIONS_PER_BATCH_MAX),
-            ));
-        }
+        check_operation_count(&signed)?;
         signed
     };
     let (digest, receiver) = state.app.submit(signed, query.wait)?;
@@ -361,6 +355,81 @@ async fn submit(
             ))
         }
     }
+}
+
+/// Submits several signed batches at once: a JSON array of batches (`application/json`) or
+/// the canonical binary `BatchList` (`application/octet-stream`). Each batch is admitted or
+/// refused on its own; the answer lists, in order, each batch's digest or its error.
+async fn submit_list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    request_query: axum::extract::RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
+    if request_query.0.as_deref().is_some_and(|query| !query.is_empty()) {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            "a batch list takes no query (finality is on /v1/events and /v1/batches/{digest})",
+        ));
+    }
+    let batches = if is_binary(&headers) {
+        BatchList::decode(&body)
+            .map_err(|error| {
+                ApiError::bad_request("malformed", format!("cannot decode the batch list: {error}"))
+            })?
+            .0
+    } else {
+        let batches: Vec<SignedBatch> = serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request("malformed", format!("cannot parse the batch list: {error}"))
+        })?;
+        if batches.is_empty() || batches.len() > BATCHES_PER_SUBMISSION_MAX {
+            return Err(ApiError::bad_request(
+                "malformed",
+                format!("a batch list has 1 to {BATCHES_PER_SUBMISSION_MAX} batches, not {}", batches.len()),
+            ));
+        }
+        for signed in &batches {
+            check_operation_count(signed)?;
+        }
+        batches
+    };
+    // Checking thousands of signatures takes milliseconds: off the request threads.
+    let app = state.app.clone();
+    let results = tokio::task::spawn_blocking(move || app.submit_many(batches)).await.map_err(|_| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "admission stopped (shutting down?)")
+    })?;
+    let accepted = results.iter().filter(|result| result.is_ok()).count();
+    let answers: Vec<Value> = results
+        .into_iter()
+        .map(|result| match result {
+            Ok(digest) => json!({ "batch_digest": digest, "status": "accepted" }),
+            Err(error) => {
+                let error = ApiError::from(error);
+                json!({ "error": { "code": error.code, "message": error.message } })
+            }
+        })
+        .collect();
+    let body = json!({ "accepted": accepted, "refused": answers.len() - accepted, "results": answers });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+fn is_binary(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/octet-stream"))
+}
+
+/// JSON decoding does not bound a batch's operations (the binary decoder does).
+fn check_operation_count(signed: &SignedBatch) -> ApiResult<()> {
+    let count = signed.batch.operations.len();
+    if count == 0 || count > hansa_types::OPERATIONS_PER_BATCH_MAX {
+        return Err(ApiError::bad_request(
+            "malformed",
+            format!("a batch has 1 to {} operations, not {count}", hansa_types::OPERATIONS_PER_BATCH_MAX),
+        ));
+    }
+    Ok(())
 }
 
 fn outcome_json(outcome: &BatchOutcome) -> Value {

@@ -221,7 +221,13 @@ struct Load {
     designed_failure_every: u64,
     in_flight_ops_max: u64,
     threads: usize,
+    /// Signed batches per request: small batches travel together (`POST /v1/batch-lists`),
+    /// each still signed, sequenced, verified and finalized on its own.
+    batches_per_request: usize,
 }
+
+/// Operations a load thread puts in one request when batches are small.
+const OPERATIONS_PER_REQUEST: usize = 256;
 
 /// A batch on its way: when it was sent, its operation count, and its designed failures.
 type Submitted = (Instant, u64, Vec<u128>);
@@ -307,11 +313,10 @@ fn load_phase(cluster: &Cluster, load: Load, duration: Duration, ids: &Arc<Atomi
             let client = Client::new(vec![endpoint]);
             let mut rng = rand::rng();
             while Instant::now() < deadline {
+                let request_ops = (load.batch_size * load.batches_per_request) as u64;
                 {
                     let mut in_flight = window.in_flight.lock().expect("lock");
-                    while *in_flight + load.batch_size as u64 > load.in_flight_ops_max
-                        && Instant::now() < deadline
-                    {
+                    while *in_flight + request_ops > load.in_flight_ops_max && Instant::now() < deadline {
                         in_flight = window
                             .released
                             .wait_timeout(in_flight, Duration::from_millis(50))
@@ -321,49 +326,47 @@ fn load_phase(cluster: &Cluster, load: Load, duration: Duration, ids: &Arc<Atomi
                     if Instant::now() >= deadline {
                         break;
                     }
-                    *in_flight += load.batch_size as u64;
+                    *in_flight += request_ops;
                 }
-                let first = ids.fetch_add(load.batch_size as u64, Ordering::Relaxed) as u128;
-                let mut designed = Vec::new();
-                let operations: Vec<Operation> = (0..load.batch_size as u128)
-                    .map(|offset| {
-                        use rand::Rng;
-                        let id = first + offset;
-                        let debit = load.first_account + rng.random_range(0..load.accounts) as u128;
-                        let mut credit = load.first_account + rng.random_range(0..load.accounts) as u128;
-                        if credit == debit {
-                            credit = load.first_account
-                                + ((credit - load.first_account + 1) % load.accounts as u128);
-                        }
-                        let uniform: f64 = rng.random_range(f64::EPSILON..1.0);
-                        let mut amount = (-uniform.ln() * 10_000.0) as u128 + 1;
-                        if load.designed_failure_every > 0
-                            && (id as u64).is_multiple_of(load.designed_failure_every)
-                        {
-                            amount = 1u128 << 80;
-                            designed.push(id);
-                        }
-                        transfer(id, debit, credit, amount, 0)
-                    })
-                    .collect();
-                let sequence = sequence.fetch_add(1, Ordering::Relaxed);
-                let signed = Batch { chain_id, org: BANK, sequence, operations }.sign(&key);
-                let digest = signed.batch.digest();
-                submitted
-                    .lock()
-                    .expect("lock")
-                    .insert(digest, (Instant::now(), load.batch_size as u64, designed));
-                loop {
-                    match client.submit(&signed, false) {
-                        Ok(_) => break,
-                        Err(hansa_client::ClientError::Api { code, .. })
-                            if code == "overloaded" || code == "rate_limited" =>
-                        {
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        Err(error) => return Err(error.into()),
+                let mut batches = Vec::with_capacity(load.batches_per_request);
+                let mut pending = Vec::with_capacity(load.batches_per_request);
+                for _ in 0..load.batches_per_request {
+                    let first = ids.fetch_add(load.batch_size as u64, Ordering::Relaxed) as u128;
+                    let mut designed = Vec::new();
+                    let operations: Vec<Operation> = (0..load.batch_size as u128)
+                        .map(|offset| {
+                            use rand::Rng;
+                            let id = first + offset;
+                            let debit = load.first_account + rng.random_range(0..load.accounts) as u128;
+                            let mut credit = load.first_account + rng.random_range(0..load.accounts) as u128;
+                            if credit == debit {
+                                credit = load.first_account
+                                    + ((credit - load.first_account + 1) % load.accounts as u128);
+                            }
+                            let uniform: f64 = rng.random_range(f64::EPSILON..1.0);
+                            let mut amount = (-uniform.ln() * 10_000.0) as u128 + 1;
+                            if load.designed_failure_every > 0
+                                && (id as u64).is_multiple_of(load.designed_failure_every)
+                            {
+                                amount = 1u128 << 80;
+                                designed.push(id);
+                            }
+                            transfer(id, debit, credit, amount, 0)
+                        })
+                        .collect();
+                    let sequence = sequence.fetch_add(1, Ordering::Relaxed);
+                    let signed = Batch { chain_id, org: BANK, sequence, operations }.sign(&key);
+                    pending.push((signed.batch.digest(), designed));
+                    batches.push(signed);
+                }
+                {
+                    let mut submitted = submitted.lock().expect("lock");
+                    let now = Instant::now();
+                    for (digest, designed) in pending {
+                        submitted.insert(digest, (now, load.batch_size as u64, designed));
                     }
                 }
+                submit_until_admitted(&client, batches)?;
             }
             Ok(())
         }));
@@ -397,6 +400,47 @@ fn load_phase(cluster: &Cluster, load: Load, duration: Duration, ids: &Arc<Atomi
         failed: stats.1,
         designed_failures_failed: stats.3,
     })
+}
+
+/// Submits `batches` (one request when there is one batch, a batch list otherwise) and
+/// resubmits whatever a validator refused only because it was busy. Any other refusal fails
+/// the run: the benchmark's batches are all valid.
+fn submit_until_admitted(client: &Client, mut batches: Vec<SignedBatch>) -> Result<()> {
+    let busy = |code: &str| code == "overloaded" || code == "rate_limited";
+    while !batches.is_empty() {
+        let answer = if batches.len() == 1 {
+            client.submit(&batches[0], false).map(|_| Vec::new())
+        } else {
+            client
+                .submit_list(&batches)
+                .map(|answer| answer["results"].as_array().cloned().unwrap_or_default())
+        };
+        match answer {
+            Ok(results) => {
+                let mut refused = Vec::new();
+                for (signed, result) in
+                    batches.into_iter().zip(results.iter().chain(std::iter::repeat(&Value::Null)))
+                {
+                    match result["error"]["code"].as_str() {
+                        None => {}
+                        Some(code) if busy(code) => refused.push(signed),
+                        Some(code) => {
+                            bail!("a valid batch was refused: {code}: {}", result["error"]["message"])
+                        }
+                    }
+                }
+                if !refused.is_empty() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                batches = refused;
+            }
+            Err(hansa_client::ClientError::Api { code, .. }) if busy(&code) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Checks the invariants on every validator before a figure may be printed.
@@ -472,8 +516,9 @@ pub fn run(options: BenchOptions) -> Result<()> {
                     first_account: ACCOUNT_BASE,
                     accounts: options.accounts,
                     designed_failure_every: if limited { 100 } else { 0 },
-                    in_flight_ops_max: (batch_size as u64 * 8).clamp(2_000, 40_000),
-                    threads: if batch_size >= 1_000 { 4 } else { 32 },
+                    in_flight_ops_max: (batch_size as u64 * 8).clamp(4_000, 40_000),
+                    threads: if batch_size >= 1_000 { 4 } else { 8 },
+                    batches_per_request: (OPERATIONS_PER_REQUEST / batch_size).max(1),
                 };
                 let ids = Arc::new(AtomicU64::new(1 << 40));
                 let mut phases = Vec::new();
@@ -510,6 +555,7 @@ pub fn run(options: BenchOptions) -> Result<()> {
                 emit(
                     &json!({
                         "system": "hansa", "case": workload.to_uppercase(), "validators": validators, "batch_size": batch_size,
+                        "batches_per_request": load.batches_per_request,
                         "accounts": options.accounts, "repeats": options.repeats, "duration_s": options.duration_s,
                         "throughput_ops_s": median_min_max(&throughputs),
                         "latency_ms": { "p50": median_min_max(&p50), "p99": median_min_max(&p99), "max": median_min_max(&max) },

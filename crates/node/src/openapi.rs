@@ -33,6 +33,9 @@ pub fn document() -> Value {
     submit_responses["413"] = json!({ "description": "too_large" });
     submit_responses["503"] = json!({ "description": "overloaded" });
     submit_responses["504"] = json!({ "description": "not_final_yet (accepted; query the batch later)" });
+    let mut list_responses = error_responses();
+    list_responses["202"] = json!({ "description": "{accepted, refused, results}: per batch, in order, its batch_digest or its error" });
+    list_responses["413"] = json!({ "description": "too_large" });
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Hansa validator API", "version": env!("CARGO_PKG_VERSION"),
@@ -50,6 +53,14 @@ pub fn document() -> Value {
                     "application/json": { "schema": { "$ref": "#/components/schemas/SignedBatch" } },
                     "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
                 "responses": submit_responses } },
+            "/v1/batch-lists": { "post": {
+                "summary": "Submit 1 to 4096 signed batches in one request; each is admitted or refused on its own",
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "type": "array", "minItems": 1, "maxItems": 4096,
+                                                      "items": { "$ref": "#/components/schemas/SignedBatch" } } },
+                    "application/octet-stream": { "schema": { "type": "string", "format": "binary",
+                        "description": "u32 little-endian count, then each batch's canonical bytes" } } } },
+                "responses": list_responses } },
             "/v1/batches/{digest}": get("The outcome of a final batch", json!([path_parameter("digest", "batch digest, hex")])),
             "/v1/accounts/{id}": get("An account's finalized state", json!([id])),
             "/v1/accounts/{id}/transfers": get("An account's transfers", json!([id,
@@ -78,7 +89,7 @@ pub fn document() -> Value {
                     "chain_id": { "type": "string", "description": "hex" }, "org": { "type": "integer" },
                     "sequence": { "type": "integer" },
                     "operations": { "type": "array", "minItems": 1, "maxItems": 8190, "items": { "$ref": "#/components/schemas/Operation" } } } },
-                "signature": { "type": "string", "description": "ed25519 over SHA-256 of the canonical batch, hex" } } },
+                "signature": { "type": "string", "description": "ed25519 over SHA-256 of the canonical batch, hex (verified by ZIP-215 rules)" } } },
             "Operation": { "type": "object", "required": ["type"], "properties": {
                 "type": { "enum": ["create_account", "create_transfer"] } }, "additionalProperties": true },
         } },

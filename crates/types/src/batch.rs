@@ -14,6 +14,8 @@ use crate::vocabulary::{OrgId, PublicKey, SecretKey, Signature};
 
 /// The most operations one batch may carry (TigerBeetle's batch size, less its two reserved).
 pub const OPERATIONS_PER_BATCH_MAX: usize = 8_190;
+/// The most signed batches one submission may carry (see [`BatchList`]).
+pub const BATCHES_PER_SUBMISSION_MAX: usize = 4_096;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Batch {
@@ -168,5 +170,37 @@ impl Encode for SignedBatch {
 impl Decode for SignedBatch {
     fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(SignedBatch { batch: Decode::decode_from(reader)?, signature: Decode::decode_from(reader)? })
+    }
+}
+
+/// Several signed batches submitted together: `u32` count (1..=4,096) then each
+/// [`SignedBatch`]. Each batch keeps its own signature, sequence number and outcome; the list is
+/// only transport, so that a client sending many small batches (one operation each, say) pays
+/// for one request and the validator can check their signatures at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchList(pub Vec<SignedBatch>);
+
+impl BatchList {
+    /// The encoding of a list of these batches, without copying them into a `BatchList`.
+    pub fn encode_slice(batches: &[SignedBatch]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_sequence(batches, &mut out);
+        out
+    }
+}
+
+impl Encode for BatchList {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        encode_sequence(&self.0, out);
+    }
+}
+
+impl Decode for BatchList {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let batches: Vec<SignedBatch> = decode_sequence(reader, "batches", BATCHES_PER_SUBMISSION_MAX)?;
+        if batches.is_empty() {
+            return Err(DecodeError::InvalidValue { what: "batch count", value: 0 });
+        }
+        Ok(BatchList(batches))
     }
 }

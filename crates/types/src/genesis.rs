@@ -91,6 +91,9 @@ impl Genesis {
             if !org_ids.insert(org.id) {
                 return fail(format!("organisation id {} appears twice", org.id.0));
             }
+            if org.public_key.prepare().is_none() {
+                return fail(format!("organisation {}: its public key is not an ed25519 point", org.id.0));
+            }
             if !org_keys.insert(org.public_key) {
                 return fail(format!("organisation {} reuses another's key", org.id.0));
             }

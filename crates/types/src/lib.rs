@@ -11,9 +11,13 @@ pub mod operation;
 pub mod proof;
 pub mod result;
 pub mod serde_u128;
+pub mod signature;
 pub mod vocabulary;
 
-pub use batch::{Batch, BatchError, OPERATIONS_PER_BATCH_MAX, SealedBatch, SignedBatch};
+pub use batch::{
+    BATCHES_PER_SUBMISSION_MAX, Batch, BatchError, BatchList, OPERATIONS_PER_BATCH_MAX, SealedBatch,
+    SignedBatch,
+};
 pub use block::{Block, Header};
 pub use codec::{Decode, DecodeError, Encode};
 pub use genesis::{Genesis, LedgerSpec, OrganisationSpec, ValidatorSpec};
@@ -23,4 +27,5 @@ pub use operation::{
 };
 pub use proof::{AccountProof, OperationProof, StateCommitment, TransferProof};
 pub use result::ResultCode;
+pub use signature::{SignatureCheck, VerifyingKey, verify_all};
 pub use vocabulary::{Amount, Currency, OrgId, PublicKey, Role, SecretKey, Signature};

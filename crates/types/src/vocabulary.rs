@@ -1,7 +1,7 @@
 //! Organisations, roles, keys, currencies and money.
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
-use ed25519_dalek::{Signer, Verifier};
+use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -92,15 +92,6 @@ impl fmt::Debug for SecretKey {
 }
 
 impl PublicKey {
-    /// Strict ed25519 verification (rejects small-order keys and non-canonical signatures).
-    pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
-        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.0) else {
-            return false;
-        };
-        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(message, &signature).is_ok() && key.verify(message, &signature).is_ok()
-    }
-
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }

@@ -5,7 +5,7 @@ use hansa_ledger::{BlockError, Signatures};
 use hansa_types::batch::BatchError;
 use hansa_types::{
     AccountFlags, AccountProof, Amount, Batch, Hash, NewTransfer, Operation, OrgId, PendingStatus,
-    ResultCode, TransferFlags, TransferProof,
+    ResultCode, SealedBatch, TransferFlags, TransferProof,
 };
 
 const LIMITED: u16 = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
@@ -457,4 +457,30 @@ fn amount_max_posts_the_whole_hold() {
     });
     assert_eq!(harness.one(PLATFORM, post), ResultCode::Ok);
     assert_eq!(harness.ledger.transfer(11).expect("exists").amount, Amount(300));
+}
+
+#[test]
+fn a_block_of_many_batches_names_the_forged_one_and_changes_nothing() {
+    let mut harness = Harness::funded(1_000);
+    let root = harness.ledger.state_root();
+    let height = harness.ledger.height();
+    let mut batches: Vec<SealedBatch> = (0..40u128)
+        .map(|offset| harness.batch(PLATFORM, vec![transfer(1_000 + offset, 1, 3, 1)]).seal())
+        .collect();
+    // Batch 23's signature is for other bytes: valid ed25519, wrong message.
+    let mut forged = (*batches[23]).clone();
+    forged.signature = key(PLATFORM).sign(b"something else");
+    batches[23] = forged.seal();
+    let result = harness.ledger.execute_block(height + 1, 10_000, &batches, Signatures::Verify);
+    assert!(
+        matches!(result, Err(BlockError::Batch { index: 23, error: BatchError::BadSignature(PLATFORM) })),
+        "{result:?}"
+    );
+    assert_eq!(harness.ledger.state_root(), root);
+    assert_eq!(harness.ledger.height(), height);
+    // Without the forged batch, the same block applies.
+    batches.remove(23);
+    let outcome =
+        harness.ledger.execute_block(height + 1, 10_000, &batches, Signatures::Verify).expect("valid block");
+    assert!(outcome.results.iter().all(|code| *code == ResultCode::Ok), "{:?}", outcome.results);
 }

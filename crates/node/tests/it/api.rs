@@ -1,7 +1,7 @@
 //! Bad input on every route: a clear JSON error with a stable code, and nothing changed.
 
 use crate::support::*;
-use hansa_types::{Batch, Encode, Hash, OrgId, SecretKey};
+use hansa_types::{Batch, BatchList, Encode, Hash, OrgId, SecretKey};
 use serde_json::Value;
 
 fn raw(endpoint: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
@@ -109,6 +109,52 @@ fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
     assert_eq!(
         get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}")).expect("wallet")["account"],
         wallet["account"]
+    );
+
+    // Batch lists: malformed, empty, with a query; then a list whose batches are judged one by one.
+    let post_list =
+        |content_type: &str, body: &[u8]| raw(&endpoint, "POST", "/v1/batch-lists", content_type, body);
+    assert_eq!(code(&post_list("application/octet-stream", &[9, 9]).1), "malformed");
+    assert_eq!(code(&post_list("application/octet-stream", &0u32.encode()).1), "malformed");
+    assert_eq!(code(&post_list("application/json", b"[]").1), "malformed");
+    let empty_json = serde_json::to_vec(&vec![empty.clone()]).expect("json");
+    assert_eq!(code(&post_list("application/json", &empty_json).1), "malformed");
+    let good = Batch { chain_id, org: BANK, sequence: base + 20, operations: vec![payment(70_010, 1)] }
+        .sign(&bank_key);
+    let with_query = raw(
+        &endpoint,
+        "POST",
+        "/v1/batch-lists?wait=true",
+        "application/octet-stream",
+        &BatchList(vec![good.clone()]).encode(),
+    );
+    assert_eq!(code(&with_query.1), "bad_query");
+    let forged_in_list =
+        Batch { chain_id, org: BANK, sequence: base + 21, operations: vec![payment(70_011, 1)] }
+            .sign(&devnet.key(OrgId(2)));
+    let list =
+        BatchList(vec![good.clone(), forged_in_list, other_chain.clone(), replay.clone(), stranger.clone()]);
+    let (status, body) = post_list("application/octet-stream", &list.encode());
+    assert_eq!(
+        (status, body["accepted"].as_u64(), body["refused"].as_u64()),
+        (202, Some(1), Some(4)),
+        "{body}"
+    );
+    let codes: Vec<&str> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["error"]["code"].as_str().unwrap_or("accepted"))
+        .collect();
+    assert_eq!(codes, ["accepted", "bad_signature", "wrong_chain", "replayed", "unknown_organisation"]);
+    assert_eq!(body["results"][0]["batch_digest"], good.batch.digest().to_hex());
+    // The accepted batch becomes final (asking for it again waits for it); the refused changed nothing.
+    let (status, body) = post("application/octet-stream", &good.encode());
+    assert_eq!((status, body["results"][0]["result"].as_str()), (200, Some("ok")), "{body}");
+    assert_eq!(
+        raw(&endpoint, "GET", "/v1/transfers/70011", "", &[]).0,
+        404,
+        "the forged batch never applied"
     );
 
     // Reads.

@@ -3,9 +3,9 @@
 
 use hansa_types::block::{operation_leaf, result_leaf};
 use hansa_types::{
-    Account, AccountFlags, Amount, Batch, Block, Decode, Encode, Genesis, Hash, Header, LedgerSpec,
-    NewAccount, NewTransfer, Operation, OrgId, OrganisationSpec, PendingStatus, ResultCode, Role, SecretKey,
-    SignedBatch, Transfer, TransferFlags, ValidatorSpec, merkle,
+    Account, AccountFlags, Amount, Batch, BatchList, Block, Decode, Encode, Genesis, Hash, Header,
+    LedgerSpec, NewAccount, NewTransfer, Operation, OrgId, OrganisationSpec, PendingStatus, ResultCode, Role,
+    SecretKey, SignedBatch, Transfer, TransferFlags, ValidatorSpec, merkle,
 };
 
 fn genesis() -> Genesis {
@@ -107,6 +107,27 @@ fn batch_digest_and_signature() {
     assert_eq!(signed.verify(&genesis().chain_id(), &key), Ok(()));
     let bytes = signed.encode();
     assert_eq!(SignedBatch::decode(&bytes), Ok(signed));
+}
+
+#[test]
+fn batch_list_encoding() {
+    let signed = batch();
+    let list = BatchList(vec![signed.clone(), signed.clone()]);
+    let bytes = list.encode();
+    // A little-endian count, then each batch's canonical bytes, nothing else.
+    let mut expected = 2u32.to_le_bytes().to_vec();
+    expected.extend(signed.encode());
+    expected.extend(signed.encode());
+    assert_eq!(bytes, expected);
+    assert_eq!(BatchList::encode_slice(&list.0), bytes);
+    assert_eq!(
+        hansa_types::hash::hash(hansa_types::hash::domain::BATCH, &bytes).to_hex(),
+        "369d05f65b112095a5205ee24ec16696fbac2743fe99e405104cea56f80497b4"
+    );
+    assert_eq!(BatchList::decode(&bytes), Ok(list));
+    assert!(BatchList::decode(&0u32.to_le_bytes()).is_err(), "an empty list is malformed");
+    let too_many = (hansa_types::BATCHES_PER_SUBMISSION_MAX as u32 + 1).to_le_bytes();
+    assert!(matches!(BatchList::decode(&too_many), Err(hansa_types::DecodeError::TooLong { .. })));
 }
 
 #[test]
@@ -234,6 +255,9 @@ mod never_panic {
             }
             if let Ok(block) = Block::decode(&bytes) {
                 prop_assert_eq!(block.encode(), bytes.clone());
+            }
+            if let Ok(list) = BatchList::decode(&bytes) {
+                prop_assert_eq!(list.encode(), bytes.clone());
             }
             let _ = Header::decode(&bytes);
             let _ = hansa_types::merkle::MerkleProof::decode(&bytes);
