@@ -14,7 +14,8 @@ use hansa_ledger::{BlockOutcome, Consortium, History, Ledger, Signatures};
 use hansa_types::batch::BatchError;
 use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX, result_leaf};
 use hansa_types::{
-    Block, Hash, Header, OrgId, ResultCode, SealedBatch, SignedBatch, StateCommitment, merkle,
+    BatchList, Block, Decode, Hash, Header, OrgId, ResultCode, SealedBatch, SignedBatch, StateCommitment,
+    merkle,
 };
 use imbl::Vector;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,6 +38,9 @@ pub const PARENT_WAIT_FACTOR: u32 = 10;
 pub const WAITERS_MAX: usize = 65_536;
 /// Finalized events buffered for slow event-stream readers before they lag.
 pub const EVENTS_BUFFER_MAX: usize = 1_024;
+/// Batches admitted here and not yet forwarded to the other validators. Past it, a batch is
+/// not forwarded (it stays in this validator's mempool and is proposed when this one leads).
+pub const GOSSIP_QUEUE_MAX: usize = 16_384;
 
 /// Resolves with a batch's outcome once a finalized block includes it.
 pub type FinalityReceiver = oneshot::Receiver<Arc<BatchOutcome>>;
@@ -195,6 +199,12 @@ struct Inner {
     events: broadcast::Sender<Arc<FinalizedEvent>>,
     /// How long `build` waits for a batch when the mempool is empty (see [`EMPTY_BLOCK_WAIT`]).
     empty_block_wait: std::time::Duration,
+    /// Batches admitted from clients, waiting to be forwarded to the other validators.
+    gossip: Mutex<Vec<SealedBatch>>,
+    /// Signalled when `gossip` gets a batch.
+    gossip_ready: tokio::sync::Notify,
+    /// Batches not forwarded because `gossip` was full.
+    gossip_dropped: std::sync::atomic::AtomicU64,
 }
 
 /// A cheap handle to the application; clones share it.
@@ -247,6 +257,9 @@ impl App {
                 waiters: Mutex::new(Waiters::default()),
                 events,
                 empty_block_wait,
+                gossip: Mutex::new(Vec::new()),
+                gossip_ready: tokio::sync::Notify::new(),
+                gossip_dropped: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -305,10 +318,15 @@ impl App {
             self.forget_waiter(&digest);
             return Err(error.into());
         }
-        let result = self.inner.mempool.lock().expect("mempool lock is never poisoned").insert(signed);
+        let result =
+            self.inner.mempool.lock().expect("mempool lock is never poisoned").insert(signed.clone());
         self.inner.arrivals.notify_all();
         match result {
-            Ok(()) | Err(MempoolError::Duplicate) => Ok((digest, receiver)),
+            Ok(()) => {
+                self.forward(vec![signed]);
+                Ok((digest, receiver))
+            }
+            Err(MempoolError::Duplicate) => Ok((digest, receiver)),
             Err(error) => {
                 drop(receiver);
                 self.forget_waiter(&digest);
@@ -322,6 +340,43 @@ impl App {
     /// the event stream or by asking for each batch. One result per batch, in order.
     pub fn submit_many(&self, batches: Vec<SignedBatch>) -> Vec<Result<Hash, SubmitError>> {
         let sealed: Vec<SealedBatch> = batches.into_iter().map(SignedBatch::seal).collect();
+        let (results, admitted) = self.admit(sealed);
+        self.forward(admitted);
+        results
+    }
+
+    /// Admits batches another validator forwarded (see [`App::forward`]); they are not
+    /// forwarded again. Returns how many entered the mempool.
+    pub fn receive_forwarded(&self, batches: Vec<SealedBatch>) -> usize {
+        self.admit(batches).1.len()
+    }
+
+    /// Queues batches just admitted from clients for the other validators, so that whichever
+    /// validator leads next can propose them (and they survive this validator's crash).
+    fn forward(&self, batches: Vec<SealedBatch>) {
+        if batches.is_empty() {
+            return;
+        }
+        let mut queue = self.inner.gossip.lock().expect("gossip lock is never poisoned");
+        let room = GOSSIP_QUEUE_MAX.saturating_sub(queue.len());
+        let dropped = batches.len().saturating_sub(room);
+        queue.extend(batches.into_iter().take(room));
+        drop(queue);
+        if dropped > 0 {
+            self.inner.gossip_dropped.fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.inner.gossip_ready.notify_one();
+    }
+
+    /// Batches not forwarded because the forwarding queue was full (they stay in this
+    /// validator's mempool).
+    pub fn gossip_dropped(&self) -> u64 {
+        self.inner.gossip_dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Checks batches against the finalized state (signatures at once) and queues those that
+    /// pass: one result per batch, and the batches that newly entered the mempool.
+    fn admit(&self, sealed: Vec<SealedBatch>) -> (Vec<Result<Hash, SubmitError>>, Vec<SealedBatch>) {
         let (finalized, already_final) = {
             let state = self.read();
             let already: Vec<bool> =
@@ -329,6 +384,7 @@ impl App {
             (state.snapshot.clone(), already)
         };
         let checks = finalized.ledger.check_batches(&sealed);
+        let mut admitted = Vec::new();
         let mut pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
         let results = sealed
             .into_iter()
@@ -340,15 +396,32 @@ impl App {
                     return Ok(digest); // A retry of a final batch: its outcome stands.
                 }
                 check?;
-                match pool.insert(signed) {
-                    Ok(()) | Err(MempoolError::Duplicate) => Ok(digest),
+                match pool.insert(signed.clone()) {
+                    Ok(()) => {
+                        admitted.push(signed);
+                        Ok(digest)
+                    }
+                    Err(MempoolError::Duplicate) => Ok(digest),
                     Err(error) => Err(error.into()),
                 }
             })
             .collect();
         drop(pool);
         self.inner.arrivals.notify_all();
-        results
+        (results, admitted)
+    }
+
+    /// Waits until batches wait to be forwarded, and takes them all.
+    pub async fn next_forward(&self) -> Vec<SealedBatch> {
+        loop {
+            let ready = self.inner.gossip_ready.notified();
+            let batches =
+                std::mem::take(&mut *self.inner.gossip.lock().expect("gossip lock is never poisoned"));
+            if !batches.is_empty() {
+                return batches;
+            }
+            ready.await;
+        }
     }
 
     fn register_waiter(&self, digest: Hash) -> Result<oneshot::Receiver<Arc<BatchOutcome>>, SubmitError> {
@@ -489,13 +562,23 @@ impl App {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         };
+        // Signatures: those of batches waiting in this mempool (same digest, same signature)
+        // were verified on admission; the rest are verified here, all at once.
+        let unverified: Vec<SealedBatch> = {
+            let pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
+            block.batches.iter().filter(|signed| !pool.holds(signed)).cloned().collect()
+        };
+        if let Err(error) = ledger.verify_signatures(&unverified) {
+            tracing::warn!(%error, height = block.height(), "rejecting a block with a bad signature");
+            return false;
+        }
         // The chain crate checked the operations root and count against the batches
         // (`ChainBlock::new`), so execution only has to agree with the state and results roots.
         let outcome = match ledger.execute_block(
             block.height(),
             block.header.timestamp_ms,
             &block.batches,
-            Signatures::Verify,
+            Signatures::AlreadyVerified,
         ) {
             Ok(outcome) => outcome,
             Err(error) => {
@@ -707,6 +790,20 @@ impl Executor for App {
     fn applied_height(&self) -> u64 {
         self.finalized().ledger.height()
     }
+
+    async fn next_gossip(&self, bytes_max: usize) -> Vec<Vec<u8>> {
+        BatchList::encode_chunked(&self.next_forward().await, bytes_max)
+    }
+
+    fn gossip_received(&self, message: &[u8]) {
+        match BatchList::decode(message) {
+            Ok(list) => {
+                let batches = list.0.into_iter().map(SignedBatch::seal).collect();
+                self.receive_forwarded(batches);
+            }
+            Err(error) => tracing::warn!(%error, "a peer forwarded an undecodable batch list"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -746,6 +843,48 @@ mod tests {
         let chain_id = app.consortium().chain_id;
         Batch { chain_id, org: OrgId(3), sequence, operations: vec![Operation::CreateAccount(account)] }
             .sign(key)
+    }
+
+    #[test]
+    fn a_batch_admitted_here_is_forwarded_and_a_peer_admits_only_what_verifies() {
+        let (here, key) = app();
+        let peer = App::with_empty_block_wait(here.consortium().clone(), std::time::Duration::ZERO);
+        let good = batch(&here, &key, 1, 10);
+        here.submit(good.clone(), false).expect("admitted");
+        let forwarded = futures::executor::block_on(here.next_forward());
+        assert_eq!(forwarded.iter().map(SealedBatch::digest).collect::<Vec<_>>(), vec![good.batch.digest()]);
+        // A forged batch slipped into the same message is refused; the good one is admitted.
+        let mut forged = batch(&here, &key, 2, 11);
+        forged.signature = key.sign(b"other bytes");
+        let mut list = forwarded;
+        list.push(forged.seal());
+        for message in BatchList::encode_chunked(&list, crate::node::GOSSIP_MESSAGE_BYTES_MAX) {
+            Executor::gossip_received(&peer, &message);
+        }
+        assert_eq!(peer.mempool_size(), (1, 1));
+        Executor::gossip_received(&peer, &[1, 2, 3]);
+        assert_eq!(peer.mempool_size(), (1, 1), "garbage changes nothing");
+        // What a peer admitted from gossip is not forwarded again.
+        assert!(peer.inner.gossip.lock().expect("gossip lock").is_empty());
+    }
+
+    #[test]
+    fn a_held_batch_skips_verification_only_with_the_very_same_signature() {
+        let (proposer, key) = app();
+        let verifier = App::with_empty_block_wait(proposer.consortium().clone(), std::time::Duration::ZERO);
+        let signed = batch(&proposer, &key, 1, 10);
+        proposer.submit(signed.clone(), false).expect("admitted");
+        verifier.submit(signed.clone(), false).expect("admitted");
+        let genesis = proposer.genesis_block();
+        let block = proposer.propose(&genesis, 10, Vec::new()).expect("a block");
+        // The same batch with another signature: the digest matches what the verifier holds,
+        // the signature does not, so it must be checked, and it fails.
+        let mut tampered = block.clone();
+        let mut forged = (*tampered.batches[0]).clone();
+        forged.signature = key.sign(b"other bytes");
+        tampered.batches[0] = forged.seal();
+        assert!(!Executor::verify(&verifier, &genesis, &tampered));
+        assert!(Executor::verify(&verifier, &genesis, &block));
     }
 
     #[test]

@@ -65,6 +65,20 @@ pub trait Executor: Clone + Send + Sync + 'static {
     /// the chain crate delivers (via `finalized`) every finalized block above this height that it
     /// has stored or can fetch, in order.
     fn applied_height(&self) -> u64;
+
+    /// Waits for batches admitted here from clients and returns them encoded for the other
+    /// validators, in messages of at most `bytes_max` bytes. The default never returns (an
+    /// executor without a mempool forwards nothing).
+    fn next_gossip(&self, bytes_max: usize) -> impl std::future::Future<Output = Vec<Vec<u8>>> + Send {
+        let _ = bytes_max;
+        futures::future::pending()
+    }
+
+    /// A message another validator sent from its `next_gossip`. It is untrusted: the executor
+    /// checks everything in it. The default ignores it.
+    fn gossip_received(&self, message: &[u8]) {
+        let _ = message;
+    }
 }
 
 /// Why a validator could not start.

@@ -5,8 +5,8 @@
 //! organisation cannot starve the others. Batches stay in the pool until a *finalized* block
 //! includes them: a proposal that never finalizes loses nothing. Everything is bounded.
 
-use hansa_types::{Hash, OrgId, SealedBatch};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use hansa_types::{Hash, OrgId, SealedBatch, Signature};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Most batches waiting in one validator's pool.
 pub const BATCHES_MAX: usize = 65_536;
@@ -31,7 +31,8 @@ pub enum MempoolError {
 pub struct Mempool {
     /// Sealed batches: each digest was computed once, at admission.
     queues: BTreeMap<OrgId, VecDeque<SealedBatch>>,
-    digests: HashSet<Hash>,
+    /// The digest and signature of every waiting batch.
+    digests: HashMap<Hash, Signature>,
     operations: usize,
     batches: usize,
     /// The organisation after which the next proposal starts.
@@ -54,10 +55,11 @@ impl Mempool {
         self.operations
     }
 
-    /// Queues a batch at the end of its organisation's queue.
+    /// Queues a batch at the end of its organisation's queue. The caller has verified its
+    /// signature (see [`Mempool::holds`]).
     pub fn insert(&mut self, batch: SealedBatch) -> Result<(), MempoolError> {
         let digest = batch.digest();
-        if self.digests.contains(&digest) {
+        if self.digests.contains_key(&digest) {
             return Err(MempoolError::Duplicate);
         }
         let count = batch.batch.operations.len();
@@ -71,11 +73,18 @@ impl Mempool {
         if queue.len() >= BATCHES_PER_ORG_MAX {
             return Err(MempoolError::Full("batches of this organisation"));
         }
+        self.digests.insert(digest, batch.signature);
         queue.push_back(batch);
-        self.digests.insert(digest);
         self.operations += count;
         self.batches += 1;
         Ok(())
+    }
+
+    /// Whether this very batch, with this very signature, is waiting here. Only batches whose
+    /// signature was verified enter the pool, so a block's copy of such a batch needs no new
+    /// check (the digest does not cover the signature, hence the comparison of both).
+    pub fn holds(&self, batch: &SealedBatch) -> bool {
+        self.digests.get(&batch.digest()) == Some(&batch.signature)
     }
 
     /// Picks batches for a block: round robin over organisations, each batch `eligible`, at

@@ -73,6 +73,10 @@ pub const CHANNEL_CONSENSUS_RESOLVER: u64 = 2;
 pub const CHANNEL_BACKFILL: u64 = 3;
 /// p2p channel of block dissemination.
 pub const CHANNEL_BLOCKS: u64 = 4;
+/// p2p channel of batches forwarded from one validator's clients to the others (see `gossip`).
+pub const CHANNEL_BATCHES: u64 = 5;
+/// Most bytes of one forwarded message (a list of batches); a batch is at most about 1.2 MB.
+pub const GOSSIP_MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// Timeouts, buffer sizes and queue bounds of one validator.
 #[derive(Debug, Clone)]
@@ -176,13 +180,14 @@ pub(crate) struct NodeConfig {
     pub(crate) tuning: Tuning,
 }
 
-/// The five p2p channels of a validator.
+/// The six p2p channels of a validator.
 pub(crate) struct Channels<S, R> {
     pub(crate) votes: (S, R),
     pub(crate) certificates: (S, R),
     pub(crate) consensus_resolver: (S, R),
     pub(crate) backfill: (S, R),
     pub(crate) blocks: (S, R),
+    pub(crate) batches: (S, R),
 }
 
 fn non_zero_usize(value: usize, what: &'static str) -> Result<NonZeroUsize, ChainError> {
@@ -364,6 +369,33 @@ where
         delivered: executor.applied_height(),
     };
     context.child("delivery").spawn(move |_| delivering.run(updates, ready_sender));
+
+    // Batch forwarding: what clients submit here goes to every other validator, so whichever
+    // leads next can propose it. Best effort: a batch that does not get through stays in this
+    // validator's mempool.
+    let (mut gossip_sender, mut gossip_receiver) = channels.batches;
+    let gossip_executor = executor.clone();
+    context.child("gossip_out").spawn(move |_| async move {
+        loop {
+            for message in gossip_executor.next_gossip(GOSSIP_MESSAGE_BYTES_MAX).await {
+                gossip_sender.send(commonware_p2p::Recipients::All, message, false);
+            }
+        }
+    });
+    let gossip_executor = executor.clone();
+    context.child("gossip_in").spawn(move |context| async move {
+        while let Ok((_, message)) = gossip_receiver.recv().await {
+            // Admission verifies signatures (milliseconds for a large list): off the async threads.
+            let executor = gossip_executor.clone();
+            let admit = context
+                .child("gossip_admit")
+                .shared(true)
+                .spawn(move |_| async move { executor.gossip_received(message.as_ref()) });
+            if admit.await.is_err() {
+                return;
+            }
+        }
+    });
 
     // Consensus, once the executor has caught up.
     let application =

@@ -237,6 +237,14 @@ impl<X: Executor> Executor for Recording<X> {
         self.inner.verify(parent, block)
     }
 
+    fn next_gossip(&self, bytes_max: usize) -> impl std::future::Future<Output = Vec<Vec<u8>>> + Send {
+        self.inner.next_gossip(bytes_max)
+    }
+
+    fn gossip_received(&self, message: &[u8]) {
+        self.inner.gossip_received(message);
+    }
+
     fn finalized(&self, block: &Block, certificate: Vec<u8>) {
         let height = block.height();
         let digest = block.digest();
@@ -327,17 +335,19 @@ where
             node::CHANNEL_CONSENSUS_RESOLVER,
             node::CHANNEL_BACKFILL,
             node::CHANNEL_BLOCKS,
+            node::CHANNEL_BATCHES,
         ] {
             channels.push(control.register(channel, quota).await.expect("simulated network is running"));
         }
         let mut channels = channels.into_iter();
-        let mut next = || channels.next().expect("five channels registered");
+        let mut next = || channels.next().expect("six channels registered");
         let channels = Channels {
             votes: next(),
             certificates: next(),
             consensus_resolver: next(),
             backfill: next(),
             blocks: next(),
+            batches: next(),
         };
 
         let executor = Recording {

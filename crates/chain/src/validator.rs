@@ -55,6 +55,10 @@ pub const CONSENSUS_FETCHES_PER_SECOND: u32 = 1_000;
 /// blocks per peer.
 pub const BLOCK_MESSAGES_PER_SECOND: u32 = 256;
 
+/// Messages per second each peer may send on the batch-forwarding channel (each a list of
+/// batches of up to `GOSSIP_MESSAGE_BYTES_MAX`).
+pub const BATCH_MESSAGES_PER_SECOND: u32 = 1_024;
+
 /// Everything a validator needs to join its chain.
 #[derive(Debug, Clone)]
 pub struct ValidatorConfig {
@@ -222,6 +226,7 @@ pub async fn start_validator<X: Executor>(
                 .register(node::CHANNEL_CONSENSUS_RESOLVER, quota(CONSENSUS_FETCHES_PER_SECOND)),
             backfill: network.register(node::CHANNEL_BACKFILL, quota(BLOCK_MESSAGES_PER_SECOND)),
             blocks: network.register(node::CHANNEL_BLOCKS, quota(BLOCK_MESSAGES_PER_SECOND)),
+            batches: network.register(node::CHANNEL_BATCHES, quota(BATCH_MESSAGES_PER_SECOND)),
         };
         network.start();
         let result =

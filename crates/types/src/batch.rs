@@ -189,6 +189,39 @@ impl BatchList {
     }
 }
 
+impl BatchList {
+    /// Encodes `batches` as consecutive lists of at most `bytes_max` bytes each, in order (a
+    /// batch whose own encoding is larger travels alone in its list).
+    pub fn encode_chunked(batches: &[SealedBatch], bytes_max: usize) -> Vec<Vec<u8>> {
+        const COUNT_BYTES: usize = 4;
+        let mut lists = Vec::new();
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut size = COUNT_BYTES;
+        let mut flush = |parts: &mut Vec<Vec<u8>>| {
+            if !parts.is_empty() {
+                let count = u32::try_from(parts.len()).expect("lists are bounded far below u32::MAX");
+                let mut list = count.encode();
+                parts.iter().for_each(|part| list.extend_from_slice(part));
+                lists.push(list);
+                parts.clear();
+            }
+        };
+        for signed in batches {
+            let part = signed.encode();
+            if !parts.is_empty()
+                && (size + part.len() > bytes_max || parts.len() == BATCHES_PER_SUBMISSION_MAX)
+            {
+                flush(&mut parts);
+                size = COUNT_BYTES;
+            }
+            size += part.len();
+            parts.push(part);
+        }
+        flush(&mut parts);
+        lists
+    }
+}
+
 impl Encode for BatchList {
     fn encode_to(&self, out: &mut Vec<u8>) {
         encode_sequence(&self.0, out);

@@ -569,15 +569,23 @@ fn real_ledger_four_validators_all_online() {
 #[test]
 fn real_ledger_four_validators_one_crashes_and_restarts() {
     let mut scenario = Scenario::new(22, 4, 10);
-    scenario.faults = vec![Fault::Crash {
-        validator: 2,
-        at: Duration::from_millis(3_400),
-        down_for: Some(Duration::from_secs(4)),
-    }];
+    // Cut off first, so that batches validator 2 admits cannot be forwarded to the others: the
+    // crash strands them in its mempool, and the client has to resubmit them elsewhere.
+    scenario.faults = vec![
+        Fault::Partition {
+            group: vec![2],
+            at: Duration::from_millis(2_800),
+            duration: Duration::from_secs(1),
+        },
+        Fault::Crash {
+            validator: 2,
+            at: Duration::from_millis(3_400),
+            down_for: Some(Duration::from_secs(4)),
+        },
+    ];
     let run = run_ledger("real ledger, crash and restart", scenario, 30, 6);
     assert_all_acknowledged(&run, batches(30, 6));
     assert_eq!(run.instances[2].len(), 3, "initial, started, restarted");
-    // With this seed the crash strands batches in validator 2's mempool: the client resubmits.
     assert!(run.seen.lock().expect("not poisoned").resubmissions > 0);
     // The restarted instance rebuilt the same state from redelivered blocks.
     let restarted = &run.instances[2][2];
