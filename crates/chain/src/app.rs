@@ -304,33 +304,14 @@ impl App {
         // Register before looking at the finalized state, so a finalization in between is
         // seen either by this look or by the waiter.
         let receiver = if wait { Some(self.register_waiter(digest)?) } else { None };
-        let (finalized, outcome) = {
-            let state = self.read();
-            (state.snapshot.clone(), state.indexes.batch(&digest).cloned())
-        };
-        if let Some(outcome) = outcome {
-            // Already final: a retry of the very same batch answers with its outcome.
-            self.resolve_waiters(&outcome);
-            return Ok((digest, receiver));
-        }
-        if let Err(error) = finalized.ledger.check_batch(&signed, Signatures::Verify) {
-            drop(receiver);
-            self.forget_waiter(&digest);
-            return Err(error.into());
-        }
-        let result =
-            self.inner.mempool.lock().expect("mempool lock is never poisoned").insert(signed.clone());
-        self.inner.arrivals.notify_all();
-        match result {
-            Ok(()) => {
-                self.forward(vec![signed]);
-                Ok((digest, receiver))
-            }
-            Err(MempoolError::Duplicate) => Ok((digest, receiver)),
+        let (mut results, admitted) = self.admit(vec![signed]);
+        self.forward(admitted);
+        match results.pop().expect("one result per batch") {
+            Ok(_) => Ok((digest, receiver)),
             Err(error) => {
                 drop(receiver);
                 self.forget_waiter(&digest);
-                Err(error.into())
+                Err(error)
             }
         }
     }
@@ -377,25 +358,33 @@ impl App {
     /// Checks batches against the finalized state (signatures at once) and queues those that
     /// pass: one result per batch, and the batches that newly entered the mempool.
     fn admit(&self, sealed: Vec<SealedBatch>) -> (Vec<Result<Hash, SubmitError>>, Vec<SealedBatch>) {
-        let (finalized, already_final) = {
+        let (finalized, outcomes) = {
             let state = self.read();
-            let already: Vec<bool> =
-                sealed.iter().map(|signed| state.indexes.batch(&signed.digest()).is_some()).collect();
-            (state.snapshot.clone(), already)
+            let outcomes: Vec<Option<Arc<BatchOutcome>>> =
+                sealed.iter().map(|signed| state.indexes.batch(&signed.digest()).cloned()).collect();
+            (state.snapshot.clone(), outcomes)
         };
-        let checks = finalized.ledger.check_batches(&sealed);
+        // A retry of a final batch answers with its outcome; only the others are checked.
+        let fresh: Vec<SealedBatch> = sealed
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_none())
+            .map(|(signed, _)| signed.clone())
+            .collect();
+        let mut checks = finalized.ledger.check_batches(&fresh).into_iter();
         let mut admitted = Vec::new();
+        let mut already_final = Vec::new();
         let mut pool = self.inner.mempool.lock().expect("mempool lock is never poisoned");
         let results = sealed
             .into_iter()
-            .zip(checks)
-            .zip(already_final)
-            .map(|((signed, check), already_final)| {
+            .zip(outcomes)
+            .map(|(signed, outcome)| {
                 let digest = signed.digest();
-                if already_final {
-                    return Ok(digest); // A retry of a final batch: its outcome stands.
+                if let Some(outcome) = outcome {
+                    already_final.push(outcome);
+                    return Ok(digest);
                 }
-                check?;
+                checks.next().expect("one check per fresh batch")?;
                 match pool.insert(signed.clone()) {
                     Ok(()) => {
                         admitted.push(signed);
@@ -408,6 +397,11 @@ impl App {
             .collect();
         drop(pool);
         self.inner.arrivals.notify_all();
+        // Registered before the look at the finalized state (see `submit`), a waiter for a
+        // batch that was already final hears now.
+        for outcome in &already_final {
+            self.resolve_waiters(outcome);
+        }
         (results, admitted)
     }
 
