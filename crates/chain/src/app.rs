@@ -45,11 +45,35 @@ pub const GOSSIP_QUEUE_MAX: usize = 16_384;
 /// Resolves with a batch's outcome once a finalized block includes it.
 pub type FinalityReceiver = oneshot::Receiver<Arc<BatchOutcome>>;
 
+/// Finalized blocks whose whole body stays in memory; older bodies are read from the chain's
+/// archive when needed ([`crate::FinalizedBlocks`]). Operations are most of a validator's
+/// memory per transfer, and the archive holds them anyway.
+pub const BLOCK_BODIES_KEPT: u64 = 4;
+
+/// One batch of a finalized block, without its operations.
+#[derive(Debug, Clone)]
+pub struct BatchSummary {
+    /// The batch digest.
+    pub digest: Hash,
+    /// The submitting organisation.
+    pub org: OrgId,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// How many operations it carries.
+    pub operations: u32,
+}
+
 /// A finalized block as the API serves it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FinalizedBlock {
-    /// The block itself.
-    pub block: Block,
+    /// The block's header.
+    pub header: Header,
+    /// The block's digest.
+    pub digest: Hash,
+    /// Its batches, without their operations.
+    pub batches: Vec<BatchSummary>,
+    /// The whole block, for the last [`BLOCK_BODIES_KEPT`] heights only.
+    pub body: Option<Block>,
     /// One result code per operation, in block order.
     pub results: Vec<ResultCode>,
     /// The state commitment after the block (its root is the header's `state_root`).
@@ -452,11 +476,11 @@ impl App {
             self.inner.seen.lock().expect("seen lock is never poisoned").get(&block.parent()).cloned();
         let parent = match parent {
             Some(parent) => parent,
-            None if block.parent() == self.last_finalized_digest(&finalized) => finalized
-                .blocks
-                .last()
-                .map(|last| last.block.clone())
-                .unwrap_or_else(|| self.inner.genesis_block.clone()),
+            None if block.parent() == self.last_finalized_digest(&finalized) => match finalized.blocks.last()
+            {
+                Some(last) => last.body.clone().expect("the last finalized block keeps its body"),
+                None => self.inner.genesis_block.clone(),
+            },
             None => return None,
         };
         // Recursion is bounded by the unfinalized depth: each step goes one height down.
@@ -483,7 +507,7 @@ impl App {
     }
 
     fn last_finalized_digest(&self, finalized: &Finalized) -> Hash {
-        finalized.blocks.last().map_or_else(|| self.inner.genesis_block.digest(), |last| last.block.digest())
+        finalized.blocks.last().map_or_else(|| self.inner.genesis_block.digest(), |last| last.digest)
     }
 
     fn build(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
@@ -663,12 +687,32 @@ impl App {
             batch_outcomes.push(batch_outcome);
         }
         let mut blocks = previous.blocks.clone();
+        let batches = block
+            .batches
+            .iter()
+            .map(|signed| BatchSummary {
+                digest: signed.digest(),
+                org: signed.batch.org,
+                sequence: signed.batch.sequence,
+                operations: signed.batch.operations.len() as u32,
+            })
+            .collect();
         blocks.push_back(Arc::new(FinalizedBlock {
-            block: block.clone(),
+            header: block.header.clone(),
+            digest,
+            batches,
+            body: Some(block.clone()),
             results: outcome.results.clone(),
             state: outcome.state,
             certificate,
         }));
+        if let Some(old) = height.checked_sub(BLOCK_BODIES_KEPT) {
+            let index = old.checked_sub(1).map(|index| index as usize);
+            if let Some(index) = index.filter(|index| blocks[*index].body.is_some()) {
+                let summary = FinalizedBlock { body: None, ..(*blocks[index]).clone() };
+                blocks.set(index, Arc::new(summary));
+            }
+        }
         let next = Arc::new(Finalized { ledger: ledger.clone(), blocks });
         {
             let mut state = self.inner.finalized.write().expect("finalized lock is never poisoned");
@@ -741,12 +785,10 @@ impl App {
         }
     }
 
-    /// The result leaf hashes of a finalized block (for operation proofs).
-    pub fn result_leaves(block: &FinalizedBlock) -> Vec<Hash> {
-        block
-            .block
-            .operations()
-            .zip(&block.results)
+    /// The result leaf hashes of a finalized block (for operation proofs), from its body.
+    pub fn result_leaves(body: &Block, results: &[ResultCode]) -> Vec<Hash> {
+        body.operations()
+            .zip(results)
             .map(|((_, _, _, operation), code)| result_leaf(operation.id(), *code))
             .collect()
     }

@@ -60,6 +60,18 @@ pub const CERTIFICATE_RETRY: Duration = Duration::from_secs(1);
 /// Marshal's mailbox for Hansa blocks.
 pub(crate) type MarshalMailbox = Mailbox<Scheme, Standard<ChainBlock>>;
 
+/// Reads finalized blocks from the validator's archive (marshal's `finalized_blocks`), for
+/// what the executor no longer keeps in memory. Cheap to clone.
+#[derive(Clone)]
+pub struct FinalizedBlocks(pub(crate) MarshalMailbox);
+
+impl FinalizedBlocks {
+    /// The finalized block at `height`, if this validator has it (`None` above its head).
+    pub async fn get(&self, height: u64) -> Option<hansa_types::Block> {
+        self.0.get_block(Height::new(height)).await.map(|block| block.inner().block().clone())
+    }
+}
+
 /// Cheap counters a running validator exposes.
 #[derive(Debug, Default)]
 pub struct Status {

@@ -29,7 +29,7 @@ pub mod validator;
 pub use app::App;
 pub use block::{BLOCK_BYTES_MAX, ChainBlock};
 pub use certificate::{FinalityCertificate, verify_finalization};
-pub use delivery::Status;
+pub use delivery::{FinalizedBlocks, Status};
 pub use node::Tuning;
 pub use validator::{ValidatorConfig, ValidatorHandle, runtime_config, start_validator};
 

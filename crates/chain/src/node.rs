@@ -19,7 +19,7 @@ use crate::{
     application::App,
     block::{ChainBlock, ConsensusKey, Digest, EPOCH},
     certificate::{Scheme, namespace},
-    delivery::{Delivering, Reports, Status},
+    delivery::{Delivering, FinalizedBlocks, Reports, Status},
 };
 use commonware_broadcast::buffered;
 use commonware_consensus::{
@@ -241,7 +241,8 @@ pub(crate) fn max_message_size(participants: usize) -> u32 {
 }
 
 /// Starts every component of one validator as children of `context` and returns once they are
-/// spawned. Consensus itself starts after the executor has been caught up (see `delivery`).
+/// spawned, with a reader of its finalized blocks. Consensus itself starts after the executor
+/// has been caught up (see `delivery`).
 pub(crate) async fn start<E, X, S, R, B, P>(
     context: E,
     config: NodeConfig,
@@ -250,7 +251,7 @@ pub(crate) async fn start<E, X, S, R, B, P>(
     blocker: B,
     peer_provider: P,
     status: Arc<Status>,
-) -> Result<(), ChainError>
+) -> Result<FinalizedBlocks, ChainError>
 where
     E: Runtime,
     X: Executor,
@@ -398,6 +399,7 @@ where
     });
 
     // Consensus, once the executor has caught up.
+    let reader = marshal_mailbox.clone();
     let application =
         Deferred::new(context.child("application"), App::new(executor), marshal_mailbox, epocher());
     let engine_config = simplex::Config {
@@ -437,7 +439,7 @@ where
         let engine = simplex::Engine::new(context.child("engine"), engine_config);
         let _ = engine.start(votes, certificates, consensus_resolver).await;
     });
-    Ok(())
+    Ok(FinalizedBlocks(reader))
 }
 
 /// Epoch 0 covers every height Hansa will reach (the validator set is fixed at genesis).

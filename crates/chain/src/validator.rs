@@ -21,7 +21,7 @@ use crate::{
     ChainError, Executor, Tuning,
     block::ConsensusKey,
     certificate::{consensus_keys, participants},
-    delivery::Status,
+    delivery::{FinalizedBlocks, Status},
     node::{self, Channels, NodeConfig},
 };
 use commonware_codec::{Copying, DecodeExt as _};
@@ -111,6 +111,7 @@ pub fn runtime_config(config: &ValidatorConfig) -> tokio::Config {
 pub struct ValidatorHandle {
     public_key: PublicKey,
     status: Arc<Status>,
+    blocks: FinalizedBlocks,
     task: Handle<()>,
 }
 
@@ -118,6 +119,11 @@ impl ValidatorHandle {
     /// This validator's public key.
     pub fn public_key(&self) -> PublicKey {
         self.public_key
+    }
+
+    /// A reader of this validator's finalized blocks.
+    pub fn blocks(&self) -> FinalizedBlocks {
+        self.blocks.clone()
     }
 
     /// Progress counters, cheap to read from any thread.
@@ -238,7 +244,7 @@ pub async fn start_validator<X: Executor>(
         }
     });
     match started.await {
-        Ok(Ok(())) => Ok(ValidatorHandle { public_key: own_key, status, task }),
+        Ok(Ok(blocks)) => Ok(ValidatorHandle { public_key: own_key, status, blocks, task }),
         Ok(Err(error)) => Err(error),
         Err(_) => Err(ChainError::Config("validator task ended before starting")),
     }

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
 use futures::StreamExt;
+use hansa_chain::FinalizedBlocks;
 use hansa_chain::app::{App, BatchOutcome, FinalizedEvent, SubmitError};
 use hansa_ledger::TransferFilter;
 use hansa_types::batch::BatchError;
@@ -46,12 +47,14 @@ pub const RATE_CLIENTS_MAX: usize = 10_000;
 pub struct ApiState {
     pub app: App,
     pub status: Arc<dyn Fn() -> Value + Send + Sync>,
+    /// The validator's archive of finalized blocks, for bodies the app no longer keeps.
+    pub blocks: FinalizedBlocks,
     limiter: Arc<Mutex<RateLimiter>>,
 }
 
 impl ApiState {
-    pub fn new(app: App, status: Arc<dyn Fn() -> Value + Send + Sync>) -> ApiState {
-        ApiState { app, status, limiter: Arc::new(Mutex::new(RateLimiter::default())) }
+    pub fn new(app: App, status: Arc<dyn Fn() -> Value + Send + Sync>, blocks: FinalizedBlocks) -> ApiState {
+        ApiState { app, status, blocks, limiter: Arc::new(Mutex::new(RateLimiter::default())) }
     }
 }
 
@@ -256,7 +259,7 @@ async fn status(State(state): State<ApiState>) -> Json<Value> {
         "chain_name": genesis.chain_name,
         "chain_id": state.app.consortium().chain_id,
         "height": finalized.ledger.height(),
-        "block_digest": latest.map(|block| block.block.digest()),
+        "block_digest": latest.map(|block| block.digest),
         "state_root": finalized.ledger.state_root(),
         "timestamp_ms": finalized.ledger.timestamp_ms(),
         "accounts": finalized.ledger.account_count(),
@@ -557,7 +560,7 @@ fn latest_anchor(finalized: &hansa_chain::app::Finalized) -> ApiResult<(hansa_ty
     let latest = finalized.blocks.last().ok_or_else(|| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_block_yet", "no block is final yet")
     })?;
-    Ok((latest.block.header.clone(), latest.certificate.clone()))
+    Ok((latest.header.clone(), latest.certificate.clone()))
 }
 
 #[derive(Serialize)]
@@ -655,20 +658,36 @@ async fn operation_proof(
     }
     .ok_or_else(|| ApiError::not_found("final operation"))?;
     let block = finalized.block(location.height).ok_or_else(|| ApiError::not_found("block"))?;
-    let (org, batch_digest, signature, operation) = block
-        .block
+    let body = match &block.body {
+        Some(body) => body.clone(),
+        None => state.blocks.get(location.height).await.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the block is not in this validator's archive",
+            )
+        })?,
+    };
+    if body.digest() != block.digest {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the archive holds another block",
+        ));
+    }
+    let (org, batch_digest, signature, operation) = body
         .operations()
         .nth(location.index as usize)
         .ok_or_else(|| ApiError::not_found("operation in block"))?;
-    let operation_leaves = block.block.operation_leaves();
-    let result_leaves = App::result_leaves(block);
+    let operation_leaves = body.operation_leaves();
+    let result_leaves = App::result_leaves(&body, &block.results);
     let index = location.index as usize;
     let build = |leaves: &[Hash]| {
         MerkleProof::build(leaves, index)
             .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "proof out of range"))
     };
     let proof = OperationProof {
-        header: block.block.header.clone(),
+        header: block.header.clone(),
         org,
         batch_digest,
         signature: *signature,
@@ -682,15 +701,15 @@ async fn operation_proof(
 
 fn block_json(block: &hansa_chain::app::FinalizedBlock) -> Value {
     json!({
-        "digest": block.block.digest(),
-        "header": block.block.header,
+        "digest": block.digest,
+        "header": block.header,
         "state": block.state,
         "certificate": hex::encode(&block.certificate),
-        "batches": block.block.batches.iter().map(|signed| json!({
-            "digest": signed.batch.digest(),
-            "org": signed.batch.org,
-            "sequence": signed.batch.sequence,
-            "operations": signed.batch.operations.len(),
+        "batches": block.batches.iter().map(|batch| json!({
+            "digest": batch.digest,
+            "org": batch.org,
+            "sequence": batch.sequence,
+            "operations": batch.operations,
         })).collect::<Vec<_>>(),
     })
 }

@@ -49,7 +49,8 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
                 })
             })
         };
-        let api = router(ApiState::new(app, status)).into_make_service_with_connect_info::<SocketAddr>();
+        let api = router(ApiState::new(app, status, handle.blocks()))
+            .into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, "validator started");
         eprintln!(
             "hansa: validator {} serving the API on {} (p2p {})",

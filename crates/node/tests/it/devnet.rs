@@ -50,8 +50,42 @@ fn four_validators_survive_a_crash_and_the_restarted_one_catches_up() {
         }
         assert_eq!(net_balance(endpoint), 0, "Σ credits = Σ debits at {endpoint}");
     }
+    // Proofs of the first payment (a block long past, whose body validators read back from their
+    // archive) verify offline with nothing but the genesis file, from every validator; a
+    // tampered one does not.
+    let genesis = devnet.dir.join("genesis.toml");
+    for (index, endpoint) in devnet.endpoints.iter().enumerate() {
+        for path in ["/v1/operations/50001/proof", "/v1/transfers/50001/proof", "/v1/accounts/2001/proof"] {
+            let proof = get(endpoint, path).unwrap_or_else(|error| panic!("{path} at {endpoint}: {error}"));
+            let file = devnet.dir.join(format!("proof-{index}.json"));
+            std::fs::write(&file, proof.to_string()).expect("write the proof");
+            let (verified, output) = hansa_verify(&file, &genesis);
+            assert!(verified, "{path} from validator {index} does not verify: {output}");
+        }
+        let mut proof = get(endpoint, "/v1/operations/50001/proof").expect("proof");
+        assert_eq!(proof["proof"]["result"], "ok");
+        proof["proof"]["result"] = "exceeds_credits".into();
+        let file = devnet.dir.join(format!("tampered-{index}.json"));
+        std::fs::write(&file, proof.to_string()).expect("write the proof");
+        assert!(!hansa_verify(&file, &genesis).0, "a tampered proof from validator {index} verified");
+    }
+
     // A payment through the restarted validator's own endpoint also becomes final.
     let only_restarted = hansa_client::Client::new(vec![restarted]);
     let outcome = only_restarted.submit(&bank.sign(vec![payment(50_010, 1)]), true).expect("final");
     assert_eq!(results(&outcome), vec!["ok"]);
+}
+
+/// Runs `hansa verify` on a proof file: whether it succeeded, and what it printed.
+fn hansa_verify(proof: &std::path::Path, genesis: &std::path::Path) -> (bool, String) {
+    let output = std::process::Command::new(hansa())
+        .arg("verify")
+        .arg(proof)
+        .arg("--genesis")
+        .arg(genesis)
+        .output()
+        .expect("running hansa verify");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
 }
