@@ -45,6 +45,10 @@ pub struct TransferFilter {
     /// Only transfers with this code (0 = any).
     #[serde(default)]
     pub code: u16,
+    /// Only transfers on this ledger (0 = any). An account lives on one ledger, so this either
+    /// keeps all of its transfers or none; it lets a client assert the currency it expects.
+    #[serde(default)]
+    pub ledger: u32,
     #[serde(default = "yes")]
     pub debits: bool,
     #[serde(default = "yes")]
@@ -126,7 +130,9 @@ impl History {
             let transfer = ledger.transfers[*position as usize];
             let side = (filter.debits && transfer.debit_account_id == filter.account_id)
                 || (filter.credits && transfer.credit_account_id == filter.account_id);
-            (side && (filter.code == 0 || transfer.code == filter.code)).then_some(transfer)
+            let code = filter.code == 0 || transfer.code == filter.code;
+            let ledger = filter.ledger == 0 || transfer.ledger == filter.ledger;
+            (side && code && ledger).then_some(transfer)
         };
         if filter.reversed {
             range.rev().filter_map(matches).take(limit).collect()

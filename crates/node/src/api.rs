@@ -473,6 +473,8 @@ struct TransfersQuery {
     timestamp_max: u64,
     #[serde(default)]
     code: u16,
+    #[serde(default)]
+    ledger: u32,
     #[serde(default = "yes")]
     debits: bool,
     #[serde(default = "yes")]
@@ -508,6 +510,7 @@ async fn account_transfers(
         timestamp_min: query.timestamp_min,
         timestamp_max: query.timestamp_max,
         code: query.code,
+        ledger: query.ledger,
         debits: query.debits,
         credits: query.credits,
         reversed: query.reversed,

@@ -65,7 +65,7 @@ pub fn document() -> Value {
             "/v1/accounts/{id}": get("An account's finalized state", json!([id])),
             "/v1/accounts/{id}/transfers": get("An account's transfers", json!([id,
                 query_parameter("timestamp_min", "integer", "ns, inclusive"), query_parameter("timestamp_max", "integer", "ns, inclusive"),
-                query_parameter("code", "integer", "only this code"), query_parameter("debits", "boolean", "include debits"),
+                query_parameter("code", "integer", "only this code"), query_parameter("ledger", "integer", "only this ledger"), query_parameter("debits", "boolean", "include debits"),
                 query_parameter("credits", "boolean", "include credits"), query_parameter("reversed", "boolean", "newest first"),
                 query_parameter("limit", "integer", "at most 8190")])),
             "/v1/accounts/{id}/balances": get("Balances after a height, or the history (accounts with the history flag)",

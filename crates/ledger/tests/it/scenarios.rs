@@ -1,7 +1,7 @@
 //! The ledger's semantics, one scenario each.
 
 use crate::support::*;
-use hansa_ledger::{BlockError, Signatures};
+use hansa_ledger::{BlockError, Signatures, TransferFilter};
 use hansa_types::batch::BatchError;
 use hansa_types::{
     AccountFlags, AccountProof, Amount, Batch, Hash, NewTransfer, Operation, OrgId, PendingStatus,
@@ -311,6 +311,12 @@ fn account_transfers_filter_by_side_code_and_time() {
     let coded = harness
         .history
         .account_transfers(&harness.ledger, &hansa_ledger::TransferFilter { code: 7, ..filter(1) });
+    let on_its_ledger =
+        harness.history.account_transfers(&harness.ledger, &TransferFilter { ledger: CNY, ..filter(1) });
+    assert_eq!(on_its_ledger.len(), all.len(), "every transfer of a CNY account is on the CNY ledger");
+    let elsewhere =
+        harness.history.account_transfers(&harness.ledger, &TransferFilter { ledger: CNY + 1, ..filter(1) });
+    assert!(elsewhere.is_empty());
     assert_eq!(coded.len(), 1);
     let newest = harness.history.account_transfers(
         &harness.ledger,
@@ -331,6 +337,7 @@ fn filter(account_id: u128) -> hansa_ledger::TransferFilter {
         timestamp_min: 0,
         timestamp_max: 0,
         code: 0,
+        ledger: 0,
         debits: true,
         credits: true,
         reversed: false,
