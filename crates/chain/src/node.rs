@@ -115,7 +115,8 @@ pub struct Tuning {
     pub pending_acknowledgements_max: usize,
     /// Missing finalized heights fetched from peers at a time.
     pub repairs_max: usize,
-    /// Blocks cached per sender by the broadcast engine.
+    /// Blocks cached per sender by the broadcast engine. Each can be 8 MiB; marshal fetches a
+    /// block that fell out of the cache from its peers.
     pub broadcast_cache_per_peer: usize,
 }
 
@@ -140,7 +141,7 @@ impl Tuning {
             freezer_value_target_bytes: 256 * 1024 * 1024,
             pending_acknowledgements_max: 8,
             repairs_max: 16,
-            broadcast_cache_per_peer: 16,
+            broadcast_cache_per_peer: 4,
         }
     }
 
