@@ -264,7 +264,7 @@ async fn status(State(state): State<ApiState>) -> Json<Value> {
         "timestamp_ms": finalized.ledger.timestamp_ms(),
         "accounts": finalized.ledger.account_count(),
         "transfers": finalized.ledger.transfer_count(),
-        "mempool": { "batches": batches, "operations": operations },
+        "mempool": { "batches": batches, "operations": operations, "not_forwarded": state.app.gossip_dropped() },
         "validators": genesis.validators.iter().map(|v| json!({
             "name": v.name, "org": v.org, "public_key": v.public_key, "api_address": v.api_address,
         })).collect::<Vec<_>>(),

@@ -104,22 +104,23 @@ impl Cluster {
         };
         devnet::prepare(&options)?;
         let endpoints = devnet::endpoints(dir)?;
-        let mut children = Vec::new();
-        for index in 0..validators {
-            children.push(devnet::spawn_validator(dir, index)?);
-        }
-        devnet::wait_healthy(&endpoints, Duration::from_secs(60))?;
-        let chain_id = Client::new(endpoints.clone()).chain_id()?;
         let key = crate::config::read_key(&dir.join("keys/org-3.key"))?;
         let micros = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros() as u64;
-        Ok(Cluster {
+        // From here on the cluster owns its processes: a failure below stops them (Drop).
+        let mut cluster = Cluster {
             dir: dir.to_path_buf(),
             endpoints,
-            children,
-            chain_id,
+            children: Vec::new(),
+            chain_id: Hash::ZERO,
             key,
             sequence: Arc::new(AtomicU64::new(micros)),
-        })
+        };
+        for index in 0..validators {
+            cluster.children.push(devnet::spawn_validator(dir, index)?);
+        }
+        devnet::wait_healthy(&cluster.endpoints, Duration::from_secs(60))?;
+        cluster.chain_id = Client::new(cluster.endpoints.clone()).chain_id()?;
+        Ok(cluster)
     }
 
     fn sign(&self, operations: Vec<Operation>) -> SignedBatch {
@@ -163,9 +164,22 @@ impl Cluster {
         }
         Ok(())
     }
+}
 
-    fn stop(mut self) {
+/// Stopping a cluster, also when a case fails half way, stops its validators and deletes their
+/// chain data (gigabytes per case; the bytes per operation were measured before), keeping their
+/// logs and configuration.
+impl Drop for Cluster {
+    fn drop(&mut self) {
         devnet::stop_all(&mut self.children);
+        for index in 0..self.endpoints.len() {
+            let data = self.dir.join(format!("validator-{index}/data"));
+            if let Err(error) = std::fs::remove_dir_all(&data)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                eprintln!("hansa bench: could not delete {}: {error}", data.display());
+            }
+        }
     }
 }
 
@@ -566,7 +580,7 @@ pub fn run(options: BenchOptions) -> Result<()> {
                     }),
                     &mut lines,
                 );
-                cluster.stop();
+                drop(cluster);
             }
         }
     }
