@@ -706,12 +706,11 @@ impl App {
             state: outcome.state,
             certificate,
         }));
-        if let Some(old) = height.checked_sub(BLOCK_BODIES_KEPT) {
-            let index = old.checked_sub(1).map(|index| index as usize);
-            if let Some(index) = index.filter(|index| blocks[*index].body.is_some()) {
-                let summary = FinalizedBlock { body: None, ..(*blocks[index]).clone() };
-                blocks.set(index, Arc::new(summary));
-            }
+        // Heights arrive one by one, so exactly one body falls out of the window per block.
+        if height > BLOCK_BODIES_KEPT {
+            let index = (height - BLOCK_BODIES_KEPT - 1) as usize;
+            let summary = FinalizedBlock { body: None, ..(*blocks[index]).clone() };
+            blocks.set(index, Arc::new(summary));
         }
         let next = Arc::new(Finalized { ledger: ledger.clone(), blocks });
         {

@@ -73,7 +73,8 @@ pub const CHANNEL_CONSENSUS_RESOLVER: u64 = 2;
 pub const CHANNEL_BACKFILL: u64 = 3;
 /// p2p channel of block dissemination.
 pub const CHANNEL_BLOCKS: u64 = 4;
-/// p2p channel of batches forwarded from one validator's clients to the others (see `gossip`).
+/// p2p channel of batches forwarded from one validator's clients to the others (see
+/// `Executor::next_gossip`).
 pub const CHANNEL_BATCHES: u64 = 5;
 /// Most bytes of one forwarded message (a list of batches); a batch is at most about 1.2 MB.
 pub const GOSSIP_MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;

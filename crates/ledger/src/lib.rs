@@ -203,25 +203,37 @@ impl Ledger {
             .map(|signed| self.check_envelope(signed, Signatures::AlreadyVerified, &self.sequences))
             .collect();
         let candidates: Vec<usize> = (0..batches.len()).filter(|index| results[*index].is_ok()).collect();
-        let digests: Vec<Hash> = candidates.iter().map(|index| batches[*index].digest()).collect();
-        let checks: Vec<SignatureCheck<'_>> = candidates
-            .iter()
-            .zip(&digests)
-            .map(|(index, digest)| SignatureCheck {
-                key: &self.member(&batches[*index]).1,
-                message: &digest.0,
-                signature: &batches[*index].signature,
-            })
-            .collect();
-        if !verify_all(&checks) {
-            for (index, digest) in candidates.iter().zip(&digests) {
-                let signed = &batches[*index];
-                if !self.member(signed).2.verify(&digest.0, &signed.signature) {
-                    results[*index] = Err(BatchError::BadSignature(signed.batch.org));
-                }
-            }
+        let signed: Vec<&SealedBatch> = candidates.iter().map(|index| &batches[*index]).collect();
+        for bad in self.bad_signatures(&signed) {
+            let index = candidates[bad];
+            results[index] = Err(BatchError::BadSignature(batches[index].batch.org));
         }
         results
+    }
+
+    /// The positions in `batches` (all of known organisations) whose signature is bad, in
+    /// order: one batch verification, then one by one only if it failed.
+    fn bad_signatures(&self, batches: &[&SealedBatch]) -> Vec<usize> {
+        let digests: Vec<Hash> = batches.iter().map(|signed| signed.digest()).collect();
+        let checks: Vec<SignatureCheck<'_>> = batches
+            .iter()
+            .zip(&digests)
+            .map(|(signed, digest)| SignatureCheck {
+                key: &self.member(signed).1,
+                message: &digest.0,
+                signature: &signed.signature,
+            })
+            .collect();
+        if verify_all(&checks) {
+            return Vec::new();
+        }
+        let bad: Vec<usize> = (0..batches.len())
+            .filter(|index| {
+                !self.member(batches[*index]).2.verify(&digests[*index].0, &batches[*index].signature)
+            })
+            .collect();
+        assert!(!bad.is_empty(), "under ZIP-215 a batch fails only when one of its signatures does");
+        bad
     }
 
     /// The genesis entry of a batch's organisation, known to exist.
@@ -344,26 +356,13 @@ impl Ledger {
             let error = BatchError::UnknownOrganisation(batches[index].batch.org);
             return Err(BlockError::Batch { index, error });
         }
-        let digests: Vec<Hash> = batches.iter().map(SealedBatch::digest).collect();
-        let member = |signed: &SealedBatch| self.member(signed);
-        let checks: Vec<SignatureCheck<'_>> = batches
-            .iter()
-            .zip(&digests)
-            .map(|(signed, digest)| SignatureCheck {
-                key: &member(signed).1,
-                message: &digest.0,
-                signature: &signed.signature,
-            })
-            .collect();
-        if verify_all(&checks) {
-            return Ok(());
+        let all: Vec<&SealedBatch> = batches.iter().collect();
+        match self.bad_signatures(&all).first() {
+            None => Ok(()),
+            Some(&index) => {
+                Err(BlockError::Batch { index, error: BatchError::BadSignature(batches[index].batch.org) })
+            }
         }
-        let index = batches
-            .iter()
-            .zip(&digests)
-            .position(|(signed, digest)| !member(signed).2.verify(&digest.0, &signed.signature))
-            .expect("under ZIP-215 a batch fails only when one of its signatures does");
-        Err(BlockError::Batch { index, error: BatchError::BadSignature(batches[index].batch.org) })
     }
 
     /// Executes one linked chain (or a single unlinked operation): all or nothing.

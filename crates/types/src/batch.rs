@@ -187,9 +187,7 @@ impl BatchList {
         encode_sequence(batches, &mut out);
         out
     }
-}
 
-impl BatchList {
     /// Encodes `batches` as consecutive lists of at most `bytes_max` bytes each, in order (a
     /// batch whose own encoding is larger travels alone in its list).
     pub fn encode_chunked(batches: &[SealedBatch], bytes_max: usize) -> Vec<Vec<u8>> {
