@@ -88,7 +88,10 @@ where
         let executor = self.executor.clone();
         let expected_context = context_bytes.clone();
         let build = runtime.child("executor_propose").shared(true).spawn(move |_| async move {
-            executor.propose(parent.block(), timestamp_ms, expected_context).map(|block| (parent, block))
+            executor
+                .propose(parent.block().clone(), timestamp_ms, expected_context)
+                .await
+                .map(|block| (parent, block))
         });
         let (parent, block) = match build.await {
             Ok(Some(built)) => built,
@@ -149,10 +152,9 @@ where
         }
 
         let executor = self.executor.clone();
-        let check = runtime
-            .child("executor_verify")
-            .shared(true)
-            .spawn(move |_| async move { executor.verify(parent.block(), block.block()) });
+        let check = runtime.child("executor_verify").shared(true).spawn(move |_| async move {
+            executor.verify(parent.block().clone(), block.block().clone()).await
+        });
         match check.await {
             Ok(valid) => valid,
             Err(error) => {

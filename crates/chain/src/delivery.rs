@@ -7,10 +7,11 @@
 //! `Update::Block`, and after a restart marshal dispatches only blocks above it (blocks it
 //! archived but had not seen acknowledged are redelivered; nothing at or below is). Its finalized
 //! blocks and finalizations stay in its `finalized_blocks` and `finalizations_by_height` archives
-//! (Hansa never prunes them). The executor, however, keeps its state in memory and rebuilds it
-//! from finalized blocks, so the processed height is not the executor's.
+//! (Hansa never prunes them). The executor makes its state durable only at checkpoints, so
+//! after a restart its applied height can be below the processed height.
 //!
-//! So at start this task first catches the executor up by itself: from
+//! So at start this task first catches the executor up by itself (the blocks after its last
+//! checkpoint): from
 //! `executor.applied_height() + 1` to marshal's processed height it reads each block from
 //! marshal's archive (`Mailbox::get_block(height)`), builds its certificate, and calls
 //! `Executor::finalized`. Consensus starts only once this is done (see `node`), so the executor
@@ -197,11 +198,10 @@ impl<X: Executor, C: Clock + Spawner> Delivering<X, C> {
         // Applying a block executes its batches: keep it off the async workers.
         let executor = self.executor.clone();
         let applied = block.clone();
-        let applying = self
-            .runtime
-            .child("executor_finalized")
-            .shared(true)
-            .spawn(move |_| async move { executor.finalized(applied.block(), certificate) });
+        let applying =
+            self.runtime.child("executor_finalized").shared(true).spawn(move |_| async move {
+                executor.finalized(applied.block().clone(), certificate).await
+            });
         if let Err(error) = applying.await {
             panic!("applying finalized block {height} failed: {error:?}");
         }

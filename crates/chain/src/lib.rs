@@ -7,8 +7,9 @@
 //! module runs the same wiring on `runtime::deterministic` and `p2p::simulated` with seeded
 //! faults. [`verify_finalization`] checks a certificate offline.
 //!
-//! The real executor, [`App`] (mempool, speculative and finalized ledger state, waiters,
-//! events), lives here too, so the simulator can run the real ledger.
+//! The real executor, [`App`] (mempool, state on disk through `hansa-state`, speculative
+//! states, waiters, events, the index of finalized history), lives here too, so the simulator
+//! can run the real ledger and the real storage.
 //!
 //! What this crate never does: interpret batches or state outside [`app`] (consensus only
 //! moves opaque blocks), read the wall clock outside the runtime's `Clock` (except `App`'s
@@ -31,40 +32,56 @@ pub use block::{BLOCK_BYTES_MAX, ChainBlock};
 pub use certificate::{FinalityCertificate, verify_finalization};
 pub use delivery::{FinalizedBlocks, Status};
 pub use node::Tuning;
-pub use validator::{ValidatorConfig, ValidatorHandle, runtime_config, start_validator};
+pub use validator::{ValidatorConfig, ValidatorHandle, partition_prefix, runtime_config, start_validator};
 
-/// What the ledger side provides. Implemented by [`App`] (mempool + speculative state); the
-/// simulator also has a toy one ([`sim::ToyExecutor`]).
+/// What the ledger side provides. Implemented by [`App`] (mempool, state on disk, speculative
+/// states); the simulator also has a toy one ([`sim::ToyExecutor`]). Building, verifying and
+/// applying blocks are asynchronous (they read and write storage); the chain crate runs them
+/// on blocking-friendly tasks because they also execute batches.
 pub trait Executor: Clone + Send + Sync + 'static {
     /// Height-0 block every validator starts from (same on all validators; from genesis).
     fn genesis_block(&self) -> hansa_types::Block;
 
     /// Builds a block on `parent` with this timestamp and `header.context = context`, taking
-    /// batches from the mempool. Returns `None` to skip the proposal. Must be cheap-ish (it
-    /// executes the batches).
+    /// batches from the mempool. Returns `None` to skip the proposal.
     fn propose(
         &self,
-        parent: &hansa_types::Block,
+        parent: hansa_types::Block,
         timestamp_ms: u64,
         context: Vec<u8>,
-    ) -> Option<hansa_types::Block>;
+    ) -> impl std::future::Future<Output = Option<hansa_types::Block>> + Send;
 
-    /// Checks the block's contents (re-executes it on the parent's post-state). `parent` is
-    /// already verified. The chain crate has already checked: `height == parent.height + 1`,
+    /// Checks the block's contents (re-executes it on the parent's state). `parent` is already
+    /// verified. The chain crate has already checked: `height == parent.height + 1`,
     /// `header.parent == parent.digest()`, `timestamp_ms > parent.timestamp_ms` and not more than
     /// 10 s ahead of the local clock, `header.context`, and that the operations root and count
     /// match the batches.
-    fn verify(&self, parent: &hansa_types::Block, block: &hansa_types::Block) -> bool;
+    fn verify(
+        &self,
+        parent: hansa_types::Block,
+        block: hansa_types::Block,
+    ) -> impl std::future::Future<Output = bool> + Send;
 
-    /// A finalized block, delivered in height order starting at height 1, with the encoded
-    /// finalization certificate ([`FinalityCertificate`]). May be called again for a height
-    /// already seen (after a restart): the executor ignores duplicates.
-    fn finalized(&self, block: &hansa_types::Block, certificate: Vec<u8>);
+    /// A finalized block, delivered in height order, with the encoded finalization certificate
+    /// ([`FinalityCertificate`]). May be called again for a height already applied (after a
+    /// restart): the executor ignores duplicates.
+    fn finalized(
+        &self,
+        block: hansa_types::Block,
+        certificate: Vec<u8>,
+    ) -> impl std::future::Future<Output = ()> + Send;
 
-    /// The highest height the executor has durably applied (0 at first start). After a restart
-    /// the chain crate delivers (via `finalized`) every finalized block above this height that it
-    /// has stored or can fetch, in order.
+    /// The highest height the executor has applied (0 at first start). At start, the chain
+    /// crate delivers (via `finalized`) every finalized block above this height that it has
+    /// stored or can fetch, in order: after a restart, the blocks after the last durable state.
     fn applied_height(&self) -> u64;
+
+    /// The validator stopped (its tasks were aborted): release storage without making anything
+    /// more durable, as a crash would, so that a restarted executor can open it again. The
+    /// default does nothing.
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send {
+        futures::future::ready(())
+    }
 
     /// Waits for batches admitted here from clients and returns them encoded for the other
     /// validators, in messages of at most `bytes_max` bytes. The default never returns (an

@@ -4,8 +4,9 @@
 //!
 //! A [`Scenario`] fixes everything: the seed drives the runtime's task order and the network's
 //! latency and loss, so the same scenario replays exactly (the returned
-//! [`Outcome::auditor_state`] is equal). Executors come from a factory `Fn(validator index) -> X`,
-//! called again whenever a validator restarts (its executor starts empty, as in production).
+//! [`Outcome::auditor_state`] is equal). Executors come from an async factory
+//! `Fn(validator index, runtime context) -> X`, called again whenever a validator restarts (its
+//! executor reopens its storage, as in production).
 //!
 //! Every `check_every` of simulated time, and at the end, the harness checks:
 //! - safety: all validators delivered the same block digest at every height, each executor
@@ -18,8 +19,8 @@
 //! `target_height` before `time_limit`. A failure panics with the seed, so it can be replayed.
 //!
 //! [`run_with_client`] adds a client that the harness steps before every check (on the
-//! simulated clock), to drive load through the executors; the real ledger ([`crate::App`])
-//! runs here with `App::with_empty_block_wait(consortium, Duration::ZERO)`.
+//! simulated clock), to drive load through the executors; the real ledger and storage
+//! ([`crate::App`]) run here with `AppConfig::simulation`.
 
 use crate::{
     Executor, Tuning,
@@ -229,12 +230,12 @@ impl<X: Executor> Executor for Recording<X> {
         self.inner.genesis_block()
     }
 
-    fn propose(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
-        self.inner.propose(parent, timestamp_ms, context)
+    async fn propose(&self, parent: Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+        self.inner.propose(parent, timestamp_ms, context).await
     }
 
-    fn verify(&self, parent: &Block, block: &Block) -> bool {
-        self.inner.verify(parent, block)
+    async fn verify(&self, parent: Block, block: Block) -> bool {
+        self.inner.verify(parent, block).await
     }
 
     fn next_gossip(&self, bytes_max: usize) -> impl std::future::Future<Output = Vec<Vec<u8>>> + Send {
@@ -245,7 +246,7 @@ impl<X: Executor> Executor for Recording<X> {
         self.inner.gossip_received(message);
     }
 
-    fn finalized(&self, block: &Block, certificate: Vec<u8>) {
+    async fn finalized(&self, block: Block, certificate: Vec<u8>) {
         let height = block.height();
         let digest = block.digest();
         {
@@ -272,11 +273,15 @@ impl<X: Executor> Executor for Recording<X> {
                 }
             }
         }
-        self.inner.finalized(block, certificate);
+        self.inner.finalized(block, certificate).await;
     }
 
     fn applied_height(&self) -> u64 {
         self.inner.applied_height()
+    }
+
+    async fn stopped(&self) {
+        self.inner.stopped().await;
     }
 }
 
@@ -313,10 +318,11 @@ struct Cluster<X, F> {
     hansa_keys: Vec<PublicKey>,
 }
 
-impl<X, F> Cluster<X, F>
+impl<X, F, Fut> Cluster<X, F>
 where
     X: Executor,
-    F: Fn(usize) -> X,
+    F: Fn(usize, deterministic::Context) -> Fut,
+    Fut: std::future::Future<Output = X>,
 {
     fn key(&self, index: usize) -> ConsensusKey {
         self.members[index].key.public_key()
@@ -350,10 +356,16 @@ where
             batches: next(),
         };
 
+        // The previous instance (crashed, or never started) lets go of the storage first.
+        self.members[index].executor.stopped().await;
+        let executor_context = self.context.child("executor").with_attribute("index", index);
+        let inner = (self.factory)(index, executor_context).await;
+        // An instance resumes after what it has durably applied (its last checkpoint).
+        let resumed = inner.applied_height();
         let executor = Recording {
-            inner: (self.factory)(index),
+            inner,
             validator: index,
-            instance_height: Arc::new(Mutex::new(0)),
+            instance_height: Arc::new(Mutex::new(resumed)),
             journal: self.journal.clone(),
         };
         let status = Arc::new(Status::default());
@@ -387,6 +399,7 @@ where
         if let Some(handle) = self.members[index].handle.take() {
             handle.abort();
             let _ = handle.await;
+            self.members[index].executor.stopped().await;
         }
     }
 
@@ -517,14 +530,17 @@ fn pairs_across(group: &[usize], count: usize) -> Vec<(usize, usize)> {
 /// Runs `scenario` with executors from `factory`, checking `invariant` over them at every check.
 /// Panics, naming the seed, on any safety, invariant or liveness failure.
 ///
-/// `factory(index)` is called once per validator when the cluster is built (the instance the
-/// invariant sees until the validator first starts) and again at every start or restart.
+/// `factory(index, context)` is called once per validator when the cluster is built (the
+/// instance the invariant sees until the validator first starts) and again at every start or
+/// restart, with a context of the simulated runtime (whose storage survives a validator's
+/// restart, as a disk does).
 /// Validator `index` signs with `ed25519::PrivateKey::from_seed(index)`; its Hansa key is
 /// `validator_public_keys(n)[index]`, for building a matching genesis.
-pub fn run<X, F, I>(scenario: Scenario, factory: F, invariant: I) -> Outcome
+pub fn run<X, F, Fut, I>(scenario: Scenario, factory: F, invariant: I) -> Outcome
 where
     X: Executor,
-    F: Fn(usize) -> X + Send + 'static,
+    F: Fn(usize, deterministic::Context) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = X> + Send,
     I: Fn(&[X]) -> Result<(), String> + Send + 'static,
 {
     run_with_client(scenario, factory, invariant, |_: Duration, _: &[X], _: &[bool]| true)
@@ -536,10 +552,11 @@ where
 /// the executors (it runs on the simulated clock, inside the deterministic runtime, so the same
 /// seed replays it exactly) and returns `true` once it has nothing left to do; the run ends only
 /// then, in addition to the conditions of [`run`]. Make `check_every` small to submit finely.
-pub fn run_with_client<X, F, I, C>(scenario: Scenario, factory: F, invariant: I, client: C) -> Outcome
+pub fn run_with_client<X, F, Fut, I, C>(scenario: Scenario, factory: F, invariant: I, client: C) -> Outcome
 where
     X: Executor,
-    F: Fn(usize) -> X + Send + 'static,
+    F: Fn(usize, deterministic::Context) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = X> + Send,
     I: Fn(&[X]) -> Result<(), String> + Send + 'static,
     C: FnMut(Duration, &[X], &[bool]) -> bool + Send + 'static,
 {
@@ -559,7 +576,7 @@ where
     }
 }
 
-fn simulate<X, F, I, C>(
+fn simulate<X, F, Fut, I, C>(
     scenario: Scenario,
     factory: F,
     invariant: I,
@@ -567,7 +584,8 @@ fn simulate<X, F, I, C>(
 ) -> Result<Outcome, String>
 where
     X: Executor,
-    F: Fn(usize) -> X + Send + 'static,
+    F: Fn(usize, deterministic::Context) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = X> + Send,
     I: Fn(&[X]) -> Result<(), String> + Send + 'static,
     C: FnMut(Duration, &[X], &[bool]) -> bool + Send + 'static,
 {
@@ -599,21 +617,23 @@ where
             verified_up_to: vec![0; count],
             violations: Vec::new(),
         }));
-        let members = keys
-            .into_iter()
-            .enumerate()
-            .map(|(index, key)| Member {
+        let mut members = Vec::with_capacity(count);
+        for (index, key) in keys.into_iter().enumerate() {
+            let executor_context = context.child("executor").with_attribute("index", index);
+            let inner = factory(index, executor_context).await;
+            let resumed = inner.applied_height();
+            members.push(Member {
                 key,
                 handle: None,
                 status: Arc::new(Status::default()),
                 executor: Recording {
-                    inner: factory(index),
+                    inner,
                     validator: index,
-                    instance_height: Arc::new(Mutex::new(0)),
+                    instance_height: Arc::new(Mutex::new(resumed)),
                     journal: journal.clone(),
                 },
-            })
-            .collect();
+            });
+        }
         let mut cluster = Cluster {
             context: context.child("cluster"),
             oracle,
@@ -797,7 +817,7 @@ impl Executor for ToyExecutor {
         }
     }
 
-    fn propose(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+    async fn propose(&self, parent: Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
         let height = parent.height() + 1;
         Some(Block {
             header: Header {
@@ -815,13 +835,13 @@ impl Executor for ToyExecutor {
         })
     }
 
-    fn verify(&self, parent: &Block, block: &Block) -> bool {
+    async fn verify(&self, parent: Block, block: Block) -> bool {
         block.batches.is_empty()
             && block.header.state_root == Self::state_root(&parent.header.state_root, block.height())
             && block.header.results_root == hansa_types::merkle::root(&[])
     }
 
-    fn finalized(&self, block: &Block, _certificate: Vec<u8>) {
+    async fn finalized(&self, block: Block, _certificate: Vec<u8>) {
         let mut state = lock(&self.state);
         let height = block.height();
         if let Some((digest, _)) = state.finalized.get(&height) {

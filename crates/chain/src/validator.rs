@@ -102,6 +102,11 @@ impl ValidatorConfig {
     }
 }
 
+/// The prefix of a validator's storage partitions (several validators may share a directory).
+pub fn partition_prefix(public_key: &PublicKey) -> String {
+    format!("hansa-{}", &public_key.to_hex()[..16])
+}
+
 /// The tokio runtime configuration for a validator: storage in `config.storage_dir`.
 pub fn runtime_config(config: &ValidatorConfig) -> tokio::Config {
     tokio::Config::new().with_storage_directory(config.storage_dir.clone())
@@ -214,7 +219,7 @@ pub async fn start_validator<X: Executor>(
         chain_id: config.chain_id,
         signer,
         participants,
-        partition_prefix: format!("hansa-{}", &own_key.to_hex()[..16]),
+        partition_prefix: partition_prefix(&own_key),
         tuning: config.tuning,
     };
     let (started_sender, started) = oneshot::channel();

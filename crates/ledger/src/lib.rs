@@ -1,81 +1,48 @@
-//! The deterministic state machine of Hansa: accounts, transfers and holds with TigerBeetle's
-//! semantics plus the consortium's authorisation, committed to a Merkle state root.
+//! The deterministic state machine of Hansa: it executes a block's operations against the
+//! records they name and returns what changed.
 //!
-//! [`Ledger`] is a pure value: `execute_block(state, block) -> (state', results)`. It has no
-//! clock (time comes from the block's consensus timestamp), no randomness, no floats, no I/O
-//! and no hash-map iteration. Its collections are persistent (`imbl`), so cloning a ledger is
-//! O(1): the chain keeps one speculative post-state per unfinalized block.
+//! [`Ledger`] holds only what genesis fixes (the [`Consortium`]); the state lives in storage,
+//! outside this crate. Executing a block is two pure steps: [`Ledger::reads`] says which
+//! records the block needs (the chain crate fetches them into a [`Prefetched`] set, asking
+//! again until nothing is missing), and [`Ledger::execute_block`] runs the block on them and
+//! returns one result code per operation and the block's [`WriteSet`]. No clock (time is the
+//! block's consensus timestamp), no randomness, no floats, no I/O, and no hash-map iteration
+//! that could reach a result.
+//!
+//! The operations are grouped in modules, one folder each under `modules/` (the ledger module:
+//! accounts, transfers, holds); `modules/mod.rs` registers them. The block envelope (batch
+//! signatures, organisations, sequence windows) is checked here, in `lib.rs` and
+//! `sequences.rs`.
 
-mod accounts;
-mod merkle_tree;
-mod queries;
+mod consortium;
+pub mod memory;
+pub mod modules;
 mod sequences;
-mod transfers;
+pub mod testkit;
+mod working;
 
-pub use queries::{AccountBalance, History, TransferFilter};
-pub use sequences::SEQUENCE_WINDOW;
+pub use consortium::Consortium;
+pub use memory::MemoryState;
+pub use modules::ledger::{ExpiryBucket, ExpiryDirectory, Hold, Resolution};
+pub use modules::{BlockDeltas, InvariantViolation, check_block};
+pub use sequences::{SEQUENCE_WINDOW, SEQUENCES, SequenceWindow, sequence_key};
+pub use working::{AccountBalance, Prefetched, Working};
 
 use hansa_types::batch::BatchError;
 use hansa_types::block::{OPERATIONS_PER_BLOCK_MAX, result_leaf};
-use hansa_types::genesis::GenesisError;
-use hansa_types::proof::{account_leaf, transfer_leaf};
 use hansa_types::{
-    Account, Genesis, Hash, Operation, OrgId, PublicKey, ResultCode, Role, SealedBatch, SignatureCheck,
-    StateCommitment, Transfer, VerifyingKey, merkle, verify_all,
+    Hash, Operation, OrgId, PublicKey, ResultCode, Role, SealedBatch, SignatureCheck, StateKey, VerifyingKey,
+    WriteSet, merkle, verify_all,
 };
-use imbl::{OrdMap, Vector};
-use merkle_tree::MerkleTree;
-use sequences::SequenceWindow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Nanoseconds per millisecond: operation timestamps are nanoseconds, block times milliseconds.
 pub const NANOS_PER_MS: u64 = 1_000_000;
 
-/// What genesis fixes for the life of the chain.
-#[derive(Debug)]
-pub struct Consortium {
-    pub chain_id: Hash,
-    pub genesis: Genesis,
-    /// Each organisation's role, key, and key decompressed for verification.
-    organisations: BTreeMap<OrgId, (Role, PublicKey, VerifyingKey)>,
-    /// Ledger id to its issuer.
-    issuers: BTreeMap<u32, OrgId>,
-}
-
-impl Consortium {
-    pub fn new(genesis: Genesis) -> Result<Consortium, GenesisError> {
-        genesis.validate()?;
-        let mut organisations = BTreeMap::new();
-        for org in &genesis.organisations {
-            let Some(verifying) = org.public_key.prepare() else {
-                return Err(GenesisError::Invalid(format!(
-                    "organisation {}: its public key is not an ed25519 point",
-                    org.id.0
-                )));
-            };
-            organisations.insert(org.id, (org.role, org.public_key, verifying));
-        }
-        let issuers = genesis.ledgers.iter().map(|ledger| (ledger.id, ledger.issuer)).collect();
-        Ok(Consortium { chain_id: genesis.chain_id(), genesis, organisations, issuers })
-    }
-
-    pub fn role(&self, org: OrgId) -> Option<Role> {
-        self.organisations.get(&org).map(|(role, _, _)| *role)
-    }
-
-    pub fn issuer(&self, ledger: u32) -> Option<OrgId> {
-        self.issuers.get(&ledger).copied()
-    }
-}
-
 /// Why a block cannot be executed at all (as opposed to an operation failing with a code).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
-    #[error("block height {found} does not follow {expected}")]
-    Height { expected: u64, found: u64 },
-    #[error("block time {found} ms is not after the previous block's {previous} ms")]
-    Timestamp { previous: u64, found: u64 },
     #[error("batch {index} is invalid: {error}")]
     Batch { index: usize, error: BatchError },
     #[error("the block has {count} operations, over the maximum {maximum}")]
@@ -87,8 +54,58 @@ pub enum BlockError {
 pub struct BlockOutcome {
     /// One result per operation, in block order.
     pub results: Vec<ResultCode>,
-    pub state: StateCommitment,
     pub results_root: Hash,
+    /// Every record the block changed.
+    pub writes: WriteSet,
+    /// Balances after each change of an account with the `history` flag, in order (for
+    /// queries: not part of the state).
+    pub balances: Vec<(u128, AccountBalance)>,
+}
+
+/// Which records a block reads, found in rounds (see [`Ledger::read_plan`]).
+pub struct ReadPlan<'b> {
+    batches: &'b [SealedBatch],
+    now: u64,
+    round: u32,
+    /// Operations (batch, index in batch, timestamp) whose reads depend on records not yet known.
+    dependent: Vec<(usize, usize, u64)>,
+    /// Whether the holds due for expiry may still need records.
+    expiry: bool,
+}
+
+impl ReadPlan<'_> {
+    /// The records still to fetch, given those fetched so far (sorted; empty when done).
+    pub fn next(&mut self, known: &Prefetched) -> Vec<StateKey> {
+        let mut out = Vec::new();
+        if self.round == 0 {
+            for signed in self.batches {
+                out.push(sequence_key(signed.batch.org));
+            }
+            let mut timestamp = self.now;
+            for (batch, signed) in self.batches.iter().enumerate() {
+                for (index, operation) in signed.batch.operations.iter().enumerate() {
+                    if modules::reads(operation, timestamp, known, &mut out) {
+                        self.dependent.push((batch, index, timestamp));
+                    }
+                    timestamp += 1;
+                }
+            }
+        } else {
+            let batches = self.batches;
+            self.dependent.retain(|(batch, index, timestamp)| {
+                let operation = &batches[*batch].batch.operations[*index];
+                modules::reads(operation, *timestamp, known, &mut out)
+            });
+        }
+        if self.expiry {
+            self.expiry = modules::ledger::expiry_reads(self.now, known, &mut out);
+        }
+        self.round += 1;
+        out.retain(|key| !known.contains(key));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 /// Whether `execute_block` checks batch signatures: a proposer already checked them when the
@@ -99,108 +116,48 @@ pub enum Signatures {
     AlreadyVerified,
 }
 
-/// Sets the leaf of every touched position (once each), appending positions past the end.
-fn rehash(tree: &mut MerkleTree, mut touched: Vec<u64>, leaf: impl Fn(u64) -> Hash) {
-    touched.sort_unstable();
-    touched.dedup();
-    for position in touched {
-        if position < tree.len() {
-            tree.set(position, leaf(position));
-        } else {
-            assert_eq!(position, tree.len(), "records are appended in order");
-            tree.push(leaf(position));
-        }
-    }
-}
-
-/// The ledger state after some block.
+/// The state machine: genesis, and the functions that execute blocks against records.
 #[derive(Clone, Debug)]
 pub struct Ledger {
     consortium: Arc<Consortium>,
-    height: u64,
-    timestamp_ms: u64,
-    accounts: Vector<Account>,
-    account_positions: OrdMap<u128, u64>,
-    transfers: Vector<Transfer>,
-    transfer_positions: OrdMap<u128, u64>,
-    /// Pending transfers with a timeout, by (expiry in ns, transfer position).
-    expiries: OrdMap<(u64, u64), ()>,
-    sequences: OrdMap<OrgId, SequenceWindow>,
-    /// Balances after each change in the last executed block, for accounts with the `history`
-    /// flag (`History::record` indexes them; execution never reads them).
-    block_balances: Vec<(u128, AccountBalance)>,
-    account_tree: MerkleTree,
-    transfer_tree: MerkleTree,
-    /// Account and transfer positions touched by the block being executed.
-    touched_accounts: Vec<u64>,
-    touched_transfers: Vec<u64>,
-    state: StateCommitment,
+}
+
+/// Consensus time of a block in nanoseconds.
+fn block_time_ns(timestamp_ms: u64) -> u64 {
+    timestamp_ms.checked_mul(NANOS_PER_MS).expect("consensus time fits in u64 nanoseconds until 2554")
 }
 
 impl Ledger {
-    /// The state at height 0.
     pub fn new(consortium: Arc<Consortium>) -> Ledger {
-        let timestamp_ms = consortium.genesis.genesis_time_ms;
-        let mut ledger = Ledger {
-            consortium,
-            height: 0,
-            timestamp_ms,
-            accounts: Vector::new(),
-            account_positions: OrdMap::new(),
-            transfers: Vector::new(),
-            transfer_positions: OrdMap::new(),
-            expiries: OrdMap::new(),
-            sequences: OrdMap::new(),
-            block_balances: Vec::new(),
-            account_tree: MerkleTree::default(),
-            transfer_tree: MerkleTree::default(),
-            touched_accounts: Vec::new(),
-            touched_transfers: Vec::new(),
-            state: StateCommitment {
-                accounts_root: Hash::ZERO,
-                accounts_count: 0,
-                transfers_root: Hash::ZERO,
-                transfers_count: 0,
-                sequences_root: Hash::ZERO,
-                sequences_count: 0,
-            },
-        };
-        ledger.commit();
-        ledger
+        Ledger { consortium }
     }
 
     pub fn consortium(&self) -> &Arc<Consortium> {
         &self.consortium
     }
 
-    pub fn height(&self) -> u64 {
-        self.height
-    }
-
-    pub fn timestamp_ms(&self) -> u64 {
-        self.timestamp_ms
-    }
-
-    pub fn state_commitment(&self) -> StateCommitment {
-        self.state
-    }
-
-    pub fn state_root(&self) -> Hash {
-        self.state.root()
-    }
-
     /// Checks everything about a batch but its operations: chain, organisation, role,
-    /// signature (if asked) and that its sequence number is fresh.
-    pub fn check_batch(&self, signed: &SealedBatch, signatures: Signatures) -> Result<(), BatchError> {
-        self.check_envelope(signed, signatures, &self.sequences)
+    /// signature (if asked) and that its sequence number is fresh in `window` (the
+    /// organisation's window in the state checked against; `None` if it never submitted).
+    pub fn check_batch(
+        &self,
+        signed: &SealedBatch,
+        window: Option<&SequenceWindow>,
+        signatures: Signatures,
+    ) -> Result<(), BatchError> {
+        self.check_envelope(signed, signatures, window)
     }
 
-    /// `check_batch` for many batches, each on its own against this state, with their
-    /// signatures verified at once: one result per batch, in order.
-    pub fn check_batches(&self, batches: &[SealedBatch]) -> Vec<Result<(), BatchError>> {
+    /// `check_batch` for many batches, each on its own, with their signatures verified at
+    /// once: one result per batch, in order. `window` gives each organisation's window.
+    pub fn check_batches<'w>(
+        &self,
+        batches: &[SealedBatch],
+        window: impl Fn(OrgId) -> Option<&'w SequenceWindow>,
+    ) -> Vec<Result<(), BatchError>> {
         let mut results: Vec<Result<(), BatchError>> = batches
             .iter()
-            .map(|signed| self.check_envelope(signed, Signatures::AlreadyVerified, &self.sequences))
+            .map(|signed| self.check_envelope(signed, Signatures::AlreadyVerified, window(signed.batch.org)))
             .collect();
         let candidates: Vec<usize> = (0..batches.len()).filter(|index| results[*index].is_ok()).collect();
         let signed: Vec<&SealedBatch> = candidates.iter().map(|index| &batches[*index]).collect();
@@ -238,22 +195,17 @@ impl Ledger {
 
     /// The genesis entry of a batch's organisation, known to exist.
     fn member(&self, signed: &SealedBatch) -> &(Role, PublicKey, VerifyingKey) {
-        self.consortium
-            .organisations
-            .get(&signed.batch.org)
-            .expect("callers look up only batches of known organisations")
+        self.consortium.member(signed.batch.org).expect("callers look up only batches of known organisations")
     }
 
-    /// `check_batch` against the given sequence windows (a block checks against the windows
-    /// as its earlier batches leave them).
     fn check_envelope(
         &self,
         signed: &SealedBatch,
         signatures: Signatures,
-        sequences: &OrdMap<OrgId, SequenceWindow>,
+        window: Option<&SequenceWindow>,
     ) -> Result<(), BatchError> {
         let batch = &signed.batch;
-        let Some((role, _, key)) = self.consortium.organisations.get(&batch.org) else {
+        let Some((role, _, key)) = self.consortium.member(batch.org) else {
             return Err(BatchError::UnknownOrganisation(batch.org));
         };
         if batch.chain_id != self.consortium.chain_id {
@@ -266,55 +218,57 @@ impl Ledger {
         if *role == Role::Auditor {
             return Err(BatchError::Unauthorised(batch.org));
         }
-        let fresh = sequences.get(&batch.org).is_none_or(|window| window.is_fresh(batch.sequence));
-        if !fresh {
+        if !window.is_none_or(|window| window.is_fresh(batch.sequence)) {
             return Err(BatchError::Replayed { org: batch.org, sequence: batch.sequence });
         }
         Ok(())
     }
 
-    /// Executes a block's batches at `height` and consensus time `timestamp_ms`.
+    /// The plan of the records executing `batches` at `timestamp_ms` reads. Call
+    /// [`ReadPlan::next`], fetch what it names, and call it again until it names nothing: some
+    /// reads depend on records read before (the accounts of a hold).
+    pub fn read_plan<'b>(&self, timestamp_ms: u64, batches: &'b [SealedBatch]) -> ReadPlan<'b> {
+        ReadPlan { batches, now: block_time_ns(timestamp_ms), round: 0, dependent: Vec::new(), expiry: true }
+    }
+
+    /// Executes a block's batches at consensus time `timestamp_ms` against `prefetched`, which
+    /// must hold every record [`Ledger::reads`] named.
     ///
-    /// On `Err` the ledger is unchanged and the block is invalid. On `Ok`, every operation has
-    /// a result code; failed operations changed nothing.
+    /// On `Err` the block is invalid (a batch's envelope fails, or it is too large). On `Ok`,
+    /// every operation has a result code; failed operations changed nothing.
     pub fn execute_block(
-        &mut self,
-        height: u64,
+        &self,
         timestamp_ms: u64,
         batches: &[SealedBatch],
+        prefetched: &Prefetched,
         signatures: Signatures,
     ) -> Result<BlockOutcome, BlockError> {
-        if height != self.height + 1 {
-            return Err(BlockError::Height { expected: self.height + 1, found: height });
-        }
-        if timestamp_ms <= self.timestamp_ms {
-            return Err(BlockError::Timestamp { previous: self.timestamp_ms, found: timestamp_ms });
-        }
         let count: usize = batches.iter().map(|signed| signed.batch.operations.len()).sum();
         if count > OPERATIONS_PER_BLOCK_MAX {
             return Err(BlockError::TooManyOperations { count, maximum: OPERATIONS_PER_BLOCK_MAX });
         }
-        // Check every envelope before changing anything, on a scratch copy of the sequence
-        // windows so that a block repeating one (organisation, sequence) is rejected whole;
-        // then every signature at once (one batch verification is several times cheaper than
-        // one verification per batch, and gives the same answer).
-        let mut sequences = self.sequences.clone();
+        let mut state = Working::new(prefetched);
+        // Check every envelope before changing anything, against the windows as the block's
+        // earlier batches leave them, so that a block repeating one (organisation, sequence)
+        // is rejected whole; then every signature at once.
+        let mut windows: BTreeMap<OrgId, SequenceWindow> = BTreeMap::new();
         for (index, signed) in batches.iter().enumerate() {
-            self.check_envelope(signed, Signatures::AlreadyVerified, &sequences)
+            let org = signed.batch.org;
+            let window = windows
+                .entry(org)
+                .or_insert_with(|| state.get::<SequenceWindow>(sequence_key(org)).unwrap_or_default());
+            self.check_envelope(signed, Signatures::AlreadyVerified, Some(window))
                 .map_err(|error| BlockError::Batch { index, error })?;
-            sequences.entry(signed.batch.org).or_default().accept(signed.batch.sequence);
+            window.accept(signed.batch.sequence);
         }
         if signatures == Signatures::Verify {
             self.verify_signatures(batches)?;
         }
-        self.sequences = sequences;
-        self.block_balances.clear();
-        self.height = height;
-        self.timestamp_ms = timestamp_ms;
-        let block_time_ns = timestamp_ms
-            .checked_mul(NANOS_PER_MS)
-            .expect("consensus time fits in u64 nanoseconds until 2554");
-        self.expire_pending(block_time_ns);
+        for (org, window) in windows {
+            state.put(sequence_key(org), window);
+        }
+        let now = block_time_ns(timestamp_ms);
+        modules::ledger::expire_holds(&mut state, now);
 
         let mut results = Vec::with_capacity(count);
         let mut operation_index = 0u64;
@@ -328,21 +282,20 @@ impl Ledger {
                     chain_end += 1;
                 }
                 let chain = &operations[chain_start..=chain_end];
-                let first_timestamp = block_time_ns + operation_index;
+                self.execute_chain(&mut state, org, chain, now + operation_index, &mut results);
                 operation_index += chain.len() as u64;
-                self.execute_chain(org, chain, first_timestamp, &mut results);
                 chain_start = chain_end + 1;
             }
         }
         assert_eq!(results.len(), count, "one result per operation");
-        self.commit();
         let leaves: Vec<Hash> = batches
             .iter()
             .flat_map(|signed| signed.batch.operations.iter())
             .zip(&results)
             .map(|(operation, code)| result_leaf(operation.id(), *code))
             .collect();
-        Ok(BlockOutcome { results, state: self.state, results_root: merkle::root(&leaves) })
+        let (writes, balances) = state.into_write_set(modules::kind);
+        Ok(BlockOutcome { results, results_root: merkle::root(&leaves), writes, balances })
     }
 
     /// Verifies the signatures of `batches` at once (ZIP-215), naming the first bad one by its
@@ -351,7 +304,7 @@ impl Ledger {
     /// then executes the block with [`Signatures::AlreadyVerified`].
     pub fn verify_signatures(&self, batches: &[SealedBatch]) -> Result<(), BlockError> {
         if let Some(index) =
-            batches.iter().position(|signed| !self.consortium.organisations.contains_key(&signed.batch.org))
+            batches.iter().position(|signed| self.consortium.member(signed.batch.org).is_none())
         {
             let error = BatchError::UnknownOrganisation(batches[index].batch.org);
             return Err(BlockError::Batch { index, error });
@@ -367,7 +320,8 @@ impl Ledger {
 
     /// Executes one linked chain (or a single unlinked operation): all or nothing.
     fn execute_chain(
-        &mut self,
+        &self,
+        state: &mut Working<'_>,
         org: OrgId,
         chain: &[Operation],
         first_timestamp: u64,
@@ -375,27 +329,18 @@ impl Ledger {
     ) {
         let open = chain.last().is_some_and(Operation::is_linked);
         if chain.len() == 1 && !open {
-            let code = self.apply(org, &chain[0], first_timestamp);
-            results.push(code);
+            results.push(modules::apply(&self.consortium, state, org, &chain[0], first_timestamp));
             return;
         }
-        // A linked chain: apply on this state, and roll back to the snapshot on failure. The
-        // snapshot is O(1) because every collection is persistent.
-        let touched_accounts = std::mem::take(&mut self.touched_accounts);
-        let touched_transfers = std::mem::take(&mut self.touched_transfers);
-        let block_balances = std::mem::take(&mut self.block_balances);
-        let balances_before = block_balances.len();
-        let snapshot = self.clone();
-        self.touched_accounts = touched_accounts;
-        self.touched_transfers = touched_transfers;
-        self.block_balances = block_balances;
+        state.begin();
         let mut failure = None;
         for (offset, operation) in chain.iter().enumerate() {
             if open && offset + 1 == chain.len() {
                 failure = Some((offset, ResultCode::LinkedEventChainOpen));
                 break;
             }
-            let code = self.apply(org, operation, first_timestamp + offset as u64);
+            let code =
+                modules::apply(&self.consortium, state, org, operation, first_timestamp + offset as u64);
             if code != ResultCode::Ok {
                 // In a linked chain even `exists` fails the chain, as in TigerBeetle: the chain
                 // must apply as a whole now, not partly from an earlier submission.
@@ -404,73 +349,16 @@ impl Ledger {
             }
         }
         match failure {
-            None => results.extend(std::iter::repeat_n(ResultCode::Ok, chain.len())),
+            None => {
+                state.keep();
+                results.extend(std::iter::repeat_n(ResultCode::Ok, chain.len()));
+            }
             Some((failed, code)) => {
-                let touched_accounts = std::mem::take(&mut self.touched_accounts);
-                let touched_transfers = std::mem::take(&mut self.touched_transfers);
-                let mut block_balances = std::mem::take(&mut self.block_balances);
-                *self = snapshot;
-                block_balances.truncate(balances_before);
-                self.block_balances = block_balances;
-                // Rehashing an unchanged leaf is harmless; forgetting a touched one is not, so
-                // keep the longer lists (they extend the snapshot's).
-                self.touched_accounts = touched_accounts;
-                self.touched_transfers = touched_transfers;
-                // Records appended by the chain are gone: forget their positions.
-                let (accounts, transfers) = (self.accounts.len() as u64, self.transfers.len() as u64);
-                self.touched_accounts.retain(|position| *position < accounts);
-                self.touched_transfers.retain(|position| *position < transfers);
+                state.roll_back();
                 for offset in 0..chain.len() {
                     results.push(if offset == failed { code } else { ResultCode::LinkedEventFailed });
                 }
             }
         }
-    }
-
-    fn apply(&mut self, org: OrgId, operation: &Operation, timestamp: u64) -> ResultCode {
-        match operation {
-            Operation::CreateAccount(account) => self.create_account(org, account, timestamp),
-            Operation::CreateTransfer(transfer) => self.create_transfer(org, transfer, timestamp),
-        }
-    }
-
-    /// Rehashes touched leaves and recomputes the state commitment.
-    fn commit(&mut self) {
-        let touched = std::mem::take(&mut self.touched_accounts);
-        rehash(&mut self.account_tree, touched, |position| account_leaf(&self.accounts[position as usize]));
-        let touched = std::mem::take(&mut self.touched_transfers);
-        rehash(&mut self.transfer_tree, touched, |position| {
-            transfer_leaf(&self.transfers[position as usize])
-        });
-        self.account_tree.commit();
-        self.transfer_tree.commit();
-        assert_eq!(self.account_tree.len(), self.accounts.len() as u64);
-        assert_eq!(self.transfer_tree.len(), self.transfers.len() as u64);
-        let sequence_leaves: Vec<Hash> =
-            self.sequences.iter().map(|(org, window)| window.leaf(*org)).collect();
-        self.state = StateCommitment {
-            accounts_root: self.account_tree.root(),
-            accounts_count: self.account_tree.len(),
-            transfers_root: self.transfer_tree.root(),
-            transfers_count: self.transfer_tree.len(),
-            sequences_root: merkle::root(&sequence_leaves),
-            sequences_count: sequence_leaves.len() as u64,
-        };
-    }
-
-    fn account_position(&self, id: u128) -> Option<u64> {
-        self.account_positions.get(&id).copied()
-    }
-
-    fn account_at(&self, position: u64) -> Account {
-        self.accounts[position as usize]
-    }
-
-    fn set_account(&mut self, position: u64, account: Account, timestamp: u64) {
-        if account.flags.has(hansa_types::AccountFlags::HISTORY) {
-            self.block_balances.push((account.id, AccountBalance::of(&account, timestamp, self.height)));
-        }
-        self.accounts.set(position as usize, account);
-        self.touched_accounts.push(position);
     }
 }

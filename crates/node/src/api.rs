@@ -16,13 +16,14 @@ use axum::{Json, Router};
 use futures::Stream;
 use futures::StreamExt;
 use hansa_chain::FinalizedBlocks;
-use hansa_chain::app::{App, BatchOutcome, FinalizedEvent, SubmitError};
-use hansa_ledger::TransferFilter;
+use hansa_chain::app::{
+    App as GenericApp, BatchOutcome, FinalizedEvent, QueryError, SubmitError, TransferFilter,
+};
+use hansa_ledger::modules::ledger::{ACCOUNTS, TRANSFERS};
 use hansa_types::batch::BatchError;
 use hansa_types::merkle::MerkleProof;
 use hansa_types::{
-    AccountProof, BATCHES_PER_SUBMISSION_MAX, BatchList, Decode, Hash, OperationProof, SignedBatch,
-    TransferProof,
+    BATCHES_PER_SUBMISSION_MAX, BatchList, Decode, Hash, OperationProof, SignedBatch, StateKey,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -41,6 +42,9 @@ pub const REQUESTS_PER_S_MAX: f64 = 5_000.0;
 pub const REQUEST_BURST_MAX: f64 = 10_000.0;
 /// Client addresses the rate limiter tracks at once.
 pub const RATE_CLIENTS_MAX: usize = 10_000;
+
+/// The application a validator runs, on the production runtime.
+pub type App = GenericApp<commonware_runtime::tokio::Context>;
 
 /// What the API reads besides the application.
 #[derive(Clone)]
@@ -109,7 +113,20 @@ impl From<SubmitError> for ApiError {
             SubmitError::Mempool(_) | SubmitError::TooManyWaiters => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
             }
+            SubmitError::Storage(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", message),
         }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", error.to_string())
+    }
+}
+
+impl From<hansa_chain::app::IndexError> for ApiError {
+    fn from(error: hansa_chain::app::IndexError) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", error.to_string())
     }
 }
 
@@ -247,29 +264,50 @@ async fn openapi() -> Json<Value> {
 
 async fn health(State(state): State<ApiState>) -> Json<Value> {
     let finalized = state.app.finalized();
-    Json(json!({ "ok": true, "height": finalized.ledger.height() }))
+    Json(json!({ "ok": true, "height": finalized.height }))
 }
 
-async fn status(State(state): State<ApiState>) -> Json<Value> {
+async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let finalized = state.app.finalized();
     let (batches, operations) = state.app.mempool_size();
-    let latest = finalized.blocks.last();
     let genesis = &state.app.consortium().genesis;
-    Json(json!({
+    let (transfers, accounts) = state.app.index().counts()?;
+    let store = state.app.store().status().await;
+    let (speculative, speculative_max) = state.app.speculative_fill();
+    let (waiters, waiters_max) = state.app.waiters_fill();
+    let (forwarding, forwarding_max) = state.app.gossip_fill();
+    Ok(Json(json!({
         "chain_name": genesis.chain_name,
         "chain_id": state.app.consortium().chain_id,
-        "height": finalized.ledger.height(),
-        "block_digest": latest.map(|block| block.digest),
-        "state_root": finalized.ledger.state_root(),
-        "timestamp_ms": finalized.ledger.timestamp_ms(),
-        "accounts": finalized.ledger.account_count(),
-        "transfers": finalized.ledger.transfer_count(),
+        "height": finalized.height,
+        "block_digest": finalized.digest,
+        "state_root": finalized.state.root(),
+        "state": finalized.state,
+        "timestamp_ms": finalized.header.timestamp_ms,
+        "accounts": accounts,
+        "transfers": transfers,
+        "storage": {
+            "applied_height": store.applied_height,
+            "durable_height": store.durable_height,
+            "checkpoint_interval": state.app.checkpoint_interval(),
+            "records_log_size": store.records_size,
+            "records_floor": store.records_floor,
+            "log_size": store.log_size,
+            "page_cache_pages_max": store.page_cache_pages_max,
+        },
+        "bounds": {
+            "mempool_batches": { "fill": batches, "max": hansa_chain::mempool::BATCHES_MAX },
+            "mempool_operations": { "fill": operations, "max": hansa_chain::mempool::OPERATIONS_MAX },
+            "speculative_blocks": { "fill": speculative, "max": speculative_max },
+            "waiters": { "fill": waiters, "max": waiters_max },
+            "forwarding_queue": { "fill": forwarding, "max": forwarding_max },
+        },
         "mempool": { "batches": batches, "operations": operations, "not_forwarded": state.app.gossip_dropped() },
         "validators": genesis.validators.iter().map(|v| json!({
             "name": v.name, "org": v.org, "public_key": v.public_key, "api_address": v.api_address,
         })).collect::<Vec<_>>(),
         "node": (state.status)(),
-    }))
+    })))
 }
 
 async fn genesis(State(state): State<ApiState>) -> Json<Value> {
@@ -279,31 +317,60 @@ async fn genesis(State(state): State<ApiState>) -> Json<Value> {
     }))
 }
 
-/// Each ledger's currency and totals: Σ debits and Σ credits, posted and pending, which double
-/// entry keeps equal; and the number of accounts past their limits (zero).
-async fn ledgers(State(state): State<ApiState>) -> Json<Value> {
+#[derive(Deserialize)]
+struct LedgersQuery {
+    #[serde(default)]
+    audit: bool,
+}
+
+/// Each ledger's currency and totals (Σ debits posted, which double entry keeps equal to Σ
+/// credits posted, and the same for pending), kept as blocks finalize. With `?audit=true`, also
+/// an audit: every account read from the state at one height and summed, with the accounts
+/// past their limits counted, independently of the running totals.
+async fn ledgers(State(state): State<ApiState>, query: axum::extract::RawQuery) -> ApiResult<Json<Value>> {
+    let query: LedgersQuery = parse_query(query.0.as_deref())?;
     let finalized = state.app.finalized();
-    let totals = finalized.ledger.totals();
+    let totals: HashMap<u32, hansa_chain::app::LedgerTotals> =
+        state.app.index().totals()?.into_iter().collect();
+    let audit = if query.audit { Some(state.app.audit().await?) } else { None };
     let genesis = &state.app.consortium().genesis;
     let ledgers: Vec<Value> = genesis
         .ledgers
         .iter()
         .map(|spec| {
-            let [debits_posted, credits_posted, debits_pending, credits_pending] =
-                totals.get(&spec.id).copied().unwrap_or_default();
-            json!({
+            let total = totals.get(&spec.id).copied().unwrap_or_default();
+            let mut entry = json!({
                 "id": spec.id, "currency": spec.currency, "scale": spec.scale, "issuer": spec.issuer,
-                "debits_posted": debits_posted.to_string(), "credits_posted": credits_posted.to_string(),
-                "debits_pending": debits_pending.to_string(), "credits_pending": credits_pending.to_string(),
-                "balanced": debits_posted == credits_posted && debits_pending == credits_pending,
-            })
+                "accounts": total.accounts,
+                "posted": total.posted.to_string(), "pending": total.pending.to_string(),
+            });
+            if let Some(audit) = &audit {
+                let ledger = audit.ledgers.get(&spec.id).copied().unwrap_or_default();
+                entry["audit"] = json!({
+                    "accounts": ledger.accounts,
+                    "debits_posted": ledger.debits_posted.to_string(),
+                    "credits_posted": ledger.credits_posted.to_string(),
+                    "debits_pending": ledger.debits_pending.to_string(),
+                    "credits_pending": ledger.credits_pending.to_string(),
+                    "balanced": ledger.balanced(),
+                    "limit_violations": ledger.limit_violations,
+                    "matches_running_totals": audit.height != finalized.height
+                        || (ledger.debits_posted == total.posted && ledger.debits_pending == total.pending),
+                });
+            }
+            entry
         })
         .collect();
-    Json(json!({
-        "height": finalized.ledger.height(),
-        "ledgers": ledgers,
-        "limit_violations": finalized.ledger.limit_violations(),
-    }))
+    let mut body = json!({ "height": finalized.height, "ledgers": ledgers });
+    if let Some(audit) = audit {
+        body["audit"] = json!({
+            "height": audit.height,
+            "accounts_missing": audit.accounts_missing,
+            "balanced": audit.ledgers.values().all(|ledger| ledger.balanced()),
+            "limit_violations": audit.ledgers.values().map(|ledger| ledger.limit_violations).sum::<u64>(),
+        });
+    }
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]
@@ -452,7 +519,7 @@ fn outcome_json(outcome: &BatchOutcome) -> Value {
 
 async fn batch(State(state): State<ApiState>, Path(digest): Path<String>) -> ApiResult<Json<Value>> {
     let digest = parse_hash(&digest)?;
-    let outcome = state.app.read().indexes.batch(&digest).cloned();
+    let outcome = state.app.index().batch(&digest)?;
     outcome
         .map(|outcome| Json(outcome_json(&outcome)))
         .ok_or_else(|| ApiError::not_found("final batch (it may still be waiting in a mempool)"))
@@ -460,9 +527,9 @@ async fn batch(State(state): State<ApiState>, Path(digest): Path<String>) -> Api
 
 async fn account(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let finalized = state.app.finalized();
-    let account = finalized.ledger.account(id).ok_or_else(|| ApiError::not_found("account"))?;
-    Ok(Json(json!({ "height": finalized.ledger.height(), "account": account })))
+    let height = state.app.finalized().height;
+    let account = state.app.account(id).await?.ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(Json(json!({ "height": height, "account": account })))
 }
 
 #[derive(Deserialize)]
@@ -500,9 +567,8 @@ async fn account_transfers(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let query: TransfersQuery = parse_query(query.0.as_deref())?;
-    let view = state.app.read();
-    let finalized = &view.snapshot;
-    if finalized.ledger.account(id).is_none() {
+    let height = state.app.finalized().height;
+    if state.app.account(id).await?.is_none() {
         return Err(ApiError::not_found("account"));
     }
     let filter = TransferFilter {
@@ -516,9 +582,8 @@ async fn account_transfers(
         reversed: query.reversed,
         limit: query.limit,
     };
-    Ok(Json(
-        json!({ "height": finalized.ledger.height(), "transfers": view.indexes.history.account_transfers(&finalized.ledger, &filter) }),
-    ))
+    let transfers = state.app.account_transfers(&filter).await?;
+    Ok(Json(json!({ "height": height, "transfers": transfers })))
 }
 
 #[derive(Deserialize)]
@@ -535,9 +600,7 @@ async fn account_balances(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let query: BalancesQuery = parse_query(query.0.as_deref())?;
-    let view = state.app.read();
-    let finalized = &view.snapshot;
-    let account = finalized.ledger.account(id).ok_or_else(|| ApiError::not_found("account"))?;
+    let account = state.app.account(id).await?.ok_or_else(|| ApiError::not_found("account"))?;
     if !account.flags.has(hansa_types::AccountFlags::HISTORY) {
         return Err(ApiError::bad_request(
             "no_history",
@@ -546,24 +609,14 @@ async fn account_balances(
     }
     match query.height {
         Some(height) => {
-            let balance = view
-                .indexes
-                .history
-                .balance_at(&finalized.ledger, id, height)
+            let balance = state
+                .app
+                .balance_at(id, height)?
                 .ok_or_else(|| ApiError::not_found("balance at that height"))?;
             Ok(Json(json!({ "height": height, "balance": balance })))
         }
-        None => Ok(Json(json!({ "balances": view.indexes.history.balance_history(id, query.limit) }))),
+        None => Ok(Json(json!({ "balances": state.app.balance_history(id, query.limit)? }))),
     }
-}
-
-/// The header of the last finalized block and its certificate, which every state proof is
-/// made against.
-fn latest_anchor(finalized: &hansa_chain::app::Finalized) -> ApiResult<(hansa_types::Header, Vec<u8>)> {
-    let latest = finalized.blocks.last().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_block_yet", "no block is final yet")
-    })?;
-    Ok((latest.header.clone(), latest.certificate.clone()))
 }
 
 #[derive(Serialize)]
@@ -575,30 +628,27 @@ struct ProofEnvelope<T: Serialize> {
     certificate: String,
 }
 
+/// A record proof (format 2) of `key`, against the latest finalized header.
+async fn record_proof(state: &ApiState, key: StateKey, what: &str) -> ApiResult<Json<Value>> {
+    let envelope = state.app.prove(&key).await?.ok_or_else(|| ApiError::not_found(what))?;
+    self::envelope("record", state, envelope.proof, envelope.certificate)
+}
+
 async fn account_proof(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let finalized = state.app.finalized();
-    let (header, certificate) = latest_anchor(&finalized)?;
-    let (account, path) = finalized.ledger.account_proof(id).ok_or_else(|| ApiError::not_found("account"))?;
-    let proof = AccountProof { header, account, state: finalized.ledger.state_commitment(), path };
-    envelope("account", &state, proof, certificate)
+    record_proof(&state, ACCOUNTS.key(id), "account").await
 }
 
 async fn transfer(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let finalized = state.app.finalized();
-    let transfer = finalized.ledger.transfer(id).ok_or_else(|| ApiError::not_found("transfer"))?;
-    Ok(Json(json!({ "height": finalized.ledger.height(), "transfer": transfer })))
+    let height = state.app.finalized().height;
+    let transfer = state.app.transfer(id).await?.ok_or_else(|| ApiError::not_found("transfer"))?;
+    Ok(Json(json!({ "height": height, "transfer": transfer })))
 }
 
 async fn transfer_proof(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let finalized = state.app.finalized();
-    let (header, certificate) = latest_anchor(&finalized)?;
-    let (transfer, path) =
-        finalized.ledger.transfer_proof(id).ok_or_else(|| ApiError::not_found("transfer"))?;
-    let proof = TransferProof { header, transfer, state: finalized.ledger.state_commitment(), path };
-    envelope("transfer", &state, proof, certificate)
+    record_proof(&state, TRANSFERS.key(id), "transfer").await
 }
 
 fn envelope<T: Serialize>(
@@ -620,21 +670,17 @@ fn envelope<T: Serialize>(
 
 async fn operation(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let (finalized, locations) = {
-        let view = state.app.read();
-        (view.snapshot.clone(), view.indexes.locations(id))
-    };
+    let locations = state.app.index().locations(id)?;
     if locations.is_empty() {
         return Err(ApiError::not_found("final operation"));
     }
-    let entries: Vec<Value> = locations
-        .iter()
-        .filter_map(|location| {
-            let block = finalized.block(location.height)?;
-            let code = block.results.get(location.index as usize)?;
-            Some(json!({ "height": location.height, "index": location.index, "result": code, "code": *code as u32 }))
-        })
-        .collect();
+    let mut entries = Vec::new();
+    for (height, index) in locations {
+        let Some(block) = state.app.index().block(height)? else { continue };
+        if let Some(code) = block.results.get(index as usize) {
+            entries.push(json!({ "height": height, "index": index, "result": code, "code": *code as u32 }));
+        }
+    }
     Ok(Json(json!({ "id": id.to_string(), "submissions": entries })))
 }
 
@@ -651,19 +697,17 @@ async fn operation_proof(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let query: OperationProofQuery = parse_query(query.0.as_deref())?;
-    let (finalized, locations) = {
-        let view = state.app.read();
-        (view.snapshot.clone(), view.indexes.locations(id))
-    };
-    let location = match (query.height, query.index) {
-        (Some(height), Some(index)) => locations.into_iter().find(|l| l.height == height && l.index == index),
+    let locations = state.app.index().locations(id)?;
+    let (height, index) = match (query.height, query.index) {
+        (Some(height), Some(index)) => locations.into_iter().find(|l| *l == (height, index)),
         _ => locations.into_iter().last(),
     }
     .ok_or_else(|| ApiError::not_found("final operation"))?;
-    let block = finalized.block(location.height).ok_or_else(|| ApiError::not_found("block"))?;
-    let body = match &block.body {
-        Some(body) => body.clone(),
-        None => state.blocks.get(location.height).await.ok_or_else(|| {
+    let block = state.app.index().block(height)?.ok_or_else(|| ApiError::not_found("block"))?;
+    let recent = state.app.finalized().body(height).cloned();
+    let body = match recent {
+        Some(body) => (*body).clone(),
+        None => state.blocks.get(height).await.ok_or_else(|| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -678,13 +722,11 @@ async fn operation_proof(
             "the archive holds another block",
         ));
     }
-    let (org, batch_digest, signature, operation) = body
-        .operations()
-        .nth(location.index as usize)
-        .ok_or_else(|| ApiError::not_found("operation in block"))?;
+    let (org, batch_digest, signature, operation) =
+        body.operations().nth(index as usize).ok_or_else(|| ApiError::not_found("operation in block"))?;
     let operation_leaves = body.operation_leaves();
     let result_leaves = App::result_leaves(&body, &block.results);
-    let index = location.index as usize;
+    let index = index as usize;
     let build = |leaves: &[Hash]| {
         MerkleProof::build(leaves, index)
             .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "proof out of range"))
@@ -718,17 +760,16 @@ fn block_json(block: &hansa_chain::app::FinalizedBlock) -> Value {
 }
 
 async fn latest_block(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
-    let finalized = state.app.finalized();
-    let latest = finalized.blocks.last().ok_or_else(|| ApiError::not_found("final block"))?;
-    Ok(Json(block_json(latest)))
+    let height = state.app.finalized().height;
+    let latest = state.app.index().block(height)?.ok_or_else(|| ApiError::not_found("final block"))?;
+    Ok(Json(block_json(&latest)))
 }
 
 async fn block(State(state): State<ApiState>, Path(height): Path<String>) -> ApiResult<Json<Value>> {
     let height: u64 =
         height.parse().map_err(|_| ApiError::bad_request("bad_height", "expected a block height"))?;
-    let finalized = state.app.finalized();
-    let block = finalized.block(height).ok_or_else(|| ApiError::not_found("final block"))?;
-    Ok(Json(block_json(block)))
+    let block = state.app.index().block(height)?.ok_or_else(|| ApiError::not_found("final block"))?;
+    Ok(Json(block_json(&block)))
 }
 
 #[derive(Deserialize)]

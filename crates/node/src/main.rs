@@ -361,6 +361,37 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// What a proven record says, in words.
+fn describe_record(record: &hansa_state::RecordProof) -> Result<String> {
+    use hansa_ledger::modules::{Record, table};
+    let key = record.key();
+    let table =
+        table(key.table).with_context(|| format!("the proof names an unknown table {:#06x}", key.table.0))?;
+    let value = Record::decode(key.table, record.value()).context("the proven record does not decode")?;
+    let described = match value {
+        Record::Account(a) => format!(
+            "account {} (ledger {}, owner {}): credits posted {}, debits posted {}, pending {}/{}",
+            a.id, a.ledger, a.owner, a.credits_posted, a.debits_posted, a.debits_pending, a.credits_pending
+        ),
+        Record::Transfer(t) => format!(
+            "transfer {} as recorded: {} from {} to {} on ledger {} by {} ({})",
+            t.id,
+            t.amount,
+            t.debit_account_id,
+            t.credit_account_id,
+            t.ledger,
+            t.submitter,
+            if t.flags.has(hansa_types::TransferFlags::PENDING) { "a hold" } else { "posted" }
+        ),
+        other => format!("{other:?}"),
+    };
+    let kind = match record {
+        hansa_state::RecordProof::Current { .. } => "current value",
+        hansa_state::RecordProof::Log { .. } => "written",
+    };
+    Ok(format!("{} {} ({kind}): {described}", table.name, key.id))
+}
+
 /// Checks a proof envelope offline: the record against the header's roots, and the header's
 /// finality against the genesis validators. Returns a one-line summary.
 pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String> {
@@ -374,8 +405,14 @@ pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String
         hex::decode(envelope["certificate"].as_str().unwrap_or("")).context("certificate is not hex")?;
     let proof = envelope["proof"].clone();
     let (header, summary) = match envelope["kind"].as_str() {
+        Some("record") => {
+            let proof: hansa_state::StateProof = serde_json::from_value(proof)?;
+            proof.verify()?;
+            let summary = describe_record(&proof.record)?;
+            (proof.header, summary)
+        }
         Some("account") => {
-            let proof: hansa_types::AccountProof = serde_json::from_value(proof)?;
+            let proof: hansa_types::proof::v1::AccountProof = serde_json::from_value(proof)?;
             proof.verify()?;
             let a = &proof.account;
             let summary = format!(
@@ -391,7 +428,7 @@ pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String
             (proof.header, summary)
         }
         Some("transfer") => {
-            let proof: hansa_types::TransferProof = serde_json::from_value(proof)?;
+            let proof: hansa_types::proof::v1::TransferProof = serde_json::from_value(proof)?;
             proof.verify()?;
             let t = &proof.transfer;
             let summary = format!(

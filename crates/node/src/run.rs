@@ -1,10 +1,12 @@
 //! Runs one validator: consensus (the chain crate) and the API in one tokio runtime.
 
+use crate::api::App;
 use crate::api::{ApiState, router};
 use crate::config::NodeConfig;
 use anyhow::{Context, Result};
 use commonware_runtime::Runner as _;
-use hansa_chain::app::App;
+use commonware_runtime::Supervisor as _;
+use hansa_chain::app::{AppConfig, Index};
 use hansa_chain::validator::{ValidatorConfig, start_validator};
 use hansa_ledger::Consortium;
 use serde_json::json;
@@ -19,7 +21,12 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
         commonware_runtime::tokio::Config::new().with_storage_directory(config.data_dir.join("chain"));
     let runner = commonware_runtime::tokio::Runner::new(runtime);
     runner.start(|context| async move {
-        let app = App::new(consortium.clone());
+        let own_key = config.genesis.validators[config.index].public_key;
+        let index = Index::open(&config.data_dir.join("index.redb")).context("opening the index")?;
+        let app_config = AppConfig::new(&hansa_chain::partition_prefix(&own_key));
+        let app = App::open(context.child("app"), consortium.clone(), index, app_config)
+            .await
+            .context("opening the state")?;
         let validators = config
             .genesis
             .validators

@@ -137,6 +137,26 @@ impl<const N: usize> Decode for [u8; N] {
     }
 }
 
+/// A tuple encodes its elements in order.
+macro_rules! tuple {
+    ($($name:ident),+) => {
+        impl<$($name: Encode),+> Encode for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn encode_to(&self, out: &mut Vec<u8>) {
+                let ($($name,)+) = self;
+                $($name.encode_to(out);)+
+            }
+        }
+        impl<$($name: Decode),+> Decode for ($($name,)+) {
+            fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                Ok(($($name::decode_from(reader)?,)+))
+            }
+        }
+    };
+}
+tuple!(A, B);
+tuple!(A, B, C);
+
 /// Encodes a sequence: a `u32` count, then the elements.
 pub fn encode_sequence<T: Encode>(items: &[T], out: &mut Vec<u8>) {
     let count = u32::try_from(items.len()).expect("sequences are bounded far below u32::MAX");

@@ -88,9 +88,11 @@ pub mod domain {
     pub const MERKLE_LEAF: &str = "hansa/merkle/leaf/v1";
     pub const MERKLE_NODE: &str = "hansa/merkle/node/v1";
     pub const STATE_ROOT: &str = "hansa/state/v1";
+    pub const STATE_ROOT_V2: &str = "hansa/state/v2";
     pub const ACCOUNT: &str = "hansa/account/v1";
     pub const TRANSFER: &str = "hansa/transfer/v1";
     pub const SEQUENCE: &str = "hansa/sequence/v1";
     pub const OPERATION: &str = "hansa/operation/v1";
     pub const RESULT: &str = "hansa/result/v1";
+    pub const DERIVED_ID: &str = "hansa/derived-id/v1";
 }

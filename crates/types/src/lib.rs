@@ -12,6 +12,7 @@ pub mod proof;
 pub mod result;
 pub mod serde_u128;
 pub mod signature;
+pub mod state;
 pub mod vocabulary;
 
 pub use batch::{
@@ -25,7 +26,9 @@ pub use hash::Hash;
 pub use operation::{
     Account, AccountFlags, NewAccount, NewTransfer, Operation, PendingStatus, Transfer, TransferFlags,
 };
-pub use proof::{AccountProof, OperationProof, StateCommitment, TransferProof};
+pub use proof::{OperationProof, ProofError};
 pub use result::ResultCode;
 pub use signature::{SignatureCheck, VerifyingKey, verify_all};
+pub use state::StateCommitment;
+pub use state::{LogAppend, RecordWrite, StateKey, Table, TableId, TableKind, WriteSet};
 pub use vocabulary::{Amount, Currency, OrgId, PublicKey, Role, SecretKey, Signature};

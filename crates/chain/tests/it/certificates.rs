@@ -8,7 +8,7 @@ use hansa_chain::{
 use hansa_types::{Decode as _, Encode as _, Hash};
 
 fn cluster() -> sim::Outcome {
-    sim::run(Scenario::new(6, 4, 6), |_| ToyExecutor::new(), sim::toy_state_roots_agree)
+    sim::run(Scenario::new(6, 4, 6), |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree)
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn certificates_through_descendants_verify_and_bind_their_links() {
     // depends on the seed; seed 1 gives several (found by trying seeds 1 to 15: most give none).
     let mut scenario = crate::simulation::partition_and_loss_scenario();
     scenario.seed = 1;
-    let outcome = sim::run(scenario, |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    let outcome = sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
     let validators = sim::validator_public_keys(7);
     let mut linked = 0;
     for (validator, certificates) in outcome.certificates.iter().enumerate() {

@@ -8,32 +8,27 @@
 //! - every validator finalizes the same block digest and state root at every height (the
 //!   harness checks digests; here state roots too, and the genesis block);
 //! - money is conserved on every ledger (Σ debits = Σ credits, posted and pending) and no
-//!   limited account is past its limit, on every validator's finalized ledger, at every check;
+//!   limited account is past its limit: checked on every block every validator executes
+//!   (`hansa_ledger::check_block`, which stops a validator whose ledger breaks them);
 //! - no acknowledged batch is lost: every batch whose finality the client saw is finalized at
 //!   the same height, in the same block, with the same results, on every validator at the end,
-//!   including validators that crashed and restarted (their state rebuilt from redelivery);
-//! - the transfer count agrees between validators.
+//!   including validators that crashed and restarted (their state reopened at its last
+//!   checkpoint on storage, the blocks after it redelivered);
+//! - transfer and account counts and each ledger's totals agree between validators.
 
-use hansa_chain::App;
-use hansa_chain::app::{BatchOutcome, FinalityReceiver};
+use commonware_runtime::deterministic;
+use hansa_chain::app::{App as GenericApp, AppConfig, AppView, BatchOutcome, FinalityReceiver, Index};
 use hansa_chain::sim::{self, Fault, LinkSpec, Scenario, SplitMix64};
 use hansa_ledger::Consortium;
-use hansa_types::{
-    AccountFlags, Amount, Batch, Genesis, Hash, LedgerSpec, NewAccount, NewTransfer, Operation, OrgId,
-    OrganisationSpec, ResultCode, Role, SecretKey, SignedBatch, TransferFlags, ValidatorSpec,
-};
+use hansa_ledger::testkit::{self, BANK, CNY, ISSUANCE, MERCHANT, PLATFORM, key, with_flags};
+use hansa_types::{AccountFlags, Batch, Hash, Operation, OrgId, ResultCode, SignedBatch, TransferFlags};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot::error::TryRecvError;
 
-const PLATFORM: OrgId = OrgId(1);
-const MERCHANT: OrgId = OrgId(2);
-const BANK: OrgId = OrgId(3);
-const AUDITOR: OrgId = OrgId(4);
-const CNY: u32 = 1;
-/// The bank's issuance account.
-const ISSUANCE: u128 = 1_000;
+type App = GenericApp<deterministic::Context>;
+
 /// Limited accounts 1..=ACCOUNTS: the platform owns the first half, the merchant the rest.
 const ACCOUNTS: u128 = 50;
 /// Operations per account-creation or funding batch.
@@ -43,77 +38,26 @@ const AMOUNT_TOO_LARGE: u128 = 1_000_000_000;
 /// How long the client waits for finality before resubmitting a batch to another validator.
 const RETRY_AFTER: Duration = Duration::from_secs(3);
 
-fn key(org: OrgId) -> SecretKey {
-    SecretKey::from_seed([org.0 as u8; 32])
-}
-
 fn owner(account: u128) -> OrgId {
     if account <= ACCOUNTS / 2 { PLATFORM } else { MERCHANT }
 }
 
-/// A consortium whose validators are the simulator's keys.
+/// The test kit's consortium, with the simulator's validator keys.
 fn consortium(validators: usize) -> Arc<Consortium> {
-    let org = |id: OrgId, name: &str, role| OrganisationSpec {
-        id,
-        name: name.into(),
-        role,
-        public_key: key(id).public_key(),
-    };
-    let genesis = Genesis {
-        chain_name: "sim".into(),
-        genesis_time_ms: 1_000,
-        organisations: vec![
-            org(PLATFORM, "Platform", Role::Platform),
-            org(MERCHANT, "Merchant", Role::Merchant),
-            org(BANK, "Bank", Role::PaymentInstitution),
-            org(AUDITOR, "Auditor", Role::Auditor),
-        ],
-        ledgers: vec![LedgerSpec { id: CNY, currency: "CNY".into(), scale: 2, issuer: BANK }],
-        validators: sim::validator_public_keys(validators)
-            .into_iter()
-            .enumerate()
-            .map(|(index, public_key)| ValidatorSpec {
-                name: format!("v{index}"),
-                org: PLATFORM,
-                public_key,
-                p2p_address: format!("127.0.0.1:{}", 7_000 + index),
-                api_address: format!("127.0.0.1:{}", 8_000 + index),
-            })
-            .collect(),
-    };
+    let genesis = testkit::genesis_with_validators("sim", &sim::validator_public_keys(validators));
     Arc::new(Consortium::new(genesis).expect("valid genesis"))
 }
 
 fn account(id: u128, flags: u16) -> Operation {
-    Operation::CreateAccount(NewAccount {
-        id,
-        ledger: CNY,
-        code: 1,
-        flags: AccountFlags(flags),
-        ..Default::default()
-    })
+    testkit::account(id, CNY, flags)
 }
 
 fn transfer(id: u128, debit: u128, credit: u128, amount: u128, flags: u16) -> Operation {
-    Operation::CreateTransfer(NewTransfer {
-        id,
-        debit_account_id: debit,
-        credit_account_id: credit,
-        amount: Amount(amount),
-        ledger: CNY,
-        code: 1,
-        flags: TransferFlags(flags),
-        ..Default::default()
-    })
+    with_flags(testkit::transfer(id, debit, credit, amount), flags)
 }
 
 fn resolve(id: u128, pending_id: u128, flag: u16) -> Operation {
-    Operation::CreateTransfer(NewTransfer {
-        id,
-        pending_id,
-        flags: TransferFlags(flag),
-        ..Default::default()
-    })
+    testkit::resolve(id, pending_id, 0, flag)
 }
 
 /// A batch the client has submitted and not yet seen final.
@@ -334,7 +278,7 @@ impl Client {
                     .iter()
                     .zip(up)
                     .filter(|(_, up)| **up)
-                    .all(|(app, _)| app.finalized().ledger.height() >= highest.unwrap_or(0));
+                    .all(|(app, _)| app.finalized().height >= highest.unwrap_or(0));
             }
         };
         for signed in wave {
@@ -345,47 +289,34 @@ impl Client {
     }
 }
 
-/// Money conserved and limits respected on one ledger.
-fn check_money(index: usize, app: &App) -> Result<(), String> {
-    let finalized = app.finalized();
-    let ledger = &finalized.ledger;
-    for (id, [debits_posted, credits_posted, debits_pending, credits_pending]) in ledger.totals() {
-        if debits_posted != credits_posted || debits_pending != credits_pending {
-            return Err(format!(
-                "validator {index} height {}: ledger {id} unbalanced: posted {debits_posted}/{credits_posted}, pending {debits_pending}/{credits_pending}",
-                ledger.height()
-            ));
-        }
-    }
-    let violations = ledger.limit_violations();
-    if violations != 0 {
-        return Err(format!(
-            "validator {index} height {}: {violations} accounts past their limit",
-            ledger.height()
-        ));
-    }
-    Ok(())
+/// A finalized block of validator `app`'s index.
+fn block(app: &AppView, height: u64) -> Option<hansa_chain::app::FinalizedBlock> {
+    app.index().block(height).expect("the index reads")
 }
 
-/// The periodic invariant: same genesis, money and limits on every validator, and each
-/// validator's head state root equal to every other's block at that height.
+/// The periodic invariant: same genesis, and each validator's head state root equal to every
+/// other's block at that height. (Money and limits are checked on every block every validator
+/// executes: `hansa_ledger::check_block` stops a validator whose ledger breaks them.)
 fn invariant(apps: &[App]) -> Result<(), String> {
     use hansa_chain::Executor as _;
     let genesis = apps[0].genesis_block().digest();
-    let snapshots: Vec<_> = apps.iter().map(|app| app.finalized()).collect();
+    let heads: Vec<_> = apps.iter().map(|app| app.finalized()).collect();
+    let views: Vec<AppView> = apps.iter().map(App::view).collect();
     for (index, app) in apps.iter().enumerate() {
         if app.genesis_block().digest() != genesis {
             return Err(format!("validator {index} has another genesis block"));
         }
-        check_money(index, app)?;
-        let Some(head) = snapshots[index].blocks.last() else { continue };
-        for (other, snapshot) in snapshots.iter().enumerate() {
-            if let Some(block) = snapshot.block(head.header.height)
+        let head = &heads[index];
+        if head.height == 0 {
+            continue;
+        }
+        for (other, other_app) in views.iter().enumerate() {
+            if let Some(block) = block(other_app, head.height)
                 && block.state.root() != head.state.root()
             {
                 return Err(format!(
                     "state root of height {} differs between validators {index} and {other}",
-                    head.header.height
+                    head.height
                 ));
             }
         }
@@ -394,20 +325,19 @@ fn invariant(apps: &[App]) -> Result<(), String> {
 }
 
 /// The final checks over the current executors, given what the client saw acknowledged.
-fn check_final(apps: &[App], seen: &Seen) {
-    let snapshots: Vec<_> = apps.iter().map(|app| app.finalized()).collect();
+fn check_final(apps: &[AppView], seen: &Seen) {
+    let heights: Vec<u64> = apps.iter().map(|app| app.finalized().height).collect();
     let highest_acknowledged = seen.acknowledged.values().map(|outcome| outcome.height).max().unwrap_or(0);
-    let common = snapshots.iter().map(|snapshot| snapshot.ledger.height()).min().expect("validators");
+    let common = *heights.iter().min().expect("validators");
     assert!(
         common >= highest_acknowledged,
-        "a validator is below the highest acknowledged height {highest_acknowledged}: {:?}",
-        snapshots.iter().map(|snapshot| snapshot.ledger.height()).collect::<Vec<_>>()
+        "a validator is below the highest acknowledged height {highest_acknowledged}: {heights:?}"
     );
-    // Same digest and state root at every height every validator has.
+    // Same digest, state root and results at every height every validator has.
     for height in 1..=common {
-        let reference = snapshots[0].block(height).expect("below the common height");
-        for (index, snapshot) in snapshots.iter().enumerate().skip(1) {
-            let block = snapshot.block(height).expect("below the common height");
+        let reference = block(&apps[0], height).expect("below the common height");
+        for (index, app) in apps.iter().enumerate().skip(1) {
+            let block = block(app, height).expect("below the common height");
             assert_eq!(block.digest, reference.digest, "validator {index} height {height} digest");
             assert_eq!(
                 block.state.root(),
@@ -417,13 +347,10 @@ fn check_final(apps: &[App], seen: &Seen) {
             assert_eq!(block.results, reference.results, "validator {index} height {height} results");
         }
     }
-    for (index, app) in apps.iter().enumerate() {
-        check_money(index, app).unwrap_or_else(|error| panic!("{error}"));
-    }
     // No acknowledged batch lost.
     for (digest, outcome) in &seen.acknowledged {
         for (index, app) in apps.iter().enumerate() {
-            let found = app.read().indexes.batch(digest).cloned().unwrap_or_else(|| {
+            let found = app.index().batch(digest).expect("the index reads").unwrap_or_else(|| {
                 panic!("validator {index} lost acknowledged batch {digest} (height {})", outcome.height)
             });
             assert_eq!(found.height, outcome.height, "validator {index} batch {digest} height");
@@ -432,43 +359,42 @@ fn check_final(apps: &[App], seen: &Seen) {
             assert_eq!(found.results, outcome.results, "validator {index} batch {digest} results");
         }
     }
-    // Transfer counts: equal between validators at the same height, and the transfers that
-    // succeeded up to the common height are equal everywhere.
-    let mut by_height: BTreeMap<u64, u64> = BTreeMap::new();
-    for (index, snapshot) in snapshots.iter().enumerate() {
-        let count = snapshot.ledger.transfer_count();
-        let known = *by_height.entry(snapshot.ledger.height()).or_insert(count);
-        assert_eq!(count, known, "validator {index} transfer count at height {}", snapshot.ledger.height());
-    }
-    // Every operation's result, at every height every validator has, is the same everywhere
-    // (validators keep results, not whole blocks, for old heights).
-    for height in 1..=common {
-        let reference = &snapshots[0].block(height).expect("below the common height").results;
-        for (index, snapshot) in snapshots.iter().enumerate().skip(1) {
-            let results = &snapshot.block(height).expect("below the common height").results;
-            assert_eq!(results, reference, "validator {index} results at height {height}");
-        }
+    // Counts and ledger totals: equal between validators at the same height.
+    type Summary = ((u64, u64), Vec<(u32, hansa_chain::app::LedgerTotals)>);
+    let mut by_height: BTreeMap<u64, Summary> = BTreeMap::new();
+    for (index, app) in apps.iter().enumerate() {
+        let counts = app.index().counts().expect("the index reads");
+        let totals = app.index().totals().expect("the index reads");
+        let known = by_height.entry(heights[index]).or_insert((counts, totals.clone()));
+        assert_eq!(
+            (counts, totals),
+            known.clone(),
+            "validator {index} counts and totals at height {}",
+            heights[index]
+        );
     }
 }
 
 /// What a real-ledger run observed.
 struct LedgerRun {
     outcome: sim::Outcome,
-    /// Every executor instance, by validator, in creation order (the last one is current).
-    instances: Vec<Vec<App>>,
+    /// What every executor instance finalized, by validator, in creation order (the last one
+    /// is current), with the height it resumed at when it opened. Views: the instances
+    /// themselves ended with the simulated runtime.
+    instances: Vec<Vec<(AppView, u64)>>,
     seen: Arc<Mutex<Seen>>,
 }
 
 impl LedgerRun {
-    fn current(&self) -> Vec<App> {
+    fn current(&self) -> Vec<AppView> {
         self.instances
             .iter()
-            .map(|instances| instances.last().expect("one instance per validator").clone())
+            .map(|instances| instances.last().expect("one instance per validator").0.clone())
             .collect()
     }
 
     fn state_roots(&self) -> Vec<Hash> {
-        self.current().iter().map(|app| app.finalized().ledger.state_root()).collect()
+        self.current().iter().map(|app| app.finalized().state.root()).collect()
     }
 }
 
@@ -483,15 +409,26 @@ fn run_ledger(
     let seed = scenario.seed;
     scenario.check_every = Duration::from_millis(100);
     let consortium = consortium(scenario.validators);
-    let instances: Arc<Mutex<Vec<Vec<App>>>> = Arc::new(Mutex::new(vec![Vec::new(); scenario.validators]));
+    type Instances = Vec<Vec<(AppView, u64)>>;
+    let instances: Arc<Mutex<Instances>> = Arc::new(Mutex::new(vec![Vec::new(); scenario.validators]));
+    // Each validator's index outlives its restarts, as its disk would.
+    let indexes: Vec<Index> =
+        (0..scenario.validators).map(|_| Index::in_memory().expect("an index in memory")).collect();
     let factory = {
         let instances = instances.clone();
         let consortium = consortium.clone();
-        move |index: usize| {
-            // No wall-clock wait for batches on the simulated clock.
-            let app = App::with_empty_block_wait(consortium.clone(), Duration::ZERO);
-            instances.lock().expect("not poisoned")[index].push(app.clone());
-            app
+        move |index: usize, context: deterministic::Context| {
+            let instances = instances.clone();
+            let consortium = consortium.clone();
+            let validator_index = indexes[index].clone();
+            async move {
+                let config = AppConfig::simulation(&format!("validator{index}"));
+                let app =
+                    App::open(context, consortium, validator_index, config).await.expect("the app opens");
+                let resumed = app.finalized().height;
+                instances.lock().expect("not poisoned")[index].push((app.view(), resumed));
+                app
+            }
         }
     };
     let mut client = Client::new(seed, consortium.chain_id, transfer_waves, batches_per_wave);
@@ -511,15 +448,15 @@ fn run_ledger(
     }
     let seen = run.seen.lock().expect("not poisoned");
     let apps = run.current();
-    let finalized = apps[0].finalized();
+    let (transfers, _) = apps[0].index().counts().expect("the index reads");
     eprintln!(
         "{name}: seed {seed} simulated {:?}, heights {:?}, {} batches acknowledged ({} submissions, {} resubmissions), {} transfers",
         run.outcome.elapsed,
-        apps.iter().map(|app| app.finalized().ledger.height()).collect::<Vec<_>>(),
+        apps.iter().map(|app| app.finalized().height).collect::<Vec<_>>(),
         seen.acknowledged.len(),
         seen.submissions,
         seen.resubmissions,
-        finalized.ledger.transfer_count(),
+        transfers,
     );
     drop(seen);
     run
@@ -570,9 +507,15 @@ fn real_ledger_four_validators_one_crashes_and_restarts() {
     assert_all_acknowledged(&run, batches(30, 6));
     assert_eq!(run.instances[2].len(), 3, "initial, started, restarted");
     assert!(run.seen.lock().expect("not poisoned").resubmissions > 0);
-    // The restarted instance rebuilt the same state from redelivered blocks.
-    let restarted = &run.instances[2][2];
-    assert!(restarted.finalized().ledger.height() > 0);
+    // The restarted instance resumed from its last checkpoint: it replayed at most one
+    // checkpoint interval of the blocks the crashed instance had applied.
+    let (crashed, _) = &run.instances[2][1];
+    let (restarted, resumed) = &run.instances[2][2];
+    let interval = AppConfig::simulation("any").checkpoint_interval;
+    let reached = crashed.finalized().height;
+    assert!(reached > interval, "the crashed instance got past a checkpoint ({reached})");
+    assert!(*resumed > 0 && reached - resumed < interval, "resumed at {resumed} after reaching {reached}");
+    assert!(restarted.finalized().height > reached);
 }
 
 #[test]

@@ -16,7 +16,8 @@ fn report(name: &str, outcome: &sim::Outcome) {
 
 #[test]
 fn four_validators_all_online_reach_height_20() {
-    let outcome = sim::run(Scenario::new(1, 4, 20), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    let outcome =
+        sim::run(Scenario::new(1, 4, 20), |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
     report("all online", &outcome);
     assert!(outcome.common_height() >= 20);
 }
@@ -25,7 +26,7 @@ fn four_validators_all_online_reach_height_20() {
 fn four_validators_with_one_crashed_throughout_still_finalize() {
     let mut scenario = Scenario::new(2, 4, 20);
     scenario.faults = vec![Fault::Crash { validator: 3, at: Duration::ZERO, down_for: None }];
-    let outcome = sim::run(scenario, |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    let outcome = sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
     report("one crashed", &outcome);
     assert!(outcome.finalized[3].is_empty());
     assert!(outcome.finalized[..3].iter().all(|delivered| delivered.len() >= 20));
@@ -45,10 +46,10 @@ fn crashed_validator_restarts_and_catches_up() {
     let instances: Arc<Mutex<Vec<(usize, ToyExecutor)>>> = Arc::default();
     let factory = {
         let instances = instances.clone();
-        move |index| {
+        move |index, _| {
             let executor = ToyExecutor::new();
             instances.lock().expect("not poisoned").push((index, executor.clone()));
-            executor
+            async move { executor }
         }
     };
     let outcome = sim::run(scenario, factory, sim::toy_state_roots_agree);
@@ -101,7 +102,11 @@ pub(crate) fn partition_and_loss_scenario() -> Scenario {
 
 #[test]
 fn seven_validators_heal_after_partition_and_loss() {
-    let outcome = sim::run(partition_and_loss_scenario(), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    let outcome = sim::run(
+        partition_and_loss_scenario(),
+        |_, _| async { ToyExecutor::new() },
+        sim::toy_state_roots_agree,
+    );
     report("partition and loss", &outcome);
     assert!(outcome.common_height() >= 25);
 }
@@ -122,8 +127,8 @@ fn same_seed_replays_identically() {
         }];
         scenario
     };
-    let first = sim::run(scenario(), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
-    let second = sim::run(scenario(), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    let first = sim::run(scenario(), |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
+    let second = sim::run(scenario(), |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
     assert_eq!(first.auditor_state, second.auditor_state);
     assert_eq!(first.finalized, second.finalized);
 }
@@ -138,7 +143,7 @@ fn whole_cluster_crashes_and_restarts_from_storage() {
             down_for: Some(Duration::from_secs(1)),
         })
         .collect();
-    let outcome = sim::run(scenario, |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    let outcome = sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
     report("whole cluster restart", &outcome);
     assert!(outcome.common_height() >= 30);
 }
@@ -153,7 +158,7 @@ fn a_failing_run_names_its_seed() {
         Fault::Crash { validator: 1, at: Duration::ZERO, down_for: None },
     ];
     scenario.time_limit = Duration::from_secs(5);
-    sim::run(scenario, |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+    sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
 }
 
 /// A scenario whose faults are all drawn from the seed: a crash and restart, a partition of a
@@ -206,7 +211,8 @@ pub(crate) fn random_scenario(seed: u64) -> Scenario {
 fn random_faults_keep_safety_and_liveness() {
     let seeds: u64 = std::env::var("HANSA_SIM_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(4);
     for seed in 100..100 + seeds {
-        let outcome = sim::run(random_scenario(seed), |_| ToyExecutor::new(), sim::toy_state_roots_agree);
+        let outcome =
+            sim::run(random_scenario(seed), |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
         report("random faults", &outcome);
         assert!(outcome.common_height() >= 30);
     }

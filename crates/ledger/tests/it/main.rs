@@ -1,5 +1,5 @@
 //! Ledger integration tests: semantics scenario by scenario, then properties against a model.
 
+mod golden;
 mod model;
 mod scenarios;
-mod support;

@@ -187,7 +187,7 @@ fn account_and_transfer_records() {
         owner: OrgId(2),
     };
     assert_eq!(
-        hansa_types::proof::account_leaf(&account).to_hex(),
+        hansa_types::proof::v1::account_leaf(&account).to_hex(),
         "919fdc1c7da081b6fb54349c5c88083e8aa3c65cfeaa041fe8fa8f94b0f72c1d"
     );
     assert_eq!(Account::decode(&account.encode()), Ok(account));
@@ -209,7 +209,7 @@ fn account_and_transfer_records() {
         status: PendingStatus::Pending,
     };
     assert_eq!(
-        hansa_types::proof::transfer_leaf(&record).to_hex(),
+        hansa_types::proof::v1::transfer_leaf(&record).to_hex(),
         "8c21ba9d20c4fd9b44606068207a1dde7e0878a702f5d0598c311466c59ec383"
     );
     assert_eq!(Transfer::decode(&record.encode()), Ok(record));
@@ -325,4 +325,26 @@ fn an_operation_proof_shows_inclusion_result_and_signer() {
     let mut swapped = proof.clone();
     swapped.signature = SecretKey::from_seed([1; 32]).sign(b"something else");
     assert!(swapped.verify().is_err(), "the signature is committed by the operations root");
+}
+
+#[test]
+fn state_keys_derived_ids_and_the_state_root() {
+    use hansa_types::{StateCommitment, Table, state::derived_id};
+    const ACCOUNTS: Table = Table::current(0x0100, "ledger.accounts");
+    let key = ACCOUNTS.key(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
+    // The state key's encoding is also its key in storage: table u16 LE, then id u128 LE.
+    assert_eq!(hex::encode(key.encode()), "0001100f0e0d0c0b0a090807060504030201");
+    assert_eq!(derived_id(ACCOUNTS.id, &[b"merchant", b"order-7"]), 101832454753775671868112798731920809806);
+    let commitment = StateCommitment {
+        records_root: Hash([1; 32]),
+        records_ops_root: Hash([2; 32]),
+        records_range: (3, 4),
+        log_root: Hash([5; 32]),
+        log_range: (6, 7),
+    };
+    assert_eq!(
+        commitment.root().to_hex(),
+        "30a5d87c9f73ea7968193fda506ae514ddd3ff7ae87d173e0249c806e8d270c2"
+    );
+    assert_eq!(StateCommitment::decode(&commitment.encode()), Ok(commitment));
 }

@@ -1,10 +1,11 @@
 //! `create_account`: TigerBeetle's validation order, then Hansa's authorisation.
 
-use crate::Ledger;
-use hansa_types::{Account, AccountFlags, Amount, NewAccount, OrgId, ResultCode};
+use super::Apply;
+use hansa_types::{Account, AccountFlags, Amount, NewAccount, ResultCode};
 
-impl Ledger {
-    pub(crate) fn create_account(&mut self, org: OrgId, new: &NewAccount, timestamp: u64) -> ResultCode {
+impl Apply<'_, '_> {
+    pub(crate) fn create_account(&mut self, new: &NewAccount) -> ResultCode {
+        let (org, timestamp) = (self.org, self.timestamp);
         let flags = new.flags;
         if flags.0 & !AccountFlags::KNOWN != 0 {
             return ResultCode::ReservedFlag;
@@ -29,8 +30,8 @@ impl Ledger {
         if new.code == 0 {
             return ResultCode::CodeMustNotBeZero;
         }
-        if let Some(position) = self.account_position(new.id) {
-            return exists(new, &self.account_at(position));
+        if let Some(existing) = self.account(new.id) {
+            return exists(new, &existing);
         }
         let Some(issuer) = self.consortium.issuer(new.ledger) else {
             return ResultCode::LedgerNotFound;
@@ -56,14 +57,7 @@ impl Ledger {
             timestamp,
             owner: org,
         };
-        let position = self.accounts.len() as u64;
-        self.accounts.push_back(account);
-        self.account_positions.insert(account.id, position);
-        self.touched_accounts.push(position);
-        if account.flags.has(AccountFlags::HISTORY) {
-            self.block_balances
-                .push((account.id, crate::AccountBalance::of(&account, timestamp, self.height)));
-        }
+        super::put_account(self.state, &account, timestamp);
         ResultCode::Ok
     }
 }

@@ -7,15 +7,16 @@
 //! holds on accounts it owns, void holds on either side, and only a currency's issuer may
 //! credit its issuance account (redeem).
 
-use crate::{Ledger, NANOS_PER_MS};
+use super::{
+    Apply, HOLDS, Hold, NANOS_PER_S, RESOLUTIONS, Resolution, TRANSFERS, expiry, hold_status, put_account,
+};
 use hansa_types::{
-    Account, AccountFlags, Amount, NewTransfer, OrgId, PendingStatus, ResultCode, Transfer, TransferFlags,
+    Account, AccountFlags, Amount, NewTransfer, PendingStatus, ResultCode, Transfer, TransferFlags,
 };
 
-const NANOS_PER_S: u64 = 1_000 * NANOS_PER_MS;
-
-impl Ledger {
-    pub(crate) fn create_transfer(&mut self, org: OrgId, new: &NewTransfer, timestamp: u64) -> ResultCode {
+impl Apply<'_, '_> {
+    pub(crate) fn create_transfer(&mut self, new: &NewTransfer) -> ResultCode {
+        let (org, timestamp) = (self.org, self.timestamp);
         let flags = new.flags;
         if flags.0 & !TransferFlags::KNOWN != 0 {
             return ResultCode::ReservedFlag;
@@ -28,7 +29,7 @@ impl Ledger {
         }
         if flags.has(TransferFlags::POST_PENDING_TRANSFER) || flags.has(TransferFlags::VOID_PENDING_TRANSFER)
         {
-            return self.resolve_pending(org, new, timestamp);
+            return self.resolve_pending(new);
         }
         if new.debit_account_id == 0 {
             return ResultCode::DebitAccountIdMustNotBeZero;
@@ -63,22 +64,20 @@ impl Ledger {
         if new.code == 0 {
             return ResultCode::CodeMustNotBeZero;
         }
-        let Some(debit_position) = self.account_position(new.debit_account_id) else {
+        let Some(mut debit) = self.account(new.debit_account_id) else {
             return ResultCode::DebitAccountNotFound;
         };
-        let Some(credit_position) = self.account_position(new.credit_account_id) else {
+        let Some(mut credit) = self.account(new.credit_account_id) else {
             return ResultCode::CreditAccountNotFound;
         };
-        let mut debit = self.account_at(debit_position);
-        let mut credit = self.account_at(credit_position);
         if debit.ledger != credit.ledger {
             return ResultCode::AccountsMustHaveTheSameLedger;
         }
         if new.ledger != debit.ledger {
             return ResultCode::TransferMustHaveTheSameLedgerAsAccounts;
         }
-        if let Some(position) = self.transfer_positions.get(&new.id) {
-            return transfer_exists(new, &self.transfers[*position as usize]);
+        if let Some(existing) = self.transfer(new.id) {
+            return transfer_exists(new, &existing);
         }
         if debit.owner != org {
             return ResultCode::Unauthorised;
@@ -164,8 +163,7 @@ impl Ledger {
         if flags.has(TransferFlags::CLOSING_CREDIT) {
             credit.flags.0 |= AccountFlags::CLOSED;
         }
-        self.set_account(debit_position, debit, timestamp);
-        self.set_account(credit_position, credit, timestamp);
+        self.put_accounts(&debit, &credit);
         let transfer = Transfer {
             id: new.id,
             debit_account_id: new.debit_account_id,
@@ -183,15 +181,25 @@ impl Ledger {
             submitter: org,
             status: if pending { PendingStatus::Pending } else { PendingStatus::None },
         };
-        let position = self.insert_transfer(transfer);
-        if let Some(expires_at) = expires_at {
-            self.expiries.insert((expires_at, position), ());
+        self.state.append(TRANSFERS.key(transfer.id), transfer);
+        if pending {
+            let expires_at = expires_at.unwrap_or(0);
+            self.state.put(HOLDS.key(transfer.id), Hold { expires_at });
+            if expires_at != 0 {
+                expiry::schedule(self.state, expires_at, timestamp, transfer.id);
+            }
         }
         ResultCode::Ok
     }
 
+    fn put_accounts(&mut self, debit: &Account, credit: &Account) {
+        put_account(self.state, debit, self.timestamp);
+        put_account(self.state, credit, self.timestamp);
+    }
+
     /// Posts or voids a pending transfer.
-    fn resolve_pending(&mut self, org: OrgId, new: &NewTransfer, timestamp: u64) -> ResultCode {
+    fn resolve_pending(&mut self, new: &NewTransfer) -> ResultCode {
+        let (org, timestamp) = (self.org, self.timestamp);
         let flags = new.flags;
         let post = flags.has(TransferFlags::POST_PENDING_TRANSFER);
         let exclusive = TransferFlags::PENDING
@@ -214,10 +222,9 @@ impl Ledger {
         if new.timeout_s != 0 {
             return ResultCode::TimeoutReservedForPendingTransfer;
         }
-        let Some(&pending_position) = self.transfer_positions.get(&new.pending_id) else {
+        let Some(hold) = self.transfer(new.pending_id) else {
             return ResultCode::PendingTransferNotFound;
         };
-        let mut hold = self.transfers[pending_position as usize];
         if !hold.flags.has(TransferFlags::PENDING) {
             return ResultCode::PendingTransferNotPending;
         }
@@ -245,18 +252,16 @@ impl Ledger {
         if !post && amount != hold.amount {
             return ResultCode::PendingTransferHasDifferentAmount;
         }
-        if let Some(position) = self.transfer_positions.get(&new.id) {
-            return resolution_exists(new, &self.transfers[*position as usize]);
+        if let Some(existing) = self.transfer(new.id) {
+            return resolution_exists(new, &existing);
         }
-        let debit_position = self.account_position(hold.debit_account_id).expect("a hold's accounts exist");
-        let credit_position = self.account_position(hold.credit_account_id).expect("a hold's accounts exist");
-        let mut debit = self.account_at(debit_position);
-        let mut credit = self.account_at(credit_position);
+        let mut debit = self.account(hold.debit_account_id).expect("a hold's accounts exist");
+        let mut credit = self.account(hold.credit_account_id).expect("a hold's accounts exist");
         let authorised = if post { debit.owner == org } else { debit.owner == org || credit.owner == org };
         if !authorised {
             return ResultCode::Unauthorised;
         }
-        match hold.status {
+        match hold_status(self.state, &hold) {
             PendingStatus::Pending => {}
             PendingStatus::Posted => return ResultCode::PendingTransferAlreadyPosted,
             PendingStatus::Voided => return ResultCode::PendingTransferAlreadyVoided,
@@ -286,10 +291,10 @@ impl Ledger {
         } else {
             reopen(&mut debit, &mut credit, &hold);
         }
-        self.set_account(debit_position, debit, timestamp);
-        self.set_account(credit_position, credit, timestamp);
-        hold.status = if post { PendingStatus::Posted } else { PendingStatus::Voided };
-        self.update_transfer(pending_position, hold);
+        self.put_accounts(&debit, &credit);
+        let status = if post { PendingStatus::Posted } else { PendingStatus::Voided };
+        self.state.delete(HOLDS.key(hold.id));
+        self.state.append(RESOLUTIONS.key(hold.id), Resolution { status, transfer_id: new.id, timestamp });
         let transfer = Transfer {
             id: new.id,
             debit_account_id: hold.debit_account_id,
@@ -307,52 +312,12 @@ impl Ledger {
             submitter: org,
             status: PendingStatus::None,
         };
-        self.insert_transfer(transfer);
+        self.state.append(TRANSFERS.key(transfer.id), transfer);
         ResultCode::Ok
-    }
-
-    /// Releases every hold whose timeout has passed at consensus time `now_ns`.
-    pub(crate) fn expire_pending(&mut self, now_ns: u64) {
-        while let Some(((expires_at, position), ())) = self.expiries.get_min().copied() {
-            if expires_at > now_ns {
-                break;
-            }
-            self.expiries.remove(&(expires_at, position));
-            let mut hold = self.transfers[position as usize];
-            if hold.status != PendingStatus::Pending {
-                continue;
-            }
-            let debit_position =
-                self.account_position(hold.debit_account_id).expect("a hold's accounts exist");
-            let credit_position =
-                self.account_position(hold.credit_account_id).expect("a hold's accounts exist");
-            let mut debit = self.account_at(debit_position);
-            let mut credit = self.account_at(credit_position);
-            debit.debits_pending = sub(debit.debits_pending, hold.amount);
-            credit.credits_pending = sub(credit.credits_pending, hold.amount);
-            reopen(&mut debit, &mut credit, &hold);
-            self.set_account(debit_position, debit, expires_at);
-            self.set_account(credit_position, credit, expires_at);
-            hold.status = PendingStatus::Expired;
-            self.update_transfer(position, hold);
-        }
-    }
-
-    fn insert_transfer(&mut self, transfer: Transfer) -> u64 {
-        let position = self.transfers.len() as u64;
-        self.transfers.push_back(transfer);
-        self.transfer_positions.insert(transfer.id, position);
-        self.touched_transfers.push(position);
-        position
-    }
-
-    fn update_transfer(&mut self, position: u64, transfer: Transfer) {
-        self.transfers.set(position as usize, transfer);
-        self.touched_transfers.push(position);
     }
 }
 
-fn reopen(debit: &mut Account, credit: &mut Account, hold: &Transfer) {
+pub(super) fn reopen(debit: &mut Account, credit: &mut Account, hold: &Transfer) {
     if hold.flags.has(TransferFlags::CLOSING_DEBIT) {
         debit.flags.0 &= !AccountFlags::CLOSED;
     }
@@ -365,7 +330,7 @@ fn add(left: Amount, right: Amount) -> Amount {
     left.checked_add(right).expect("overflow was checked before applying")
 }
 
-fn sub(left: Amount, right: Amount) -> Amount {
+pub(super) fn sub(left: Amount, right: Amount) -> Amount {
     left.checked_sub(right).expect("a pending balance always covers its holds")
 }
 

@@ -1,0 +1,325 @@
+//! Execution: fetching the records a block reads, running the ledger on them, and building the
+//! block's speculative state on its parent's; proposing and verifying blocks with it.
+
+use super::{App, Speculative, evict_lowest, lock};
+use commonware_runtime::Spawner;
+use hansa_ledger::modules::ledger::{ACCOUNTS, TRANSFERS};
+use hansa_ledger::{Prefetched, SequenceWindow, Signatures, sequence_key};
+use hansa_state::Speculation;
+use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX};
+use hansa_types::{Account, Block, Decode, Hash, Header, OrgId, SealedBatch, Transfer, merkle};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The state a block executes on: the applied tip (`None`) or a speculative state.
+type Parent = Option<Arc<Speculation>>;
+
+/// Why a block could not be executed here.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ExecuteError {
+    #[error("the block is invalid: {0}")]
+    Invalid(#[from] hansa_ledger::BlockError),
+    #[error("storage: {0}")]
+    Storage(#[from] hansa_state::StoreError),
+}
+
+impl<E: commonware_storage::Context + Spawner> App<E> {
+    /// Fetches every record executing `batches` at `timestamp_ms` on `parent` reads.
+    async fn prefetch(
+        &self,
+        parent: &Parent,
+        timestamp_ms: u64,
+        batches: &[SealedBatch],
+    ) -> Result<Prefetched, hansa_state::StoreError> {
+        let mut prefetched = Prefetched::new();
+        let mut plan = self.inner.ledger.read_plan(timestamp_ms, batches);
+        loop {
+            let keys = plan.next(&prefetched);
+            if keys.is_empty() {
+                return Ok(prefetched);
+            }
+            let values = self.inner.store.read(parent.as_ref(), &keys).await?;
+            for (key, value) in keys.into_iter().zip(values) {
+                prefetched.insert(key, value);
+            }
+        }
+    }
+
+    /// Executes `batches` as the block at `height` on `parent` and builds its speculative state.
+    pub(super) async fn execute(
+        &self,
+        parent: &Parent,
+        height: u64,
+        timestamp_ms: u64,
+        batches: &[SealedBatch],
+        signatures: Signatures,
+    ) -> Result<(Speculative, Hash), ExecuteError> {
+        let prefetched = self.prefetch(parent, timestamp_ms, batches).await?;
+        let outcome = self.inner.ledger.execute_block(timestamp_ms, batches, &prefetched, signatures)?;
+        let deltas = match hansa_ledger::check_block(&prefetched, &outcome.writes) {
+            Ok(deltas) => deltas,
+            Err(violation) => panic!("the ledger broke an invariant at height {height}: {violation}"),
+        };
+        let state = self.inner.store.speculate(parent.as_ref(), height, &outcome.writes).await?;
+        let transfers: Vec<Transfer> = outcome
+            .writes
+            .log
+            .iter()
+            .filter(|append| append.key.table == TRANSFERS.id)
+            .map(|append| Transfer::decode(&append.value).expect("the ledger writes decodable transfers"))
+            .collect();
+        let accounts_created: Vec<(u32, u128)> = outcome
+            .writes
+            .records
+            .iter()
+            .filter(|write| write.key.table == ACCOUNTS.id && prefetched.get(&write.key) == Some(None))
+            .map(|write| {
+                let bytes = write.value.as_ref().expect("accounts are never deleted");
+                (Account::decode(bytes).expect("the ledger writes decodable accounts").ledger, write.key.id)
+            })
+            .collect();
+        let windows: Vec<(OrgId, SequenceWindow)> = outcome
+            .writes
+            .records
+            .iter()
+            .filter(|write| write.key.table == hansa_ledger::SEQUENCES.id)
+            .map(|write| {
+                let org = OrgId(u32::try_from(write.key.id).expect("windows are keyed by organisation"));
+                let bytes = write.value.as_ref().expect("sequence windows are never deleted");
+                (org, SequenceWindow::decode(bytes).expect("the ledger writes decodable windows"))
+            })
+            .collect();
+        let placeholder = Block {
+            header: Header {
+                version: HEADER_VERSION,
+                height,
+                parent: Hash::ZERO,
+                timestamp_ms,
+                state_root: Hash::ZERO,
+                operations_root: Hash::ZERO,
+                operations_count: 0,
+                results_root: Hash::ZERO,
+                context: Vec::new(),
+            },
+            batches: Vec::new(),
+        };
+        let speculative = Speculative {
+            block: placeholder,
+            results: outcome.results,
+            balances: outcome.balances,
+            transfers,
+            accounts_created,
+            deltas,
+            windows,
+            state,
+        };
+        Ok((speculative, outcome.results_root))
+    }
+
+    /// The state after `block`, executing it (and, recursively, unexecuted unfinalized
+    /// ancestors this validator has seen) if needed. `None` if it cannot be known here: a block
+    /// on an abandoned fork, or whose ancestry was never seen.
+    async fn state_after(&self, block: &Block) -> Option<Parent> {
+        let finalized = self.finalized();
+        let digest = block.digest();
+        if digest == finalized.digest {
+            return Some(None);
+        }
+        if block.height() <= finalized.height {
+            return None; // A block on a fork that finalization abandoned.
+        }
+        if let Some(entry) = lock(&self.inner.speculative).get(&digest) {
+            return Some(Some(entry.state.clone()));
+        }
+        let parent = lock(&self.inner.seen).get(&block.parent()).cloned();
+        let parent_state = if block.parent() == finalized.digest {
+            None
+        } else {
+            // Recursion is bounded by the unfinalized depth: each step goes one height down.
+            let parent = parent?;
+            Box::pin(self.state_after(&parent)).await?
+        };
+        let (mut speculative, results_root) = self
+            .execute(
+                &parent_state,
+                block.height(),
+                block.header.timestamp_ms,
+                &block.batches,
+                Signatures::Verify,
+            )
+            .await
+            .ok()?;
+        if speculative.state.commitment().root() != block.header.state_root
+            || results_root != block.header.results_root
+        {
+            return None;
+        }
+        speculative.block = block.clone();
+        let state = speculative.state.clone();
+        self.remember(speculative);
+        Some(Some(state))
+    }
+
+    pub(super) fn see(&self, block: &Block) {
+        if block.height() > 0 {
+            let mut seen = lock(&self.inner.seen);
+            seen.insert(block.digest(), block.clone());
+            evict_lowest(&mut seen, self.inner.config.speculative_blocks_max, |entry| entry.height());
+        }
+    }
+
+    /// Each organisation's sequence window in the state `parent`.
+    async fn windows(
+        &self,
+        parent: &Parent,
+    ) -> Result<BTreeMap<OrgId, SequenceWindow>, hansa_state::StoreError> {
+        let orgs: Vec<OrgId> =
+            self.inner.ledger.consortium().genesis.organisations.iter().map(|org| org.id).collect();
+        let keys: Vec<_> = orgs.iter().map(|org| sequence_key(*org)).collect();
+        let values = self.inner.store.read(parent.as_ref(), &keys).await?;
+        Ok(orgs
+            .into_iter()
+            .zip(values)
+            .filter_map(|(org, value)| {
+                value.map(|bytes| (org, SequenceWindow::decode(&bytes).expect("stored windows decode")))
+            })
+            .collect())
+    }
+
+    pub(super) async fn build(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+        self.see(parent);
+        let parent_state = self.state_after(parent).await?;
+        let height = parent.height() + 1;
+        let mut windows = match self.windows(&parent_state).await {
+            Ok(windows) => windows,
+            Err(error) => {
+                tracing::warn!(%error, height, "cannot read the parent's sequence windows; proposing nothing");
+                return None;
+            }
+        };
+        let batches: Vec<SealedBatch> = {
+            let mut pool = lock(&self.inner.mempool);
+            let wait = self.inner.config.empty_block_wait;
+            if pool.is_empty() && !wait.is_zero() {
+                pool = self
+                    .inner
+                    .arrivals
+                    .wait_timeout_while(pool, wait, |pool| pool.is_empty())
+                    .expect("mempool lock is never poisoned")
+                    .0;
+            }
+            let mut taken = BTreeSet::new();
+            let ledger = &self.inner.ledger;
+            pool.select(OPERATIONS_PER_BLOCK_MAX, BATCHES_PER_BLOCK_MAX, |batch| {
+                let org = batch.batch.org;
+                let key = (org, batch.batch.sequence);
+                let window = windows.entry(org).or_default();
+                let fresh = !taken.contains(&key)
+                    && ledger.check_batch(batch, Some(window), Signatures::AlreadyVerified).is_ok();
+                if fresh {
+                    window.accept(batch.batch.sequence);
+                    taken.insert(key);
+                }
+                fresh
+            })
+        };
+        let executed =
+            self.execute(&parent_state, height, timestamp_ms, &batches, Signatures::AlreadyVerified).await;
+        let (mut speculative, results_root) = match executed {
+            Ok(executed) => executed,
+            Err(error) => {
+                tracing::error!(%error, height, "a proposal failed to execute; proposing nothing");
+                return None;
+            }
+        };
+        let mut block = Block {
+            header: Header {
+                version: HEADER_VERSION,
+                height,
+                parent: parent.digest(),
+                timestamp_ms,
+                state_root: speculative.state.commitment().root(),
+                operations_root: Hash::ZERO,
+                operations_count: speculative.results.len() as u32,
+                results_root,
+                context,
+            },
+            batches,
+        };
+        block.header.operations_root = merkle::root(&block.operation_leaves());
+        speculative.block = block.clone();
+        self.remember(speculative);
+        Some(block)
+    }
+
+    pub(super) async fn check(&self, parent: &Block, block: &Block) -> bool {
+        self.see(parent);
+        self.see(block);
+        let digest = block.digest();
+        if lock(&self.inner.speculative).contains_key(&digest) {
+            return true;
+        }
+        // The parent's verification may still be running on another task: consensus treats
+        // `false` as "permanently invalid", so wait (bounded) for its state rather than reject
+        // a valid block. Simulations (no wall-clock waits) skip the wait.
+        let deadline =
+            std::time::Instant::now() + self.inner.config.empty_block_wait * super::PARENT_WAIT_FACTOR;
+        let parent_state = loop {
+            if let Some(state) = self.state_after(parent).await {
+                break state;
+            }
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(height = block.height(), "cannot verify: the parent's state is unknown");
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        // Signatures: those of batches waiting in this mempool (same digest, same signature)
+        // were verified on admission; the rest are verified here, all at once.
+        let unverified: Vec<SealedBatch> = {
+            let pool = lock(&self.inner.mempool);
+            block.batches.iter().filter(|signed| !pool.holds(signed)).cloned().collect()
+        };
+        if let Err(error) = self.inner.ledger.verify_signatures(&unverified) {
+            tracing::warn!(%error, height = block.height(), "rejecting a block with a bad signature");
+            return false;
+        }
+        // The chain crate checked height, parent, time and the operations root (`ChainBlock::new`),
+        // so execution only has to agree with the state and results roots.
+        let executed = self
+            .execute(
+                &parent_state,
+                block.height(),
+                block.header.timestamp_ms,
+                &block.batches,
+                Signatures::AlreadyVerified,
+            )
+            .await;
+        let (mut speculative, results_root) = match executed {
+            Ok(executed) => executed,
+            Err(error) => {
+                tracing::warn!(%error, height = block.height(), "rejecting a block that does not execute");
+                return false;
+            }
+        };
+        if speculative.state.commitment().root() != block.header.state_root
+            || results_root != block.header.results_root
+        {
+            tracing::warn!(
+                height = block.height(),
+                "rejecting a block whose roots do not match its execution"
+            );
+            return false;
+        }
+        speculative.block = block.clone();
+        self.remember(speculative);
+        true
+    }
+
+    fn remember(&self, speculative: Speculative) {
+        let digest = speculative.block.digest();
+        let mut map = lock(&self.inner.speculative);
+        map.insert(digest, Arc::new(speculative));
+        evict_lowest(&mut map, self.inner.config.speculative_blocks_max, |entry| entry.block.height());
+    }
+}

@@ -1,0 +1,406 @@
+//! The read model of finalized history, on disk (redb): finalized blocks, batch outcomes,
+//! where each operation landed, each account's transfers by time, balance histories, and each
+//! ledger's totals. Queries read it; execution never does.
+//!
+//! Fed once per finalized block, in height order, in one transaction with the height it
+//! reached. Feeding a height again (the chain replays the blocks after the state's last
+//! checkpoint after a restart) writes the same entries again, so the index never needs to be
+//! exactly as durable as the state: it is made durable at each state checkpoint, before it.
+
+use crate::app::{BatchOutcome, BatchSummary, FinalizedBlock};
+use hansa_ledger::AccountBalance;
+use hansa_types::codec::{
+    Decode, DecodeError, Encode, Reader, decode_bytes, decode_sequence, encode_bytes, encode_sequence,
+};
+use hansa_types::{Hash, Header, OrgId, ResultCode, StateCommitment, Transfer};
+use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use std::path::Path;
+use std::sync::Arc;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const BATCHES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("batches");
+/// (operation id, height, index in block).
+const OPERATIONS: TableDefinition<(u128, u64, u32), ()> = TableDefinition::new("operations");
+/// (account id, transfer timestamp, transfer id) for both accounts of each transfer.
+const ACCOUNT_TRANSFERS: TableDefinition<(u128, u64, u128), ()> = TableDefinition::new("account_transfers");
+/// (account id, timestamp) to (height, encoded balance) for accounts with the history flag.
+const BALANCES: TableDefinition<(u128, u64), (u64, &[u8])> = TableDefinition::new("balances");
+/// (ledger id, account id) of every account, for audits.
+const ACCOUNT_IDS: TableDefinition<(u32, u128), ()> = TableDefinition::new("account_ids");
+/// Ledger id to (Σ debits posted, Σ debits pending, accounts), wrapping.
+const TOTALS: TableDefinition<u32, (u128, u128, u64)> = TableDefinition::new("totals");
+
+const INDEXED_HEIGHT: &str = "indexed_height";
+const TRANSFER_COUNT: &str = "transfers";
+const ACCOUNT_COUNT: &str = "accounts";
+
+/// Why the index failed: the disk, or a bug. Fatal for the process, like a storage failure.
+#[derive(Debug, thiserror::Error)]
+#[error("index: {0}")]
+pub struct IndexError(String);
+
+fn error(error: impl std::fmt::Display) -> IndexError {
+    IndexError(error.to_string())
+}
+
+/// Totals of one ledger over all its accounts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LedgerTotals {
+    /// Σ debits posted, which double entry keeps equal to Σ credits posted.
+    pub posted: u128,
+    /// Σ debits pending, equal to Σ credits pending.
+    pub pending: u128,
+    /// Accounts on the ledger.
+    pub accounts: u64,
+}
+
+/// Everything one finalized block adds to the index.
+pub struct BlockRecord<'a> {
+    /// The block, without its operations.
+    pub block: &'a FinalizedBlock,
+    /// Its batches' outcomes.
+    pub outcomes: &'a [Arc<BatchOutcome>],
+    /// The transfers the block created.
+    pub transfers: &'a [Transfer],
+    /// Balances after each change of accounts with the history flag.
+    pub balances: &'a [(u128, AccountBalance)],
+    /// The accounts it created, as (ledger, id).
+    pub accounts_created: &'a [(u32, u128)],
+    /// How it moved each ledger's totals.
+    pub deltas: &'a hansa_ledger::BlockDeltas,
+}
+
+/// The index, over one redb database.
+#[derive(Clone)]
+pub struct Index {
+    db: Arc<Database>,
+}
+
+impl Index {
+    /// Opens (or creates) the index in a file.
+    pub fn open(path: &Path) -> Result<Index, IndexError> {
+        Ok(Index { db: Arc::new(Database::create(path).map_err(error)?) })
+    }
+
+    /// An index in memory (simulations: it survives a simulated restart as long as the caller
+    /// keeps it, like a disk).
+    pub fn in_memory() -> Result<Index, IndexError> {
+        let db =
+            Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(error)?;
+        Ok(Index { db: Arc::new(db) })
+    }
+
+    /// The height of the last block recorded (0 if none).
+    pub fn indexed_height(&self) -> Result<u64, IndexError> {
+        self.meta(INDEXED_HEIGHT)
+    }
+
+    fn meta(&self, key: &str) -> Result<u64, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let table = match read.open_table(META) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(other) => return Err(error(other)),
+        };
+        Ok(table.get(key).map_err(error)?.map_or(0, |value| value.value()))
+    }
+
+    /// Records one finalized block; `durable` makes it survive a crash before returning.
+    pub fn record(&self, record: &BlockRecord<'_>, durable: bool) -> Result<(), IndexError> {
+        let height = record.block.header.height;
+        let mut write = self.db.begin_write().map_err(error)?;
+        write
+            .set_durability(if durable { Durability::Immediate } else { Durability::None })
+            .map_err(error)?;
+        {
+            let mut meta = write.open_table(META).map_err(error)?;
+            let indexed = meta.get(INDEXED_HEIGHT).map_err(error)?.map_or(0, |value| value.value());
+            if height <= indexed {
+                return Ok(()); // Replayed after a restart: recorded already.
+            }
+            assert_eq!(height, indexed + 1, "the index records blocks in height order");
+            let transfers = meta.get(TRANSFER_COUNT).map_err(error)?.map_or(0, |value| value.value());
+            let accounts = meta.get(ACCOUNT_COUNT).map_err(error)?.map_or(0, |value| value.value());
+            let created: u64 = record.deltas.ledgers.values().map(|delta| delta.accounts_created).sum();
+            meta.insert(INDEXED_HEIGHT, height).map_err(error)?;
+            meta.insert(TRANSFER_COUNT, transfers + record.transfers.len() as u64).map_err(error)?;
+            meta.insert(ACCOUNT_COUNT, accounts + created).map_err(error)?;
+
+            let mut blocks = write.open_table(BLOCKS).map_err(error)?;
+            blocks.insert(height, record.block.encode().as_slice()).map_err(error)?;
+            let mut batches = write.open_table(BATCHES).map_err(error)?;
+            let mut operations = write.open_table(OPERATIONS).map_err(error)?;
+            for outcome in record.outcomes {
+                batches.insert(&outcome.batch_digest.0, outcome.encode().as_slice()).map_err(error)?;
+                for (offset, (id, _)) in outcome.results.iter().enumerate() {
+                    operations
+                        .insert((*id, height, outcome.first_index + offset as u32), ())
+                        .map_err(error)?;
+                }
+            }
+            let mut account_transfers = write.open_table(ACCOUNT_TRANSFERS).map_err(error)?;
+            for transfer in record.transfers {
+                for account in [transfer.debit_account_id, transfer.credit_account_id] {
+                    account_transfers
+                        .insert((account, transfer.timestamp, transfer.id), ())
+                        .map_err(error)?;
+                }
+            }
+            let mut balances = write.open_table(BALANCES).map_err(error)?;
+            for (id, balance) in record.balances {
+                balances
+                    .insert((*id, balance.timestamp), (height, encode_balance(balance).as_slice()))
+                    .map_err(error)?;
+            }
+            let mut account_ids = write.open_table(ACCOUNT_IDS).map_err(error)?;
+            for key in record.accounts_created {
+                account_ids.insert(*key, ()).map_err(error)?;
+            }
+            let mut totals = write.open_table(TOTALS).map_err(error)?;
+            for (ledger, delta) in &record.deltas.ledgers {
+                let (posted, pending, count) =
+                    totals.get(*ledger).map_err(error)?.map_or((0, 0, 0), |value| value.value());
+                let updated = (
+                    posted.wrapping_add(delta.posted),
+                    pending.wrapping_add(delta.pending),
+                    count + delta.accounts_created,
+                );
+                totals.insert(*ledger, updated).map_err(error)?;
+            }
+        }
+        write.commit().map_err(error)
+    }
+
+    /// Makes everything recorded durable.
+    pub fn sync(&self) -> Result<(), IndexError> {
+        let mut write = self.db.begin_write().map_err(error)?;
+        write.set_durability(Durability::Immediate).map_err(error)?;
+        write.open_table(META).map_err(error)?;
+        write.commit().map_err(error)
+    }
+
+    /// A finalized block (without its operations).
+    pub fn block(&self, height: u64) -> Result<Option<FinalizedBlock>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, BLOCKS)? else { return Ok(None) };
+        let value = table.get(height).map_err(error)?;
+        value.map(|bytes| FinalizedBlock::decode(bytes.value()).map_err(error)).transpose()
+    }
+
+    /// The outcome of a finalized batch.
+    pub fn batch(&self, digest: &Hash) -> Result<Option<BatchOutcome>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, BATCHES)? else { return Ok(None) };
+        let value = table.get(&digest.0).map_err(error)?;
+        value.map(|bytes| BatchOutcome::decode(bytes.value()).map_err(error)).transpose()
+    }
+
+    /// Every place an operation id was submitted (retries land more than once), oldest first.
+    pub fn locations(&self, id: u128) -> Result<Vec<(u64, u32)>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, OPERATIONS)? else { return Ok(Vec::new()) };
+        let range = table.range((id, 0, 0)..=(id, u64::MAX, u32::MAX)).map_err(error)?;
+        range.map(|entry| entry.map(|(key, _)| (key.value().1, key.value().2)).map_err(error)).collect()
+    }
+
+    /// Ids of an account's transfers with a timestamp in `[from, to]`, oldest first (newest
+    /// first if `reversed`), at most `limit`, among those `keep` accepts.
+    pub fn account_transfers(
+        &self,
+        account: u128,
+        from: u64,
+        to: u64,
+        reversed: bool,
+        limit: usize,
+        mut keep: impl FnMut(u128) -> bool,
+    ) -> Result<Vec<u128>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, ACCOUNT_TRANSFERS)? else { return Ok(Vec::new()) };
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let range = table.range((account, from, 0)..=(account, to, u128::MAX)).map_err(error)?;
+        let mut ids = Vec::new();
+        let entries: Box<dyn Iterator<Item = _>> =
+            if reversed { Box::new(range.rev()) } else { Box::new(range) };
+        for entry in entries {
+            let (key, _) = entry.map_err(error)?;
+            let id = key.value().2;
+            if keep(id) {
+                ids.push(id);
+                if ids.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// An account's balance history (accounts with the history flag), oldest first, with the
+    /// height that produced each balance.
+    pub fn balances(&self, account: u128, limit: usize) -> Result<Vec<(u64, AccountBalance)>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, BALANCES)? else { return Ok(Vec::new()) };
+        let range = table.range((account, 0)..=(account, u64::MAX)).map_err(error)?;
+        let mut out = Vec::new();
+        for entry in range.take(limit) {
+            let (_, value) = entry.map_err(error)?;
+            let (height, bytes) = value.value();
+            out.push((height, decode_balance(bytes).map_err(error)?));
+        }
+        Ok(out)
+    }
+
+    /// The last balance of an account at or before block `height`.
+    pub fn balance_at(&self, account: u128, height: u64) -> Result<Option<AccountBalance>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, BALANCES)? else { return Ok(None) };
+        let range = table.range((account, 0)..=(account, u64::MAX)).map_err(error)?;
+        for entry in range.rev() {
+            let (_, value) = entry.map_err(error)?;
+            let (at, bytes) = value.value();
+            if at <= height {
+                return Ok(Some(decode_balance(bytes).map_err(error)?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Each ledger's totals.
+    pub fn totals(&self) -> Result<Vec<(u32, LedgerTotals)>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, TOTALS)? else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(error)? {
+            let (key, value) = entry.map_err(error)?;
+            let (posted, pending, accounts) = value.value();
+            out.push((key.value(), LedgerTotals { posted, pending, accounts }));
+        }
+        Ok(out)
+    }
+
+    /// The ids of every account of `ledger`.
+    pub fn account_ids(&self, ledger: u32) -> Result<Vec<u128>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, ACCOUNT_IDS)? else { return Ok(Vec::new()) };
+        let range = table.range((ledger, 0)..=(ledger, u128::MAX)).map_err(error)?;
+        range.map(|entry| entry.map(|(key, _)| key.value().1).map_err(error)).collect()
+    }
+
+    /// How many transfers and accounts the finalized blocks created.
+    pub fn counts(&self) -> Result<(u64, u64), IndexError> {
+        Ok((self.meta(TRANSFER_COUNT)?, self.meta(ACCOUNT_COUNT)?))
+    }
+}
+
+fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+    read: &redb::ReadTransaction,
+    definition: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, IndexError> {
+    match read.open_table(definition) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(other) => Err(error(other)),
+    }
+}
+
+fn encode_balance(balance: &AccountBalance) -> Vec<u8> {
+    let mut out = Vec::with_capacity(72);
+    balance.debits_pending.encode_to(&mut out);
+    balance.debits_posted.encode_to(&mut out);
+    balance.credits_pending.encode_to(&mut out);
+    balance.credits_posted.encode_to(&mut out);
+    balance.timestamp.encode_to(&mut out);
+    out
+}
+
+fn decode_balance(bytes: &[u8]) -> Result<AccountBalance, DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let balance = AccountBalance {
+        debits_pending: Decode::decode_from(&mut reader)?,
+        debits_posted: Decode::decode_from(&mut reader)?,
+        credits_pending: Decode::decode_from(&mut reader)?,
+        credits_posted: Decode::decode_from(&mut reader)?,
+        timestamp: Decode::decode_from(&mut reader)?,
+    };
+    reader.finish()?;
+    Ok(balance)
+}
+
+/// Most results one block can hold (its operations).
+const RESULTS_MAX: usize = hansa_types::block::OPERATIONS_PER_BLOCK_MAX;
+
+impl Encode for BatchSummary {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.digest.encode_to(out);
+        self.org.encode_to(out);
+        self.sequence.encode_to(out);
+        self.operations.encode_to(out);
+    }
+}
+
+impl Decode for BatchSummary {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(BatchSummary {
+            digest: Decode::decode_from(reader)?,
+            org: OrgId::decode_from(reader)?,
+            sequence: Decode::decode_from(reader)?,
+            operations: Decode::decode_from(reader)?,
+        })
+    }
+}
+
+impl Encode for FinalizedBlock {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.header.encode_to(out);
+        self.digest.encode_to(out);
+        encode_sequence(&self.batches, out);
+        encode_sequence(&self.results, out);
+        self.state.encode_to(out);
+        encode_bytes(&self.certificate, out);
+    }
+}
+
+impl Decode for FinalizedBlock {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(FinalizedBlock {
+            header: Header::decode_from(reader)?,
+            digest: Decode::decode_from(reader)?,
+            batches: decode_sequence(reader, "batches", hansa_types::block::BATCHES_PER_BLOCK_MAX)?,
+            results: decode_sequence::<ResultCode>(reader, "results", RESULTS_MAX)?,
+            state: StateCommitment::decode_from(reader)?,
+            certificate: decode_bytes(reader, "certificate", 1 << 20)?,
+        })
+    }
+}
+
+impl Encode for BatchOutcome {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.batch_digest.encode_to(out);
+        self.org.encode_to(out);
+        self.sequence.encode_to(out);
+        self.height.encode_to(out);
+        self.block_digest.encode_to(out);
+        self.first_index.encode_to(out);
+        encode_sequence(&self.results, out);
+    }
+}
+
+impl Decode for BatchOutcome {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(BatchOutcome {
+            batch_digest: Decode::decode_from(reader)?,
+            org: OrgId::decode_from(reader)?,
+            sequence: Decode::decode_from(reader)?,
+            height: Decode::decode_from(reader)?,
+            block_digest: Decode::decode_from(reader)?,
+            first_index: Decode::decode_from(reader)?,
+            results: decode_sequence::<(u128, ResultCode)>(
+                reader,
+                "results",
+                hansa_types::OPERATIONS_PER_BATCH_MAX,
+            )?,
+        })
+    }
+}

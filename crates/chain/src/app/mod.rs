@@ -1,0 +1,523 @@
+//! The application a validator runs under consensus: it admits signed batches into the
+//! mempool, builds and verifies blocks on speculative states, applies finalized blocks to the
+//! state on disk, and serves what the API reads (records, proofs, finalized blocks, results,
+//! events).
+//!
+//! State flow. The state lives in a [`Store`] (`hansa-state`): the applied tip is the state
+//! after the last finalized block. Every block this validator proposes or verifies gets a
+//! speculative state built on its parent's (a [`hansa_state::Speculation`]: QMDB batches in
+//! memory), kept by block digest until finalization applies it or prunes it as a dead fork.
+//! Every `checkpoint_interval` finalized blocks the store (and the index of finalized history)
+//! are made durable; after a restart the store resumes at its last checkpoint and the chain
+//! crate redelivers the finalized blocks after it, so a restart replays at most one interval.
+//!
+//! The work is split by role: `admission.rs` (mempool, forwarding, waiters), `execution.rs`
+//! (fetching a block's records, executing it, speculative states), `finalization.rs` (applying
+//! finalized blocks, checkpoints, the index, events), `queries.rs` (what the API reads), and
+//! `index.rs` (the on-disk read model of finalized history).
+
+mod admission;
+mod execution;
+mod finalization;
+pub mod index;
+mod queries;
+
+pub use index::{Index, IndexError, LedgerTotals};
+pub use queries::{Audit, LedgerAudit, QueryError, RecordProofEnvelope, TransferFilter};
+
+use crate::Executor;
+use crate::mempool::{Mempool, MempoolError};
+use commonware_runtime::Spawner;
+use hansa_ledger::{Consortium, Ledger, SequenceWindow};
+use hansa_state::{Speculation, Store, StoreConfig, StoreError};
+use hansa_types::batch::BatchError;
+use hansa_types::block::HEADER_VERSION;
+use hansa_types::{
+    BatchList, Block, Decode as _, Hash, Header, OrgId, ResultCode, SealedBatch, SignedBatch, StateCommitment,
+};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{broadcast, oneshot};
+
+/// Most unfinalized blocks (and their speculative states) kept; the lowest go first.
+/// Finalization normally keeps a handful; this bound matters only while it stalls. Each holds
+/// its block's writes and new Merkle nodes in memory (tens of MB for a full block).
+pub const SPECULATIVE_BLOCKS_MAX: usize = 32;
+/// How long a leader with nothing to propose waits for a batch before proposing an empty
+/// block: an idle chain then makes a few blocks a second instead of hundreds. Well under the
+/// consensus leader timeout (1 s).
+pub const EMPTY_BLOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+/// How long `verify` waits for a parent's state, in multiples of the empty-block wait
+/// (300 ms × 10 = 3 s in production; zero in simulations, which make no wall-clock waits).
+pub const PARENT_WAIT_FACTOR: u32 = 10;
+/// Most clients waiting at once for their batch to finalize.
+pub const WAITERS_MAX: usize = 65_536;
+/// Finalized events buffered for slow event-stream readers before they lag.
+pub const EVENTS_BUFFER_MAX: usize = 1_024;
+/// Batches admitted here and not yet forwarded to the other validators. Past it, a batch is
+/// not forwarded (it stays in this validator's mempool and is proposed when this one leads).
+pub const GOSSIP_QUEUE_MAX: usize = 16_384;
+/// Finalized blocks whose whole body stays in memory; older bodies are read from the chain's
+/// archive when needed ([`crate::FinalizedBlocks`]).
+pub const BLOCK_BODIES_KEPT: usize = 4;
+/// Finalized blocks between two checkpoints of the state: the most a restart replays.
+pub const CHECKPOINT_INTERVAL: u64 = 32;
+
+/// Resolves with a batch's outcome once a finalized block includes it.
+pub type FinalityReceiver = oneshot::Receiver<Arc<BatchOutcome>>;
+
+/// One batch of a finalized block, without its operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// The batch digest.
+    pub digest: Hash,
+    /// The submitting organisation.
+    pub org: OrgId,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// How many operations it carries.
+    pub operations: u32,
+}
+
+/// A finalized block as the index keeps it (its operations are in the chain's archive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalizedBlock {
+    /// The block's header.
+    pub header: Header,
+    /// The block's digest.
+    pub digest: Hash,
+    /// Its batches, without their operations.
+    pub batches: Vec<BatchSummary>,
+    /// One result code per operation, in block order.
+    pub results: Vec<ResultCode>,
+    /// The state commitment after the block (its root is the header's `state_root`).
+    pub state: StateCommitment,
+    /// The encoded finality certificate (`FinalityCertificate`).
+    pub certificate: Vec<u8>,
+}
+
+/// The outcome of one batch, once finalized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Digest of the batch (what the client signed).
+    pub batch_digest: Hash,
+    /// The submitting organisation.
+    pub org: OrgId,
+    /// The batch's sequence number.
+    pub sequence: u64,
+    /// Height of the finalized block that holds it.
+    pub height: u64,
+    /// Digest of that block.
+    pub block_digest: Hash,
+    /// Index within the block of the batch's first operation.
+    pub first_index: u32,
+    /// Each operation's id and result code, in batch order.
+    pub results: Vec<(u128, ResultCode)>,
+}
+
+/// Where an operation landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// Height of the block.
+    pub height: u64,
+    /// Index of the operation within the block.
+    pub index: u32,
+}
+
+/// What the event stream carries for each finalized block.
+#[derive(Debug, Clone)]
+pub struct FinalizedEvent {
+    /// Height of the finalized block.
+    pub height: u64,
+    /// Its digest.
+    pub digest: Hash,
+    /// Its consensus timestamp.
+    pub timestamp_ms: u64,
+    /// The state root after it.
+    pub state_root: Hash,
+    /// The outcome of each of its batches, in block order.
+    pub batches: Vec<Arc<BatchOutcome>>,
+}
+
+/// Why a batch was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The batch is invalid against the finalized state (chain, organisation, role,
+    /// signature, sequence or size).
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// The mempool refused it.
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    /// [`WAITERS_MAX`] clients already wait for finality.
+    #[error("too many clients are waiting for finality; retry without waiting")]
+    TooManyWaiters,
+    /// The validator's storage failed; it is stopping.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The state store could not open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The index could not open.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The index holds less history than the state: it was lost or replaced.
+    #[error("the index is at height {index}, below the state's checkpoint {state}: it was lost or replaced")]
+    IndexBehind {
+        /// The index's height.
+        index: u64,
+        /// The state's checkpoint height.
+        state: u64,
+    },
+}
+
+/// The finalized side, swapped whole once per finalized block: readers keep a consistent
+/// view as long as they hold it.
+#[derive(Clone)]
+pub struct Finalized {
+    /// Height of the last finalized block applied (0 at genesis).
+    pub height: u64,
+    /// Its header.
+    pub header: Header,
+    /// Its digest.
+    pub digest: Hash,
+    /// The state commitment after it.
+    pub state: StateCommitment,
+    /// Each organisation's sequence window (admission checks against it).
+    pub windows: BTreeMap<OrgId, Arc<SequenceWindow>>,
+    /// The last few finalized blocks with their bodies, oldest first.
+    pub recent: VecDeque<Arc<Block>>,
+}
+
+impl Finalized {
+    /// A recent finalized block's body, if still kept.
+    pub fn body(&self, height: u64) -> Option<&Arc<Block>> {
+        self.recent.iter().find(|block| block.height() == height)
+    }
+}
+
+/// How the application is sized and paced.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The state store's partitions and caches.
+    pub store: StoreConfig,
+    /// How long a leader waits for a batch before proposing an empty block (zero in
+    /// simulations: no wall-clock waits there).
+    pub empty_block_wait: std::time::Duration,
+    /// Finalized blocks between two checkpoints.
+    pub checkpoint_interval: u64,
+    /// Unfinalized blocks whose speculative state is kept.
+    pub speculative_blocks_max: usize,
+}
+
+impl AppConfig {
+    /// Production pacing and sizes, with storage partitions named after `prefix`.
+    pub fn new(prefix: &str) -> AppConfig {
+        AppConfig {
+            store: StoreConfig::new(format!("{prefix}-state"), hansa_ledger::modules::kind),
+            empty_block_wait: EMPTY_BLOCK_WAIT,
+            checkpoint_interval: CHECKPOINT_INTERVAL,
+            speculative_blocks_max: SPECULATIVE_BLOCKS_MAX,
+        }
+    }
+
+    /// Simulation sizes: small caches, no wall-clock waits, frequent checkpoints.
+    pub fn simulation(prefix: &str) -> AppConfig {
+        AppConfig {
+            store: StoreConfig::small(format!("{prefix}-state"), hansa_ledger::modules::kind),
+            empty_block_wait: std::time::Duration::ZERO,
+            checkpoint_interval: 4,
+            speculative_blocks_max: SPECULATIVE_BLOCKS_MAX,
+        }
+    }
+}
+
+/// An unfinalized block with its execution and speculative state.
+struct Speculative {
+    block: Block,
+    results: Vec<ResultCode>,
+    balances: Vec<(u128, hansa_ledger::AccountBalance)>,
+    /// The transfers it created (for the index), decoded once.
+    transfers: Vec<hansa_types::Transfer>,
+    /// The accounts it created, as (ledger, id).
+    accounts_created: Vec<(u32, u128)>,
+    deltas: hansa_ledger::BlockDeltas,
+    /// The sequence windows it changed.
+    windows: Vec<(OrgId, SequenceWindow)>,
+    state: Arc<Speculation>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    by_batch: HashMap<Hash, Vec<oneshot::Sender<Arc<BatchOutcome>>>>,
+    count: usize,
+}
+
+struct Inner<E: commonware_storage::Context + Spawner> {
+    ledger: Ledger,
+    store: Store<E>,
+    index: Index,
+    config: AppConfig,
+    genesis_block: Block,
+    mempool: Mutex<Mempool>,
+    /// Signalled whenever a batch enters the mempool.
+    arrivals: std::sync::Condvar,
+    speculative: Mutex<BTreeMap<Hash, Arc<Speculative>>>,
+    /// Unfinalized blocks seen as a parent or a proposal, to rebuild a speculative state that a
+    /// concurrent or skipped verification did not leave behind.
+    seen: Mutex<BTreeMap<Hash, Block>>,
+    finalized: Arc<RwLock<Arc<Finalized>>>,
+    /// Serialises finalization (the delivery task calls it in order; this makes it explicit).
+    applying: tokio::sync::Mutex<()>,
+    /// Clients waiting for finality. One lock for the map and its count, so that no two
+    /// paths can take them in opposite orders.
+    waiters: Mutex<Waiters>,
+    events: broadcast::Sender<Arc<FinalizedEvent>>,
+    /// Batches admitted from clients, waiting to be forwarded to the other validators.
+    gossip: Mutex<Vec<SealedBatch>>,
+    /// Signalled when `gossip` gets a batch.
+    gossip_ready: tokio::sync::Notify,
+    /// Batches not forwarded because `gossip` was full.
+    gossip_dropped: std::sync::atomic::AtomicU64,
+}
+
+/// A cheap handle to the application; clones share it.
+pub struct App<E: commonware_storage::Context + Spawner> {
+    inner: Arc<Inner<E>>,
+}
+
+impl<E: commonware_storage::Context + Spawner> Clone for App<E> {
+    fn clone(&self) -> Self {
+        App { inner: self.inner.clone() }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().expect("application locks are never poisoned")
+}
+
+impl<E: commonware_storage::Context + Spawner> App<E> {
+    /// Opens the application: the state store at its last checkpoint (created empty on the
+    /// first start) and the index of finalized history.
+    pub async fn open(
+        context: E,
+        consortium: Arc<Consortium>,
+        index: Index,
+        config: AppConfig,
+    ) -> Result<App<E>, OpenError> {
+        let store = Store::open(context, config.store.clone()).await?;
+        let (height, state) = store.applied().await;
+        let indexed = index.indexed_height()?;
+        if indexed < height {
+            return Err(OpenError::IndexBehind { index: indexed, state: height });
+        }
+        let genesis_block = Block {
+            header: Header {
+                version: HEADER_VERSION,
+                height: 0,
+                parent: Hash::ZERO,
+                timestamp_ms: consortium.genesis.genesis_time_ms,
+                state_root: store.genesis().root(),
+                operations_root: Hash::ZERO,
+                operations_count: 0,
+                results_root: Hash::ZERO,
+                context: Vec::new(),
+            },
+            batches: Vec::new(),
+        };
+        let (header, digest) = if height == 0 {
+            (genesis_block.header.clone(), genesis_block.digest())
+        } else {
+            let block = index.block(height)?.ok_or(OpenError::IndexBehind { index: 0, state: height })?;
+            (block.header, block.digest)
+        };
+        let ledger = Ledger::new(consortium);
+        let windows = Self::read_windows(&store, &ledger).await?;
+        let finalized = Finalized { height, header, digest, state, windows, recent: VecDeque::new() };
+        let (events, _) = broadcast::channel(EVENTS_BUFFER_MAX);
+        Ok(App {
+            inner: Arc::new(Inner {
+                ledger,
+                store,
+                index,
+                config,
+                genesis_block,
+                mempool: Mutex::new(Mempool::default()),
+                arrivals: std::sync::Condvar::new(),
+                speculative: Mutex::new(BTreeMap::new()),
+                seen: Mutex::new(BTreeMap::new()),
+                finalized: Arc::new(RwLock::new(Arc::new(finalized))),
+                applying: tokio::sync::Mutex::new(()),
+                waiters: Mutex::new(Waiters::default()),
+                events,
+                gossip: Mutex::new(Vec::new()),
+                gossip_ready: tokio::sync::Notify::new(),
+                gossip_dropped: std::sync::atomic::AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Every organisation's sequence window in the applied state.
+    async fn read_windows(
+        store: &Store<E>,
+        ledger: &Ledger,
+    ) -> Result<BTreeMap<OrgId, Arc<SequenceWindow>>, StoreError> {
+        let orgs: Vec<OrgId> = ledger.consortium().genesis.organisations.iter().map(|org| org.id).collect();
+        let keys: Vec<_> = orgs.iter().map(|org| hansa_ledger::sequence_key(*org)).collect();
+        let values = store.read(None, &keys).await?;
+        let mut windows = BTreeMap::new();
+        for (org, value) in orgs.into_iter().zip(values) {
+            if let Some(bytes) = value {
+                let window = <SequenceWindow as hansa_types::Decode>::decode(&bytes)
+                    .map_err(|error| StoreError::Malformed(format!("sequence window of {org}: {error}")))?;
+                windows.insert(org, Arc::new(window));
+            }
+        }
+        Ok(windows)
+    }
+
+    /// The consortium this application executes for.
+    pub fn consortium(&self) -> &Arc<Consortium> {
+        self.inner.ledger.consortium()
+    }
+
+    /// A consistent snapshot of the finalized side (cheap: one `Arc` clone).
+    pub fn finalized(&self) -> Arc<Finalized> {
+        self.inner.finalized.read().expect("finalized lock is never poisoned").clone()
+    }
+
+    /// A view of what this application finalized that holds no runtime resources (it outlives
+    /// the runtime, for checks after a simulation).
+    pub fn view(&self) -> AppView {
+        AppView { index: self.inner.index.clone(), finalized: self.inner.finalized.clone() }
+    }
+
+    /// The index of finalized history.
+    pub fn index(&self) -> &Index {
+        &self.inner.index
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Store<E> {
+        &self.inner.store
+    }
+
+    /// Batches and operations waiting in the mempool.
+    pub fn mempool_size(&self) -> (usize, usize) {
+        let pool = lock(&self.inner.mempool);
+        (pool.len(), pool.operations())
+    }
+
+    /// Unfinalized blocks whose speculative state is kept, and the bound.
+    pub fn speculative_fill(&self) -> (usize, usize) {
+        (lock(&self.inner.speculative).len(), self.inner.config.speculative_blocks_max)
+    }
+
+    /// Clients waiting for finality, and the bound.
+    pub fn waiters_fill(&self) -> (usize, usize) {
+        (lock(&self.inner.waiters).count, WAITERS_MAX)
+    }
+
+    /// Batches waiting to be forwarded, and the bound.
+    pub fn gossip_fill(&self) -> (usize, usize) {
+        (lock(&self.inner.gossip).len(), GOSSIP_QUEUE_MAX)
+    }
+
+    /// Finalized blocks between two checkpoints.
+    pub fn checkpoint_interval(&self) -> u64 {
+        self.inner.config.checkpoint_interval
+    }
+
+    /// A stream of finalized blocks and their batch outcomes, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FinalizedEvent>> {
+        self.inner.events.subscribe()
+    }
+
+    /// The result leaf hashes of a finalized block (for operation proofs), from its body.
+    pub fn result_leaves(body: &Block, results: &[ResultCode]) -> Vec<Hash> {
+        body.operations()
+            .zip(results)
+            .map(|((_, _, _, operation), code)| hansa_types::block::result_leaf(operation.id(), *code))
+            .collect()
+    }
+}
+
+/// What an [`App`] finalized, without its storage: the index and the finalized snapshot.
+#[derive(Clone)]
+pub struct AppView {
+    index: Index,
+    finalized: Arc<RwLock<Arc<Finalized>>>,
+}
+
+impl AppView {
+    /// The index of finalized history.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The latest finalized snapshot.
+    pub fn finalized(&self) -> Arc<Finalized> {
+        self.finalized.read().expect("finalized lock is never poisoned").clone()
+    }
+}
+
+/// Drops the lowest entries of a map past `max`.
+fn evict_lowest<T>(map: &mut BTreeMap<Hash, T>, max: usize, height: impl Fn(&T) -> u64) {
+    while map.len() > max {
+        let lowest = map
+            .iter()
+            .min_by_key(|(_, entry)| height(entry))
+            .map(|(digest, _)| *digest)
+            .expect("a map over its bound is not empty");
+        map.remove(&lowest);
+    }
+}
+
+impl<E: commonware_storage::Context + Spawner> Executor for App<E> {
+    fn genesis_block(&self) -> Block {
+        self.inner.genesis_block.clone()
+    }
+
+    async fn propose(&self, parent: Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+        self.build(&parent, timestamp_ms, context).await
+    }
+
+    async fn verify(&self, parent: Block, block: Block) -> bool {
+        self.check(&parent, &block).await
+    }
+
+    async fn finalized(&self, block: Block, certificate: Vec<u8>) {
+        if let Err(error) = self.apply_finalized(&block, certificate).await {
+            // The state could not be stored: continuing would acknowledge blocks that are not
+            // kept. Stop; a restart resumes from the last checkpoint.
+            panic!("applying finalized block {}: {error}", block.height());
+        }
+    }
+
+    fn applied_height(&self) -> u64 {
+        self.finalized().height
+    }
+
+    async fn stopped(&self) {
+        self.inner.store.close().await;
+    }
+
+    async fn next_gossip(&self, bytes_max: usize) -> Vec<Vec<u8>> {
+        BatchList::encode_chunked(&self.next_forward().await, bytes_max)
+    }
+
+    fn gossip_received(&self, message: &[u8]) {
+        match BatchList::decode(message) {
+            Ok(list) => {
+                let batches = list.0.into_iter().map(SignedBatch::seal).collect();
+                self.receive_forwarded(batches);
+            }
+            Err(error) => tracing::warn!(%error, "a peer forwarded an undecodable batch list"),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The ledger module: TigerBeetle's accounts, transfers and holds, with the consortium's
+//! authorisation. The first module, and the one every other moves money through.
+//!
+//! Operations: `CreateAccount`, `CreateTransfer` (plain, pending, post, void, balancing,
+//! closing). Result codes: 0–999 of `ResultCode`. Tables (ids `0x0100..0x0200`):
+//!
+//! | table | kind | id | record |
+//! |---|---|---|---|
+//! | `ledger.accounts` | current | account id | [`Account`] |
+//! | `ledger.transfers` | log | transfer id | [`Transfer`] as created (a hold's status is `pending`) |
+//! | `ledger.holds` | current | pending transfer id | [`Hold`] while the hold is open; deleted when it resolves |
+//! | `ledger.resolutions` | log | pending transfer id | [`Resolution`]: how and when a hold ended |
+//! | `ledger.expiry_buckets` | current | second of consensus time | [`ExpiryBucket`]: open holds expiring then |
+//! | `ledger.expiry_directory` | current | 0 | [`ExpiryDirectory`]: the seconds that have a bucket |
+//!
+//! A hold's status is derived: `pending` while `ledger.holds` has it, else its resolution's.
+
+mod accounts;
+mod expiry;
+mod invariants;
+mod records;
+mod transfers;
+
+pub use invariants::{InvariantViolation, LedgerDelta, check_block, within_limits};
+pub use records::{ExpiryBucket, ExpiryDirectory, Hold, Resolution};
+
+use crate::working::{Prefetched, Working};
+use crate::{Consortium, NANOS_PER_MS};
+use hansa_types::{
+    Account, NewTransfer, OrgId, PendingStatus, ResultCode, StateKey, Table, Transfer, TransferFlags,
+};
+
+pub const ACCOUNTS: Table = Table::current(0x0100, "ledger.accounts");
+pub const TRANSFERS: Table = Table::log(0x0101, "ledger.transfers");
+pub const HOLDS: Table = Table::current(0x0102, "ledger.holds");
+pub const RESOLUTIONS: Table = Table::log(0x0103, "ledger.resolutions");
+pub const EXPIRY_BUCKETS: Table = Table::current(0x0104, "ledger.expiry_buckets");
+pub const EXPIRY_DIRECTORY: Table = Table::current(0x0105, "ledger.expiry_directory");
+
+/// Every table of this module.
+pub const TABLES: &[Table] = &[ACCOUNTS, TRANSFERS, HOLDS, RESOLUTIONS, EXPIRY_BUCKETS, EXPIRY_DIRECTORY];
+
+/// Nanoseconds per second of consensus time.
+pub(crate) const NANOS_PER_S: u64 = 1_000 * NANOS_PER_MS;
+
+/// The ledger module's context for one operation.
+pub(crate) struct Apply<'w, 'p> {
+    pub consortium: &'w Consortium,
+    pub state: &'w mut Working<'p>,
+    pub org: OrgId,
+    /// The operation's timestamp (ns): the block's time plus its index in the block.
+    pub timestamp: u64,
+}
+
+impl Apply<'_, '_> {
+    pub(crate) fn account(&mut self, id: u128) -> Option<Account> {
+        self.state.get(ACCOUNTS.key(id))
+    }
+
+    pub(crate) fn transfer(&mut self, id: u128) -> Option<Transfer> {
+        self.state.get(TRANSFERS.key(id))
+    }
+}
+
+/// Writes an account, noting its balances if it keeps a history.
+pub(crate) fn put_account(state: &mut Working<'_>, account: &Account, timestamp: u64) {
+    state.put(ACCOUNTS.key(account.id), *account);
+    if account.flags.has(hansa_types::AccountFlags::HISTORY) {
+        state.note_balance(account.id, crate::AccountBalance::of(account, timestamp));
+    }
+}
+
+/// The status of the hold `transfer` (a pending transfer) in `state`.
+pub(crate) fn hold_status(state: &mut Working<'_>, transfer: &Transfer) -> PendingStatus {
+    debug_assert!(transfer.flags.has(TransferFlags::PENDING));
+    if state.exists(HOLDS.key(transfer.id)) {
+        return PendingStatus::Pending;
+    }
+    let resolution: Resolution =
+        state.get(RESOLUTIONS.key(transfer.id)).expect("a hold that is not open has a resolution");
+    resolution.status
+}
+
+/// The records a transfer reads: its accounts and its own id; for a hold with a timeout, its
+/// expiry bucket; for a post or void the hold, its state, and (once the hold is known) the
+/// hold's accounts. `timestamp` is the operation's.
+fn transfer_reads(
+    transfer: &NewTransfer,
+    timestamp: u64,
+    known: &Prefetched,
+    out: &mut Vec<StateKey>,
+) -> bool {
+    out.push(TRANSFERS.key(transfer.id));
+    if transfer.flags.has(TransferFlags::PENDING) && transfer.timeout_s > 0 {
+        let expires_at = u64::from(transfer.timeout_s)
+            .checked_mul(NANOS_PER_S)
+            .and_then(|span| timestamp.checked_add(span));
+        if let Some(expires_at) = expires_at {
+            expiry::schedule_reads(expires_at, out);
+        }
+    }
+    if transfer.debit_account_id != 0 {
+        out.push(ACCOUNTS.key(transfer.debit_account_id));
+    }
+    if transfer.credit_account_id != 0 {
+        out.push(ACCOUNTS.key(transfer.credit_account_id));
+    }
+    if transfer.pending_id != 0 {
+        out.push(TRANSFERS.key(transfer.pending_id));
+        out.push(HOLDS.key(transfer.pending_id));
+        out.push(RESOLUTIONS.key(transfer.pending_id));
+        if !known.contains(&TRANSFERS.key(transfer.pending_id)) {
+            return true;
+        }
+        if let Some(hold) = known.decode::<Transfer>(&TRANSFERS.key(transfer.pending_id)) {
+            out.push(ACCOUNTS.key(hold.debit_account_id));
+            out.push(ACCOUNTS.key(hold.credit_account_id));
+        }
+    }
+    false
+}
+
+/// The records operation `operation` of this module reads, given what is known so far; true
+/// if some depend on records not known yet.
+pub(crate) fn reads(
+    operation: &hansa_types::Operation,
+    timestamp: u64,
+    known: &Prefetched,
+    out: &mut Vec<StateKey>,
+) -> bool {
+    match operation {
+        hansa_types::Operation::CreateAccount(account) => {
+            out.push(ACCOUNTS.key(account.id));
+            false
+        }
+        hansa_types::Operation::CreateTransfer(transfer) => transfer_reads(transfer, timestamp, known, out),
+    }
+}
+
+/// Applies one operation of this module.
+pub(crate) fn apply(context: &mut Apply<'_, '_>, operation: &hansa_types::Operation) -> ResultCode {
+    match operation {
+        hansa_types::Operation::CreateAccount(account) => context.create_account(account),
+        hansa_types::Operation::CreateTransfer(transfer) => context.create_transfer(transfer),
+    }
+}
+
+pub(crate) use expiry::{expire_holds, expiry_reads};

@@ -1,0 +1,37 @@
+//! Golden vectors of the ledger module's records and the sequence window: their bytes are the
+//! values stored (and proven) in the state, so a change here changes every state root.
+
+use hansa_ledger::{ExpiryBucket, ExpiryDirectory, Hold, Resolution, SequenceWindow};
+use hansa_types::{Decode, Encode, PendingStatus, hash::hash};
+
+fn digest(bytes: &[u8]) -> String {
+    hash("hansa/test/golden", bytes).to_hex()
+}
+
+#[test]
+fn hold_resolution_and_expiry_records() {
+    let hold = Hold { expires_at: 0x0102_0304_0506_0708 };
+    assert_eq!(hex::encode(hold.encode()), "0807060504030201");
+    let resolution = Resolution { status: PendingStatus::Voided, transfer_id: 9, timestamp: 10 };
+    assert_eq!(hex::encode(resolution.encode()), "03090000000000000000000000000000000a00000000000000");
+    assert_eq!(Resolution::decode(&resolution.encode()), Ok(resolution));
+    let mut bytes = resolution.encode();
+    bytes[0] = PendingStatus::Pending as u8;
+    assert!(Resolution::decode(&bytes).is_err(), "a resolution never says pending");
+    let bucket = ExpiryBucket(vec![(5, 6, 7), (8, 9, 10)]);
+    assert_eq!(digest(&bucket.encode()), "f839f290f60cdfab6e58f6e1754d1882df1cc689649d222a7737188cc7234208");
+    assert_eq!(ExpiryBucket::decode(&bucket.encode()), Ok(bucket));
+    let directory = ExpiryDirectory(vec![3, 4]);
+    assert_eq!(hex::encode(directory.encode()), "0200000003000000000000000400000000000000");
+}
+
+#[test]
+fn sequence_window() {
+    let mut window = SequenceWindow::default();
+    assert_eq!(window.encode().len(), 1 + 8 + 8_192);
+    for sequence in [1, 2, 70_000, 69_999] {
+        window.accept(sequence);
+    }
+    assert_eq!(digest(&window.encode()), "d8fd09b7da0563ca594f05b9da6ef044d33472bff203c64576248a43473f72e9");
+    assert_eq!(SequenceWindow::decode(&window.encode()), Ok(window));
+}

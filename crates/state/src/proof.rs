@@ -1,0 +1,180 @@
+//! Record proofs: that a record is in the state after a block, checkable offline.
+//!
+//! Specification (proof format 2). A [`StateProof`] carries the header of a finalized block,
+//! the [`StateCommitment`] whose root is the header's state root, and a [`RecordProof`]:
+//! - for a current record, the record's table, id and encoded value, and a QMDB `current`
+//!   key-value proof (Commonware codec, hex in JSON) that storage key `table u16 LE || id u128
+//!   LE` has that value *now*, against `records_root`;
+//! - for a log record, its table, id, value, its location in the log, and a QMDB inclusion
+//!   proof of the log entry `encode(table, id) || value` at that location, against `log_root`.
+//!
+//! Verification needs nothing but the proof (the header's finality is checked separately,
+//! against the genesis validator keys). The format number is part of the proof: every later
+//! verifier keeps accepting format 2.
+
+use crate::store::{CHUNK, Family, StorageKey, log_entry, storage_key};
+use commonware_codec::{Decode as _, Encode as _};
+use commonware_cryptography::{Sha256, sha256::Digest};
+use commonware_storage::merkle::{Location, MAX_PROOF_DIGESTS_PER_ELEMENT, Proof};
+use commonware_storage::qmdb;
+use commonware_storage::qmdb::current::unordered::proof::constant::KeyValueProof;
+use hansa_types::{Hash, Header, StateCommitment, StateKey, TableId};
+use serde::{Deserialize, Serialize};
+
+/// The proof format this crate issues.
+pub const PROOF_FORMAT: u16 = 2;
+
+/// A record and the proof that it is in the state after `header`'s block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateProof {
+    /// The proof format ([`PROOF_FORMAT`]).
+    pub format: u16,
+    pub header: Header,
+    pub state: StateCommitment,
+    pub record: RecordProof,
+}
+
+/// The proof of one record against a [`StateCommitment`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordProof {
+    /// A current record's value is its current one.
+    Current {
+        table: u16,
+        #[serde(with = "hansa_types::serde_u128")]
+        id: u128,
+        #[serde(with = "hex_bytes")]
+        value: Vec<u8>,
+        #[serde(with = "hex_bytes")]
+        proof: Vec<u8>,
+    },
+    /// A log record was written at `location` of the log.
+    Log {
+        table: u16,
+        #[serde(with = "hansa_types::serde_u128")]
+        id: u128,
+        location: u64,
+        #[serde(with = "hex_bytes")]
+        value: Vec<u8>,
+        #[serde(with = "hex_bytes")]
+        proof: Vec<u8>,
+    },
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a proof does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("proof format {0} is not known to this verifier (it knows up to {PROOF_FORMAT})")]
+    UnknownFormat(u16),
+    #[error("the state commitment does not hash to the header's state root")]
+    StateRootMismatch,
+    #[error("the storage proof is malformed: {0}")]
+    Malformed(String),
+    #[error("the record is not the current value of its key under the records root")]
+    NotCurrent,
+    #[error("the record is not in the log at the claimed location under the log root")]
+    NotInLog,
+}
+
+fn digest_of(hash: &Hash) -> Digest {
+    Digest::from(hash.0)
+}
+
+impl RecordProof {
+    /// The record's key.
+    pub fn key(&self) -> StateKey {
+        match self {
+            RecordProof::Current { table, id, .. } | RecordProof::Log { table, id, .. } => {
+                StateKey { table: TableId(*table), id: *id }
+            }
+        }
+    }
+
+    /// The record's encoded value.
+    pub fn value(&self) -> &[u8] {
+        match self {
+            RecordProof::Current { value, .. } | RecordProof::Log { value, .. } => value,
+        }
+    }
+
+    /// Checks the record against `state`.
+    pub fn verify(&self, state: &StateCommitment) -> Result<(), VerifyError> {
+        let key = self.key();
+        match self {
+            RecordProof::Current { value, proof, .. } => {
+                let proof = KeyValueProof::<Family, Digest, CHUNK>::decode_cfg(
+                    proof.clone(),
+                    &MAX_PROOF_DIGESTS_PER_ELEMENT,
+                )
+                .map_err(|error| VerifyError::Malformed(error.to_string()))?;
+                let operation =
+                    qmdb::any::unordered::variable::Operation::<Family, StorageKey, Vec<u8>>::Update(
+                        qmdb::any::unordered::Update(storage_key(&key), value.clone()),
+                    );
+                if !proof.verify::<Sha256, _>(operation, &digest_of(&state.records_root)) {
+                    return Err(VerifyError::NotCurrent);
+                }
+            }
+            RecordProof::Log { location, value, proof, .. } => {
+                let proof =
+                    Proof::<Family, Digest>::decode_cfg(proof.clone(), &MAX_PROOF_DIGESTS_PER_ELEMENT)
+                        .map_err(|error| VerifyError::Malformed(error.to_string()))?;
+                let operation =
+                    qmdb::keyless::variable::Operation::<Family, Vec<u8>>::Append(log_entry(&key, value));
+                let root = digest_of(&state.log_root);
+                if !qmdb::verify_proof::<Sha256, Family, _>(
+                    &proof,
+                    Location::new(*location),
+                    &[operation],
+                    &root,
+                ) {
+                    return Err(VerifyError::NotInLog);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn encode_current(
+        key: &StateKey,
+        value: Vec<u8>,
+        proof: &KeyValueProof<Family, Digest, CHUNK>,
+    ) -> RecordProof {
+        RecordProof::Current { table: key.table.0, id: key.id, value, proof: proof.encode().to_vec() }
+    }
+
+    pub(crate) fn encode_log(
+        key: &StateKey,
+        location: u64,
+        value: Vec<u8>,
+        proof: &Proof<Family, Digest>,
+    ) -> RecordProof {
+        RecordProof::Log { table: key.table.0, id: key.id, location, value, proof: proof.encode().to_vec() }
+    }
+}
+
+impl StateProof {
+    /// Checks the record against the header's state root (not the header's finality).
+    pub fn verify(&self) -> Result<(), VerifyError> {
+        if self.format != PROOF_FORMAT {
+            return Err(VerifyError::UnknownFormat(self.format));
+        }
+        if self.state.root() != self.header.state_root {
+            return Err(VerifyError::StateRootMismatch);
+        }
+        self.record.verify(&self.state)
+    }
+}

@@ -1,0 +1,858 @@
+//! The store: QMDB `current` for current records, QMDB `keyless` for log records, a freezer
+//! indexing log records by key, and a metadata record of the last checkpoint.
+//!
+//! # Lifecycle
+//! - [`Store::open`] reopens the databases at the last checkpoint (rewinding any that got
+//!   ahead of it before a crash) or creates them empty, with a checkpoint at height 0.
+//! - [`Store::speculate`] builds the state after an unfinalized block from its parent's
+//!   ([`Speculation`], or the applied tip) and the block's write set: QMDB batches chained on
+//!   the parent's, merkleized, so the block's state root is known and nothing touched disk.
+//! - [`Store::apply`] applies a finalized block's speculation (in height order); the state
+//!   changes in the databases, not yet durably.
+//! - [`Store::checkpoint`] makes everything applied durable and records the height. A restart
+//!   resumes from the last checkpoint; the chain replays the finalized blocks after it.
+//!
+//! # Crash safety
+//! The checkpoint is written last, after the freezer, the log and the records are durable. On
+//! open, the log and the records are rewound to the sizes the checkpoint recorded, and the
+//! freezer to its own checkpoint, so the three agree with each other and with the recorded
+//! commitment (checked). Index entries a crashed run wrote past the checkpoint are not visible
+//! after the freezer reopens at its checkpoint, and the replayed blocks write them again.
+//!
+//! # Concurrency
+//! QMDB's mutating calls take a database by value, so the databases sit in one async lock:
+//! reads share it, applying and checkpointing take it alone. A mutation that fails leaves the
+//! database unusable, so a failed mutation is fatal for the process (the validator restarts
+//! from its last checkpoint), never silently continued.
+
+use crate::proof::RecordProof;
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_cryptography::{Sha256, sha256::Digest};
+use commonware_parallel::Sequential;
+use commonware_runtime::{BLOB_PAGE_SIZE, Spawner, buffer::paged::CacheRef, buffer::paged::page_size};
+use commonware_storage::{
+    freezer::{self, Freezer, Identifier},
+    journal::contiguous::variable::Config as JournalConfig,
+    merkle::{Location, full::Config as MerkleConfig, mmb},
+    metadata::{self, Metadata},
+    qmdb::{self, current, floor::Proportional, keyless},
+    translator::{EightCap, Hashed},
+};
+use commonware_utils::{
+    NZU64, NZUsize,
+    sequence::{FixedBytes, U64},
+};
+use hansa_types::{Decode, Encode, Hash, StateCommitment, StateKey, TableKind, WriteSet};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use tokio::sync::RwLock;
+
+/// The Merkle family of both databases: Commonware's MMB, which its QMDB benches use.
+pub(crate) type Family = mmb::Family;
+/// Bytes per chunk of the activity bitmap of the `current` database.
+pub(crate) const CHUNK: usize = 32;
+/// A record's key in storage: table id (u16 LE) then id (u128 LE).
+pub type StorageKey = FixedBytes<18>;
+
+type RecordsDb<E> = current::unordered::variable::Db<
+    Family,
+    E,
+    StorageKey,
+    Vec<u8>,
+    Sha256,
+    Hashed<EightCap>,
+    CHUNK,
+    Sequential,
+>;
+type RecordsBatch = Arc<
+    current::batch::MerkleizedBatch<
+        Family,
+        Digest,
+        qmdb::any::unordered::variable::Update<StorageKey, Vec<u8>>,
+        CHUNK,
+        Sequential,
+    >,
+>;
+type LogDb<E> = keyless::variable::Db<Family, E, Vec<u8>, Sha256, Sequential>;
+type LogBatch = Arc<
+    keyless::batch::MerkleizedBatch<Family, Digest, qmdb::any::value::VariableEncoding<Vec<u8>>, Sequential>,
+>;
+type Index<E> = Freezer<E, StorageKey, u64>;
+type Meta<E> = Metadata<E, U64, Vec<u8>>;
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<ahash::AHasher>>;
+
+/// The largest record or log entry stored, in bytes (a sequence window is about 8 KiB; an
+/// expiry bucket holds at most two blocks' worth of holds).
+pub const RECORD_BYTES_MAX: usize = 8 << 20;
+
+/// Metadata key of the last checkpoint.
+const CHECKPOINT_KEY: u64 = 1;
+/// Metadata key of the genesis commitment (the empty state's).
+const GENESIS_KEY: u64 = 2;
+
+/// The storage key of a state key.
+pub(crate) fn storage_key(key: &StateKey) -> StorageKey {
+    let mut bytes = [0u8; 18];
+    bytes[..2].copy_from_slice(&key.table.0.to_le_bytes());
+    bytes[2..].copy_from_slice(&key.id.to_le_bytes());
+    FixedBytes::new(bytes)
+}
+
+fn hash_of(digest: &Digest) -> Hash {
+    Hash(digest.as_ref().try_into().expect("SHA-256 digests are 32 bytes"))
+}
+
+/// A log entry: the record's key, then its value (so the log alone can rebuild the index).
+pub(crate) fn log_entry(key: &StateKey, value: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(18 + value.len());
+    key.encode_to(&mut bytes);
+    bytes.extend_from_slice(value);
+    bytes
+}
+
+/// Splits a log entry into its key and value.
+pub(crate) fn split_log_entry(entry: &[u8]) -> Option<(StateKey, &[u8])> {
+    if entry.len() < 18 {
+        return None;
+    }
+    let key = StateKey::decode(&entry[..18]).ok()?;
+    Some((key, &entry[18..]))
+}
+
+/// Sizes and caches of the store; every bound is named.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Prefix of every storage partition (several validators may share a storage directory).
+    pub partition_prefix: String,
+    /// Pages (4 KiB) of the page cache shared by the databases' journals.
+    pub page_cache_pages_max: NonZeroUsize,
+    /// Bytes each journal buffers before writing.
+    pub write_buffer_bytes: NonZeroUsize,
+    /// Initial number of buckets of the log index's hash table (a power of two).
+    pub index_table_initial_size: u32,
+    /// How a key's table is kept (current or log); the ledger knows.
+    pub kind: fn(&StateKey) -> TableKind,
+}
+
+impl StoreConfig {
+    /// Production sizes: a 256 MiB page cache.
+    pub fn new(partition_prefix: impl Into<String>, kind: fn(&StateKey) -> TableKind) -> StoreConfig {
+        StoreConfig {
+            partition_prefix: partition_prefix.into(),
+            page_cache_pages_max: NZUsize!(65_536),
+            write_buffer_bytes: NZUsize!(1 << 20),
+            index_table_initial_size: 1 << 16,
+            kind,
+        }
+    }
+
+    /// Small sizes for tests and simulations.
+    pub fn small(partition_prefix: impl Into<String>, kind: fn(&StateKey) -> TableKind) -> StoreConfig {
+        StoreConfig {
+            partition_prefix: partition_prefix.into(),
+            page_cache_pages_max: NZUsize!(256),
+            write_buffer_bytes: NZUsize!(1 << 14),
+            index_table_initial_size: 1 << 8,
+            kind,
+        }
+    }
+}
+
+/// Why the store failed. Any of these leaves the store unusable: the process stops and
+/// restarts from its last checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state database: {0}")]
+    Qmdb(String),
+    #[error("log index: {0}")]
+    Index(String),
+    #[error("metadata: {0}")]
+    Metadata(String),
+    #[error("the reopened state does not match the checkpoint: {0}")]
+    Corrupt(String),
+    #[error("a block at height {found} cannot be applied on height {applied}")]
+    OutOfOrder { applied: u64, found: u64 },
+    #[error("a stored record is malformed: {0}")]
+    Malformed(String),
+    #[error("the store is closed (the validator is stopping)")]
+    Closed,
+}
+
+fn qmdb_error(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Qmdb(error.to_string())
+}
+
+fn index_error(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Index(error.to_string())
+}
+
+/// What a checkpoint records: the height, the commitment after it, the sizes the databases
+/// had and the freezer's own checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub height: u64,
+    pub commitment: StateCommitment,
+    records_size: u64,
+    log_size: u64,
+    index: Option<freezer::Checkpoint>,
+}
+
+impl Checkpoint {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.height.encode_to(&mut out);
+        self.commitment.encode_to(&mut out);
+        self.records_size.encode_to(&mut out);
+        self.log_size.encode_to(&mut out);
+        match &self.index {
+            None => out.push(0),
+            Some(index) => {
+                out.push(1);
+                out.extend_from_slice(&index.encode());
+            }
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Checkpoint, StoreError> {
+        let malformed = |what: &str| StoreError::Metadata(format!("checkpoint record: {what}"));
+        let mut reader = hansa_types::codec::Reader::new(bytes);
+        let height = u64::decode_from(&mut reader).map_err(|_| malformed("height"))?;
+        let commitment = StateCommitment::decode_from(&mut reader).map_err(|_| malformed("commitment"))?;
+        let records_size = u64::decode_from(&mut reader).map_err(|_| malformed("records size"))?;
+        let log_size = u64::decode_from(&mut reader).map_err(|_| malformed("log size"))?;
+        let index = match u8::decode_from(&mut reader).map_err(|_| malformed("index flag"))? {
+            0 => None,
+            1 => {
+                let rest = reader.take(reader.remaining()).map_err(|_| malformed("index"))?;
+                Some(freezer::Checkpoint::decode(rest.to_vec()).map_err(|_| malformed("index checkpoint"))?)
+            }
+            _ => return Err(malformed("index flag")),
+        };
+        Ok(Checkpoint { height, commitment, records_size, log_size, index })
+    }
+}
+
+/// The state after an unfinalized block, built on its parent's and never written to disk
+/// until the block is finalized and applied.
+pub struct Speculation {
+    height: u64,
+    /// The block's batches; `None` for a block that wrote nothing (its state is its parent's,
+    /// and the databases log nothing for it, so an idle chain leaves its roots unchanged).
+    batches: Option<(RecordsBatch, LogBatch)>,
+    /// This block's log appends: key to value.
+    appends: FastMap<StateKey, Vec<u8>>,
+    /// Where each of them landed in the log, in order.
+    locations: Vec<(StateKey, u64)>,
+    /// The unapplied parent, if any: its batches must outlive this one's merkleization, and
+    /// its appends are visible through this one until it is applied.
+    parent: Option<Arc<Speculation>>,
+    commitment: StateCommitment,
+}
+
+impl Speculation {
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// The batches of the nearest unapplied block of this chain that wrote something: what a
+    /// child builds on and reads through (`None`: the applied tip).
+    fn base(&self, applied: u64) -> Option<&(RecordsBatch, LogBatch)> {
+        let mut next = Some(self);
+        while let Some(speculation) = next {
+            if speculation.height <= applied {
+                return None;
+            }
+            if let Some(batches) = &speculation.batches {
+                return Some(batches);
+            }
+            next = speculation.parent.as_deref();
+        }
+        None
+    }
+
+    /// The commitment of the state after the block; its `root()` is the header's state root.
+    pub fn commitment(&self) -> &StateCommitment {
+        &self.commitment
+    }
+}
+
+impl std::fmt::Debug for Speculation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speculation")
+            .field("height", &self.height)
+            .field("appends", &self.appends.len())
+            .field("root", &self.commitment.root())
+            .finish()
+    }
+}
+
+/// Counters a validator reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStatus {
+    /// Height of the last applied (finalized) block.
+    pub applied_height: u64,
+    /// Height of the last checkpoint: a restart resumes here.
+    pub durable_height: u64,
+    /// Operations in the current-records database's log, and its inactivity floor.
+    pub records_size: u64,
+    pub records_floor: u64,
+    /// Entries in the log.
+    pub log_size: u64,
+    /// Pages in the shared page cache (the bound; fill is not exposed by the cache).
+    pub page_cache_pages_max: usize,
+}
+
+struct Databases<E: commonware_storage::Context + Spawner> {
+    records: Option<RecordsDb<E>>,
+    log: Option<LogDb<E>>,
+    index: Option<Index<E>>,
+    meta: Option<Meta<E>>,
+    /// Set by [`Store::close`]: every later operation fails with [`StoreError::Closed`].
+    closed: bool,
+    applied_height: u64,
+    applied: StateCommitment,
+    durable: Checkpoint,
+}
+
+impl<E: commonware_storage::Context + Spawner> Databases<E> {
+    fn open(&self) -> Result<(), StoreError> {
+        if self.closed { Err(StoreError::Closed) } else { Ok(()) }
+    }
+
+    fn records(&self) -> &RecordsDb<E> {
+        self.records.as_ref().expect("the records database is present between mutations")
+    }
+
+    fn log(&self) -> &LogDb<E> {
+        self.log.as_ref().expect("the log is present between mutations")
+    }
+
+    fn index(&self) -> &Index<E> {
+        self.index.as_ref().expect("the index is present between mutations")
+    }
+
+    fn commitment(&self) -> StateCommitment {
+        let records = self.records();
+        let bounds = records.bounds();
+        let log = self.log();
+        let log_bounds = log.bounds();
+        StateCommitment {
+            records_root: hash_of(&records.root()),
+            records_ops_root: hash_of(&records.ops_root()),
+            records_range: (*records.sync_boundary(), *bounds.end),
+            log_root: hash_of(&log.root()),
+            log_range: (*log.inactivity_floor_loc(), *log_bounds.end),
+        }
+    }
+}
+
+/// Hansa's authenticated state store. Cheap to clone; clones share the databases.
+pub struct Store<E: commonware_storage::Context + Spawner> {
+    databases: Arc<RwLock<Databases<E>>>,
+    genesis: StateCommitment,
+    config: StoreConfig,
+}
+
+impl<E: commonware_storage::Context + Spawner> Clone for Store<E> {
+    fn clone(&self) -> Self {
+        Store { databases: self.databases.clone(), genesis: self.genesis, config: self.config.clone() }
+    }
+}
+
+fn merkle_config(
+    prefix: &str,
+    name: &str,
+    config: &StoreConfig,
+    cache: &CacheRef,
+) -> MerkleConfig<Sequential> {
+    MerkleConfig {
+        journal_partition: format!("{prefix}-{name}-merkle-journal"),
+        metadata_partition: format!("{prefix}-{name}-merkle-metadata"),
+        items_per_blob: NZU64!(1 << 20),
+        write_buffer: config.write_buffer_bytes,
+        replay_buffer: config.write_buffer_bytes,
+        strategy: Sequential,
+        page_cache: cache.clone(),
+    }
+}
+
+fn journal_config<C>(
+    prefix: &str,
+    name: &str,
+    config: &StoreConfig,
+    cache: &CacheRef,
+    codec: C,
+) -> JournalConfig<C> {
+    JournalConfig {
+        partition: format!("{prefix}-{name}-log"),
+        items_per_section: NZU64!(1 << 16),
+        compression: None,
+        codec_config: codec,
+        page_cache: cache.clone(),
+        write_buffer: config.write_buffer_bytes,
+        replay_buffer: config.write_buffer_bytes,
+    }
+}
+
+impl<E: commonware_storage::Context + Spawner> Store<E> {
+    /// Opens the store at its last checkpoint, or creates it empty.
+    pub async fn open(context: E, config: StoreConfig) -> Result<Store<E>, StoreError> {
+        let prefix = config.partition_prefix.clone();
+        let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), config.page_cache_pages_max);
+        let meta: Meta<E> = Metadata::init(
+            context.child("state_metadata"),
+            metadata::Config {
+                partition: format!("{prefix}-state-metadata"),
+                codec_config: ((0..).into(), ()),
+            },
+        )
+        .await
+        .map_err(|error| StoreError::Metadata(error.to_string()))?;
+        let checkpoint = match meta.get(&U64::new(CHECKPOINT_KEY)) {
+            Some(bytes) => Some(Checkpoint::decode(bytes)?),
+            None => None,
+        };
+        let records_config = current::VariableConfig {
+            merkle_config: merkle_config(&prefix, "records", &config, &cache),
+            journal_config: journal_config(
+                &prefix,
+                "records",
+                &config,
+                &cache,
+                ((), ((0..=RECORD_BYTES_MAX).into(), ())),
+            ),
+            grafted_metadata_partition: format!("{prefix}-records-grafted-metadata"),
+            translator: Hashed::new(EightCap),
+            init_cache: None,
+            init_buffer: NZUsize!(1 << 20),
+            init_concurrency: (),
+        };
+        let records_bound = checkpoint.as_ref().map(|checkpoint| Location::new(checkpoint.records_size));
+        let records = RecordsDb::init(context.child("state_records"), records_config, records_bound)
+            .await
+            .map_err(qmdb_error)?;
+        let log_config = keyless::variable::Config {
+            merkle: merkle_config(&prefix, "log", &config, &cache),
+            log: journal_config(&prefix, "log", &config, &cache, ((0..=RECORD_BYTES_MAX + 18).into(), ())),
+        };
+        let log_bound = checkpoint.as_ref().map(|checkpoint| Location::new(checkpoint.log_size));
+        let log = LogDb::init(context.child("state_log"), log_config, log_bound).await.map_err(qmdb_error)?;
+        let index_config = freezer::Config {
+            key_partition: format!("{prefix}-index-key"),
+            key_write_buffer: config.write_buffer_bytes,
+            key_page_cache: cache.clone(),
+            value_partition: format!("{prefix}-index-value"),
+            value_compression: None,
+            value_write_buffer: config.write_buffer_bytes,
+            value_target_size: 64 << 20,
+            table_partition: format!("{prefix}-index-table"),
+            table_initial_size: config.index_table_initial_size,
+            table_resize_frequency: 4,
+            table_resize_chunk_size: 1 << 16,
+            table_replay_buffer: config.write_buffer_bytes,
+            codec_config: (),
+        };
+        let index_checkpoint = checkpoint.as_ref().and_then(|checkpoint| checkpoint.index);
+        let index = Index::init(context.child("state_index"), index_config, index_checkpoint)
+            .await
+            .map_err(index_error)?;
+        let mut databases = Databases {
+            records: Some(records),
+            log: Some(log),
+            index: Some(index),
+            meta: Some(meta),
+            closed: false,
+            applied_height: 0,
+            applied: StateCommitment {
+                records_root: Hash::ZERO,
+                records_ops_root: Hash::ZERO,
+                records_range: (0, 0),
+                log_root: Hash::ZERO,
+                log_range: (0, 0),
+            },
+            durable: Checkpoint {
+                height: 0,
+                commitment: StateCommitment {
+                    records_root: Hash::ZERO,
+                    records_ops_root: Hash::ZERO,
+                    records_range: (0, 0),
+                    log_root: Hash::ZERO,
+                    log_range: (0, 0),
+                },
+                records_size: 0,
+                log_size: 0,
+                index: None,
+            },
+        };
+        let reopened = databases.commitment();
+        let genesis = match checkpoint {
+            Some(checkpoint) => {
+                if reopened != checkpoint.commitment {
+                    return Err(StoreError::Corrupt(format!(
+                        "checkpoint at height {} records {:?}, reopened {:?}",
+                        checkpoint.height, checkpoint.commitment, reopened
+                    )));
+                }
+                let genesis =
+                    databases.meta.as_ref().expect("present").get(&U64::new(GENESIS_KEY)).ok_or_else(
+                        || StoreError::Metadata("a checkpoint without the genesis state".into()),
+                    )?;
+                let genesis = StateCommitment::decode(genesis)
+                    .map_err(|error| StoreError::Metadata(format!("genesis state: {error}")))?;
+                databases.applied_height = checkpoint.height;
+                databases.applied = reopened;
+                databases.durable = checkpoint;
+                genesis
+            }
+            None => {
+                if reopened.records_range.1 > 1 || reopened.log_range.1 > 1 {
+                    return Err(StoreError::Corrupt(
+                        "state databases hold data but no checkpoint names it; delete the data folder to start over"
+                            .into(),
+                    ));
+                }
+                databases.applied = reopened;
+                let mut meta = databases.meta.take().expect("present");
+                meta.put(U64::new(GENESIS_KEY), reopened.encode());
+                databases.meta = Some(meta);
+                Self::write_checkpoint(&mut databases).await?;
+                reopened
+            }
+        };
+        Ok(Store { databases: Arc::new(RwLock::new(databases)), genesis, config })
+    }
+
+    /// The commitment of the empty state every chain starts from.
+    pub fn genesis(&self) -> StateCommitment {
+        self.genesis
+    }
+
+    /// The last applied height and the commitment after it.
+    pub async fn applied(&self) -> (u64, StateCommitment) {
+        let databases = self.databases.read().await;
+        (databases.applied_height, databases.applied)
+    }
+
+    /// The last checkpoint.
+    pub async fn durable(&self) -> Checkpoint {
+        self.databases.read().await.durable.clone()
+    }
+
+    pub async fn status(&self) -> StoreStatus {
+        let databases = self.databases.read().await;
+        StoreStatus {
+            applied_height: databases.applied_height,
+            durable_height: databases.durable.height,
+            records_size: databases.applied.records_range.1,
+            records_floor: databases.applied.records_range.0,
+            log_size: databases.applied.log_range.1,
+            page_cache_pages_max: self.config.page_cache_pages_max.get(),
+        }
+    }
+
+    /// Reads records at the state after `at` (`None`: the applied tip). One value per key, in
+    /// order: `None` for an absent record.
+    pub async fn read(
+        &self,
+        at: Option<&Arc<Speculation>>,
+        keys: &[StateKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let databases = self.databases.read().await;
+        databases.open()?;
+        self.read_locked(&databases, at, keys).await
+    }
+
+    async fn read_locked(
+        &self,
+        databases: &Databases<E>,
+        at: Option<&Arc<Speculation>>,
+        keys: &[StateKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        let mut current_keys = Vec::new();
+        let mut current_positions = Vec::new();
+        let mut log_positions = Vec::new();
+        for (position, key) in keys.iter().enumerate() {
+            match (self.config.kind)(key) {
+                TableKind::Current => {
+                    current_keys.push(storage_key(key));
+                    current_positions.push(position);
+                }
+                TableKind::Log => log_positions.push(position),
+            }
+        }
+        let references: Vec<&StorageKey> = current_keys.iter().collect();
+        let found = match at.and_then(|speculation| speculation.base(databases.applied_height)) {
+            Some((records, _)) => records.get_many(&references, databases.records()).await,
+            None => databases.records().get_many(&references).await,
+        }
+        .map_err(qmdb_error)?;
+        for (position, value) in current_positions.into_iter().zip(found) {
+            values[position] = value;
+        }
+        for position in log_positions {
+            let key = &keys[position];
+            values[position] = match Self::speculative_append(at, databases.applied_height, key) {
+                Some(value) => Some(value.to_vec()),
+                None => Self::read_log(databases, key).await?,
+            };
+        }
+        Ok(values)
+    }
+
+    /// Reads records of the applied state under one lock, with the height of that state.
+    pub async fn read_tip(&self, keys: &[StateKey]) -> Result<(u64, Vec<Option<Vec<u8>>>), StoreError> {
+        let databases = self.databases.read().await;
+        databases.open()?;
+        let values = self.read_locked(&databases, None, keys).await?;
+        Ok((databases.applied_height, values))
+    }
+
+    /// A log record appended by an unapplied block of the chain ending at `at`.
+    fn speculative_append<'s>(
+        at: Option<&'s Arc<Speculation>>,
+        applied: u64,
+        key: &StateKey,
+    ) -> Option<&'s [u8]> {
+        let mut next = at;
+        while let Some(speculation) = next {
+            if speculation.height <= applied {
+                return None;
+            }
+            if let Some(value) = speculation.appends.get(key) {
+                return Some(value);
+            }
+            next = speculation.parent.as_ref();
+        }
+        None
+    }
+
+    /// A log record of the applied state, through the index.
+    async fn read_log(databases: &Databases<E>, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(location) = Self::locate(databases, key).await? else {
+            return Ok(None);
+        };
+        let entry = databases.log().get(Location::new(location)).await.map_err(qmdb_error)?;
+        let entry = entry
+            .ok_or_else(|| StoreError::Corrupt(format!("log entry {location} of {key:?} is missing")))?;
+        let (stored_key, value) =
+            split_log_entry(&entry).ok_or_else(|| StoreError::Malformed(format!("log entry {location}")))?;
+        if stored_key != *key {
+            return Err(StoreError::Corrupt(format!(
+                "log entry {location} holds {stored_key:?}, not {key:?}"
+            )));
+        }
+        Ok(Some(value.to_vec()))
+    }
+
+    /// Where the log holds `key` in the applied state. An index entry past the applied log is
+    /// a leftover of a run that crashed before its checkpoint: not part of this state.
+    async fn locate(databases: &Databases<E>, key: &StateKey) -> Result<Option<u64>, StoreError> {
+        let storage = storage_key(key);
+        let location = databases.index().get(Identifier::Key(&storage)).await.map_err(index_error)?;
+        Ok(location.filter(|location| *location < databases.applied.log_range.1))
+    }
+
+    /// Proves the record `key` in the applied state: the applied height, the commitment after
+    /// it, and the record's proof against it (`None` if the record is absent).
+    pub async fn prove(
+        &self,
+        key: &StateKey,
+    ) -> Result<Option<(u64, StateCommitment, RecordProof)>, StoreError> {
+        let databases = self.databases.read().await;
+        databases.open()?;
+        let record = match (self.config.kind)(key) {
+            TableKind::Current => {
+                let storage = storage_key(key);
+                let Some(value) = databases.records().get(&storage).await.map_err(qmdb_error)? else {
+                    return Ok(None);
+                };
+                let proof = databases.records().key_value_proof(storage).await.map_err(qmdb_error)?;
+                RecordProof::encode_current(key, value, &proof)
+            }
+            TableKind::Log => {
+                let Some(location) = Self::locate(&databases, key).await? else {
+                    return Ok(None);
+                };
+                let (proof, operations) =
+                    databases.log().proof(Location::new(location), NZU64!(1)).await.map_err(qmdb_error)?;
+                let value = match operations.first() {
+                    Some(keyless::variable::Operation::Append(entry)) => {
+                        let (stored, value) = split_log_entry(entry)
+                            .ok_or_else(|| StoreError::Malformed(format!("log entry {location}")))?;
+                        if stored != *key {
+                            return Err(StoreError::Corrupt(format!("log entry {location} is not {key:?}")));
+                        }
+                        value.to_vec()
+                    }
+                    _ => return Err(StoreError::Corrupt(format!("log entry {location} is not an append"))),
+                };
+                RecordProof::encode_log(key, location, value, &proof)
+            }
+        };
+        Ok(Some((databases.applied_height, databases.applied, record)))
+    }
+
+    /// Builds the state after the block at `height` with `writes`, on `parent` (`None`: the
+    /// applied tip, which must be at `height - 1`).
+    pub async fn speculate(
+        &self,
+        parent: Option<&Arc<Speculation>>,
+        height: u64,
+        writes: &WriteSet,
+    ) -> Result<Arc<Speculation>, StoreError> {
+        let databases = self.databases.read().await;
+        databases.open()?;
+        let parent = parent.filter(|parent| parent.height > databases.applied_height);
+        match parent {
+            Some(parent) => assert_eq!(parent.height + 1, height, "a speculation extends its parent"),
+            None if databases.applied_height + 1 != height => {
+                // The tip moved past this block's parent: a fork that finalization abandoned.
+                return Err(StoreError::OutOfOrder { applied: databases.applied_height, found: height });
+            }
+            None => {}
+        }
+        if writes.is_empty() {
+            let commitment = parent.map_or(databases.applied, |parent| parent.commitment);
+            return Ok(Arc::new(Speculation {
+                height,
+                batches: None,
+                appends: FastMap::default(),
+                locations: Vec::new(),
+                parent: parent.cloned(),
+                commitment,
+            }));
+        }
+        let base = parent.and_then(|parent| parent.base(databases.applied_height));
+        let mut records = match base {
+            Some((records, _)) => records.new_batch::<Sha256>(),
+            None => databases.records().new_batch(),
+        };
+        for write in &writes.records {
+            records = records.write(storage_key(&write.key), write.value.clone());
+        }
+        let records =
+            records.merkleize(databases.records(), None, &mut Proportional).await.map_err(qmdb_error)?;
+        let mut log = match base {
+            Some((_, log)) => log.new_batch::<Sha256>(),
+            None => databases.log().new_batch(),
+        };
+        let first = *log.size();
+        let mut appends = FastMap::default();
+        let mut locations = Vec::with_capacity(writes.log.len());
+        for (offset, append) in writes.log.iter().enumerate() {
+            log = log.append(log_entry(&append.key, &append.value));
+            appends.insert(append.key, append.value.clone());
+            locations.push((append.key, first + offset as u64));
+        }
+        let floor = databases.log().inactivity_floor_loc();
+        let log = log.merkleize(databases.log(), None, floor).await.map_err(qmdb_error)?;
+        let records_bounds = records.bounds();
+        let commitment = StateCommitment {
+            records_root: hash_of(&records.root()),
+            records_ops_root: hash_of(&records.ops_root()),
+            records_range: (*records.sync_boundary(), *records_bounds.tip.size),
+            log_root: hash_of(&log.root()),
+            log_range: (*log.bounds().inactivity_floor, *log.size()),
+        };
+        Ok(Arc::new(Speculation {
+            height,
+            batches: Some((records, log)),
+            appends,
+            locations,
+            parent: parent.cloned(),
+            commitment,
+        }))
+    }
+
+    /// Applies the finalized block whose state `speculation` holds (the next height).
+    pub async fn apply(&self, speculation: &Arc<Speculation>) -> Result<(), StoreError> {
+        let mut databases = self.databases.write().await;
+        databases.open()?;
+        if speculation.height != databases.applied_height + 1 {
+            return Err(StoreError::OutOfOrder {
+                applied: databases.applied_height,
+                found: speculation.height,
+            });
+        }
+        let Some((records_batch, log_batch)) = &speculation.batches else {
+            assert_eq!(
+                databases.applied, speculation.commitment,
+                "a block that wrote nothing changes no root"
+            );
+            databases.applied_height = speculation.height;
+            return Ok(());
+        };
+        let records = databases.records.take().expect("present");
+        databases.records = Some(records.apply_batch(records_batch.clone()).await.map_err(qmdb_error)?);
+        let log = databases.log.take().expect("present");
+        databases.log = Some(log.apply_batch(log_batch.clone()).await.map_err(qmdb_error)?);
+        let mut index = databases.index.take().expect("present");
+        for (key, location) in &speculation.locations {
+            index = index.put(storage_key(key), location).await.map_err(index_error)?.0;
+        }
+        databases.index = Some(index);
+        databases.applied_height = speculation.height;
+        databases.applied = databases.commitment();
+        assert_eq!(
+            databases.applied, speculation.commitment,
+            "an applied speculation leaves the databases at the state it computed"
+        );
+        Ok(())
+    }
+
+    /// Closes the store as a crash would: the databases are dropped without making anything
+    /// more durable, and every later operation fails with [`StoreError::Closed`]. A process
+    /// that stops (or a simulated validator that crashes) calls it so that its storage can be
+    /// opened again.
+    pub async fn close(&self) {
+        let mut databases = self.databases.write().await;
+        databases.closed = true;
+        databases.records = None;
+        databases.log = None;
+        databases.index = None;
+        databases.meta = None;
+    }
+
+    /// Makes everything applied durable and records the checkpoint.
+    pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        let mut databases = self.databases.write().await;
+        databases.open()?;
+        if databases.durable.height == databases.applied_height {
+            return Ok(databases.durable.clone());
+        }
+        Self::write_checkpoint(&mut databases).await?;
+        Ok(databases.durable.clone())
+    }
+
+    async fn write_checkpoint(databases: &mut Databases<E>) -> Result<(), StoreError> {
+        let (index, index_checkpoint) =
+            databases.index.take().expect("present").sync().await.map_err(index_error)?;
+        databases.index = Some(index);
+        // `sync`, not `commit`: after `commit` a reopen may rebuild Merkle structures from the
+        // whole log (measured: growing with history); after `sync` it needs no recovery.
+        let log = databases.log.take().expect("present");
+        databases.log = Some(log.sync().await.map_err(qmdb_error)?);
+        // Operations below the records' sync boundary are inactive (superseded values): drop
+        // them, so the records' log grows with the records, not with every change ever made.
+        // Pruning also persists the activity bitmap, which makes the next open cheaper.
+        let records = databases.records.take().expect("present").sync().await.map_err(qmdb_error)?;
+        let boundary = records.sync_boundary();
+        databases.records = Some(records.prune(boundary).await.map_err(qmdb_error)?);
+        let checkpoint = Checkpoint {
+            height: databases.applied_height,
+            commitment: databases.applied,
+            records_size: databases.applied.records_range.1,
+            log_size: databases.applied.log_range.1,
+            index: Some(index_checkpoint),
+        };
+        let mut meta = databases.meta.take().expect("present");
+        meta.put(U64::new(CHECKPOINT_KEY), checkpoint.encode());
+        databases.meta = Some(meta.sync().await.map_err(|error| StoreError::Metadata(error.to_string()))?);
+        databases.durable = checkpoint;
+        Ok(())
+    }
+}
