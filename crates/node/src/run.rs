@@ -13,6 +13,9 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The log index's page cache.
+const LOG_INDEX_CACHE_BYTES: usize = 64 << 20;
+
 pub fn run_node(config: NodeConfig) -> Result<()> {
     let consortium = Arc::new(Consortium::new(config.genesis.clone())?);
     std::fs::create_dir_all(&config.data_dir)
@@ -24,7 +27,10 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
         let own_key = config.genesis.validators[config.index].public_key;
         let index = Index::open(&config.data_dir.join("index.redb")).context("opening the index")?;
         let app_config = AppConfig::new(&hansa_chain::partition_prefix(&own_key));
-        let app = App::open(context.child("app"), consortium.clone(), index, app_config)
+        let log_index =
+            hansa_state::LogIndex::open(&config.data_dir.join("log-index.redb"), LOG_INDEX_CACHE_BYTES)
+                .context("opening the log index")?;
+        let app = App::open(context.child("app"), consortium.clone(), index, log_index, app_config)
             .await
             .context("opening the state")?;
         let validators = config

@@ -6,8 +6,8 @@
 //! - current records (accounts, open holds, sequence windows, ...) in a `current` database,
 //!   keyed by table and id, whose root proves that a value is the current one;
 //! - log records (transfers, resolutions of holds, ...) appended to a `keyless` log, whose root
-//!   proves that a record was written, and a disk-resident index (a `freezer`) from each log
-//!   record's key to its position, so a lookup by id never holds every id in memory.
+//!   proves that a record was written, and a disk-resident index (redb, [`LogIndex`]) from each
+//!   log record's key to its position, so a lookup by id never holds every id in memory.
 //!
 //! [`Store`] opens them, reads records for a block (at the finalized tip or through the
 //! speculative states of unfinalized blocks, [`Speculation`]), builds the speculative state of
@@ -19,8 +19,10 @@
 //! What this crate never does: interpret records (they are bytes of a table), or decide what a
 //! block means.
 
+pub mod log_index;
 pub mod proof;
 mod store;
 
+pub use log_index::{LogIndex, LogIndexError};
 pub use proof::{RecordProof, StateProof, VerifyError};
 pub use store::{Checkpoint, Speculation, Store, StoreConfig, StoreError, StoreStatus};

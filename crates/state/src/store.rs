@@ -25,13 +25,12 @@
 //! database unusable, so a failed mutation is fatal for the process (the validator restarts
 //! from its last checkpoint), never silently continued.
 
+use crate::log_index::{LogIndex, LogIndexError};
 use crate::proof::RecordProof;
-use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_cryptography::{Sha256, sha256::Digest};
 use commonware_parallel::Sequential;
 use commonware_runtime::{BLOB_PAGE_SIZE, Spawner, buffer::paged::CacheRef, buffer::paged::page_size};
 use commonware_storage::{
-    freezer::{self, Freezer, Identifier},
     journal::contiguous::variable::Config as JournalConfig,
     merkle::{Location, full::Config as MerkleConfig, mmb},
     metadata::{self, Metadata},
@@ -43,7 +42,7 @@ use commonware_utils::{
     sequence::{FixedBytes, U64},
 };
 use hansa_types::{Decode, Encode, Hash, StateCommitment, StateKey, TableKind, WriteSet};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -79,7 +78,6 @@ type LogDb<E> = keyless::variable::Db<Family, E, Vec<u8>, Sha256, Sequential>;
 type LogBatch = Arc<
     keyless::batch::MerkleizedBatch<Family, Digest, qmdb::any::value::VariableEncoding<Vec<u8>>, Sequential>,
 >;
-type Index<E> = Freezer<E, StorageKey, u64>;
 type Meta<E> = Metadata<E, U64, Vec<u8>>;
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<ahash::AHasher>>;
 
@@ -130,8 +128,6 @@ pub struct StoreConfig {
     pub page_cache_pages_max: NonZeroUsize,
     /// Bytes each journal buffers before writing.
     pub write_buffer_bytes: NonZeroUsize,
-    /// Initial number of buckets of the log index's hash table (a power of two).
-    pub index_table_initial_size: u32,
     /// How a key's table is kept (current or log); the ledger knows.
     pub kind: fn(&StateKey) -> TableKind,
 }
@@ -143,7 +139,6 @@ impl StoreConfig {
             partition_prefix: partition_prefix.into(),
             page_cache_pages_max: NZUsize!(65_536),
             write_buffer_bytes: NZUsize!(1 << 20),
-            index_table_initial_size: 1 << 16,
             kind,
         }
     }
@@ -154,7 +149,6 @@ impl StoreConfig {
             partition_prefix: partition_prefix.into(),
             page_cache_pages_max: NZUsize!(256),
             write_buffer_bytes: NZUsize!(1 << 14),
-            index_table_initial_size: 1 << 8,
             kind,
         }
     }
@@ -184,19 +178,20 @@ fn qmdb_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Qmdb(error.to_string())
 }
 
-fn index_error(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Index(error.to_string())
+impl From<LogIndexError> for StoreError {
+    fn from(error: LogIndexError) -> StoreError {
+        StoreError::Index(error.to_string())
+    }
 }
 
-/// What a checkpoint records: the height, the commitment after it, the sizes the databases
-/// had and the freezer's own checkpoint.
+/// What a checkpoint records: the height, the commitment after it, and the sizes the
+/// databases had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     pub height: u64,
     pub commitment: StateCommitment,
     records_size: u64,
     log_size: u64,
-    index: Option<freezer::Checkpoint>,
 }
 
 impl Checkpoint {
@@ -206,13 +201,6 @@ impl Checkpoint {
         self.commitment.encode_to(&mut out);
         self.records_size.encode_to(&mut out);
         self.log_size.encode_to(&mut out);
-        match &self.index {
-            None => out.push(0),
-            Some(index) => {
-                out.push(1);
-                out.extend_from_slice(&index.encode());
-            }
-        }
         out
     }
 
@@ -223,15 +211,8 @@ impl Checkpoint {
         let commitment = StateCommitment::decode_from(&mut reader).map_err(|_| malformed("commitment"))?;
         let records_size = u64::decode_from(&mut reader).map_err(|_| malformed("records size"))?;
         let log_size = u64::decode_from(&mut reader).map_err(|_| malformed("log size"))?;
-        let index = match u8::decode_from(&mut reader).map_err(|_| malformed("index flag"))? {
-            0 => None,
-            1 => {
-                let rest = reader.take(reader.remaining()).map_err(|_| malformed("index"))?;
-                Some(freezer::Checkpoint::decode(rest.to_vec()).map_err(|_| malformed("index checkpoint"))?)
-            }
-            _ => return Err(malformed("index flag")),
-        };
-        Ok(Checkpoint { height, commitment, records_size, log_size, index })
+        reader.finish().map_err(|_| malformed("trailing bytes"))?;
+        Ok(Checkpoint { height, commitment, records_size, log_size })
     }
 }
 
@@ -308,7 +289,7 @@ pub struct StoreStatus {
 struct Databases<E: commonware_storage::Context + Spawner> {
     records: Option<RecordsDb<E>>,
     log: Option<LogDb<E>>,
-    index: Option<Index<E>>,
+    index: LogIndex,
     meta: Option<Meta<E>>,
     /// Set by [`Store::close`]: every later operation fails with [`StoreError::Closed`].
     closed: bool,
@@ -328,10 +309,6 @@ impl<E: commonware_storage::Context + Spawner> Databases<E> {
 
     fn log(&self) -> &LogDb<E> {
         self.log.as_ref().expect("the log is present between mutations")
-    }
-
-    fn index(&self) -> &Index<E> {
-        self.index.as_ref().expect("the index is present between mutations")
     }
 
     fn commitment(&self) -> StateCommitment {
@@ -398,8 +375,9 @@ fn journal_config<C>(
 }
 
 impl<E: commonware_storage::Context + Spawner> Store<E> {
-    /// Opens the store at its last checkpoint, or creates it empty.
-    pub async fn open(context: E, config: StoreConfig) -> Result<Store<E>, StoreError> {
+    /// Opens the store at its last checkpoint, or creates it empty, with the log's index
+    /// (kept beside the databases; see `log_index`).
+    pub async fn open(context: E, config: StoreConfig, index: LogIndex) -> Result<Store<E>, StoreError> {
         let prefix = config.partition_prefix.clone();
         let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), config.page_cache_pages_max);
         let meta: Meta<E> = Metadata::init(
@@ -440,29 +418,10 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         };
         let log_bound = checkpoint.as_ref().map(|checkpoint| Location::new(checkpoint.log_size));
         let log = LogDb::init(context.child("state_log"), log_config, log_bound).await.map_err(qmdb_error)?;
-        let index_config = freezer::Config {
-            key_partition: format!("{prefix}-index-key"),
-            key_write_buffer: config.write_buffer_bytes,
-            key_page_cache: cache.clone(),
-            value_partition: format!("{prefix}-index-value"),
-            value_compression: None,
-            value_write_buffer: config.write_buffer_bytes,
-            value_target_size: 64 << 20,
-            table_partition: format!("{prefix}-index-table"),
-            table_initial_size: config.index_table_initial_size,
-            table_resize_frequency: 4,
-            table_resize_chunk_size: 1 << 16,
-            table_replay_buffer: config.write_buffer_bytes,
-            codec_config: (),
-        };
-        let index_checkpoint = checkpoint.as_ref().and_then(|checkpoint| checkpoint.index);
-        let index = Index::init(context.child("state_index"), index_config, index_checkpoint)
-            .await
-            .map_err(index_error)?;
         let mut databases = Databases {
             records: Some(records),
             log: Some(log),
-            index: Some(index),
+            index,
             meta: Some(meta),
             closed: false,
             applied_height: 0,
@@ -484,7 +443,6 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                 },
                 records_size: 0,
                 log_size: 0,
-                index: None,
             },
         };
         let reopened = databases.commitment();
@@ -593,12 +551,21 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         for (position, value) in current_positions.into_iter().zip(found) {
             values[position] = value;
         }
+        let mut applied_keys = Vec::new();
+        let mut applied_positions = Vec::new();
         for position in log_positions {
             let key = &keys[position];
-            values[position] = match Self::speculative_append(at, databases.applied_height, key) {
-                Some(value) => Some(value.to_vec()),
-                None => Self::read_log(databases, key).await?,
-            };
+            match Self::speculative_append(at, databases.applied_height, key) {
+                Some(value) => values[position] = Some(value.to_vec()),
+                None => {
+                    applied_keys.push(*key);
+                    applied_positions.push(position);
+                }
+            }
+        }
+        let found = Self::read_log(databases, &applied_keys).await?;
+        for (position, value) in applied_positions.into_iter().zip(found) {
+            values[position] = value;
         }
         Ok(values)
     }
@@ -630,30 +597,53 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         None
     }
 
-    /// A log record of the applied state, through the index.
-    async fn read_log(databases: &Databases<E>, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(location) = Self::locate(databases, key).await? else {
-            return Ok(None);
-        };
-        let entry = databases.log().get(Location::new(location)).await.map_err(qmdb_error)?;
-        let entry = entry
-            .ok_or_else(|| StoreError::Corrupt(format!("log entry {location} of {key:?} is missing")))?;
-        let (stored_key, value) =
-            split_log_entry(&entry).ok_or_else(|| StoreError::Malformed(format!("log entry {location}")))?;
-        if stored_key != *key {
-            return Err(StoreError::Corrupt(format!(
-                "log entry {location} holds {stored_key:?}, not {key:?}"
-            )));
+    /// Log records of the applied state, through the index, in order.
+    async fn read_log(
+        databases: &Databases<E>,
+        keys: &[StateKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let locations = Self::locate(databases, keys)?;
+        // The log reads locations in ascending order.
+        let mut wanted: Vec<(u64, usize)> = locations
+            .iter()
+            .enumerate()
+            .filter_map(|(position, location)| location.map(|location| (location, position)))
+            .collect();
+        wanted.sort_unstable();
+        let mut asked: Vec<Location<Family>> =
+            wanted.iter().map(|(location, _)| Location::new(*location)).collect();
+        asked.dedup();
+        let fetched = databases.log().get_many(&asked).await.map_err(qmdb_error)?;
+        let by_location: BTreeMap<u64, Option<Vec<u8>>> =
+            asked.iter().map(|location| **location).zip(fetched).collect();
+        let mut values = vec![None; keys.len()];
+        for (location, position) in wanted {
+            let entry = by_location.get(&location).cloned().flatten();
+            let key = &keys[position];
+            let entry = entry
+                .ok_or_else(|| StoreError::Corrupt(format!("log entry {location} of {key:?} is missing")))?;
+            let (stored_key, value) = split_log_entry(&entry)
+                .ok_or_else(|| StoreError::Malformed(format!("log entry {location}")))?;
+            if stored_key != *key {
+                return Err(StoreError::Corrupt(format!(
+                    "log entry {location} holds {stored_key:?}, not {key:?}"
+                )));
+            }
+            values[position] = Some(value.to_vec());
         }
-        Ok(Some(value.to_vec()))
+        Ok(values)
     }
 
-    /// Where the log holds `key` in the applied state. An index entry past the applied log is
-    /// a leftover of a run that crashed before its checkpoint: not part of this state.
-    async fn locate(databases: &Databases<E>, key: &StateKey) -> Result<Option<u64>, StoreError> {
-        let storage = storage_key(key);
-        let location = databases.index().get(Identifier::Key(&storage)).await.map_err(index_error)?;
-        Ok(location.filter(|location| *location < databases.applied.log_range.1))
+    /// Where the log holds each of `keys` in the applied state. An index entry past the applied
+    /// log is a leftover of a run that crashed before its checkpoint: not part of this state.
+    fn locate(databases: &Databases<E>, keys: &[StateKey]) -> Result<Vec<Option<u64>>, StoreError> {
+        let size = databases.applied.log_range.1;
+        Ok(databases
+            .index
+            .lookup(keys)?
+            .into_iter()
+            .map(|location| location.filter(|location| *location < size))
+            .collect())
     }
 
     /// Proves the record `key` in the applied state: the applied height, the commitment after
@@ -674,7 +664,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                 RecordProof::encode_current(key, value, &proof)
             }
             TableKind::Log => {
-                let Some(location) = Self::locate(&databases, key).await? else {
+                let Some(location) = Self::locate(&databases, std::slice::from_ref(key))?[0] else {
                     return Ok(None);
                 };
                 let (proof, operations) =
@@ -790,11 +780,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         databases.records = Some(records.apply_batch(records_batch.clone()).await.map_err(qmdb_error)?);
         let log = databases.log.take().expect("present");
         databases.log = Some(log.apply_batch(log_batch.clone()).await.map_err(qmdb_error)?);
-        let mut index = databases.index.take().expect("present");
-        for (key, location) in &speculation.locations {
-            index = index.put(storage_key(key), location).await.map_err(index_error)?.0;
-        }
-        databases.index = Some(index);
+        databases.index.insert(&speculation.locations, false)?;
         databases.applied_height = speculation.height;
         databases.applied = databases.commitment();
         assert_eq!(
@@ -813,7 +799,6 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         databases.closed = true;
         databases.records = None;
         databases.log = None;
-        databases.index = None;
         databases.meta = None;
     }
 
@@ -829,9 +814,8 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
     }
 
     async fn write_checkpoint(databases: &mut Databases<E>) -> Result<(), StoreError> {
-        let (index, index_checkpoint) =
-            databases.index.take().expect("present").sync().await.map_err(index_error)?;
-        databases.index = Some(index);
+        // The index first: it may run ahead of the log, never behind it.
+        databases.index.sync()?;
         // `sync`, not `commit`: after `commit` a reopen may rebuild Merkle structures from the
         // whole log (measured: growing with history); after `sync` it needs no recovery.
         let log = databases.log.take().expect("present");
@@ -847,7 +831,6 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             commitment: databases.applied,
             records_size: databases.applied.records_range.1,
             log_size: databases.applied.log_range.1,
-            index: Some(index_checkpoint),
         };
         let mut meta = databases.meta.take().expect("present");
         meta.put(U64::new(CHECKPOINT_KEY), checkpoint.encode());

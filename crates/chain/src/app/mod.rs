@@ -303,14 +303,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl<E: commonware_storage::Context + Spawner> App<E> {
     /// Opens the application: the state store at its last checkpoint (created empty on the
-    /// first start) and the index of finalized history.
+    /// first start) with the log's index, and the index of finalized history.
     pub async fn open(
         context: E,
         consortium: Arc<Consortium>,
         index: Index,
+        log_index: hansa_state::LogIndex,
         config: AppConfig,
     ) -> Result<App<E>, OpenError> {
-        let store = Store::open(context, config.store.clone()).await?;
+        let store = Store::open(context, config.store.clone(), log_index).await?;
         let (height, state) = store.applied().await;
         let indexed = index.indexed_height()?;
         if indexed < height {

@@ -21,6 +21,7 @@ use hansa_chain::app::{App as GenericApp, AppConfig, AppView, BatchOutcome, Fina
 use hansa_chain::sim::{self, Fault, LinkSpec, Scenario, SplitMix64};
 use hansa_ledger::Consortium;
 use hansa_ledger::testkit::{self, BANK, CNY, ISSUANCE, MERCHANT, PLATFORM, key, with_flags};
+use hansa_state::LogIndex;
 use hansa_types::{AccountFlags, Batch, Hash, Operation, OrgId, ResultCode, SignedBatch, TransferFlags};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -412,19 +413,24 @@ fn run_ledger(
     type Instances = Vec<Vec<(AppView, u64)>>;
     let instances: Arc<Mutex<Instances>> = Arc::new(Mutex::new(vec![Vec::new(); scenario.validators]));
     // Each validator's index outlives its restarts, as its disk would.
-    let indexes: Vec<Index> =
-        (0..scenario.validators).map(|_| Index::in_memory().expect("an index in memory")).collect();
+    let indexes: Vec<(Index, LogIndex)> = (0..scenario.validators)
+        .map(|_| {
+            let index = Index::in_memory().expect("an index in memory");
+            (index, LogIndex::in_memory().expect("a log index in memory"))
+        })
+        .collect();
     let factory = {
         let instances = instances.clone();
         let consortium = consortium.clone();
         move |index: usize, context: deterministic::Context| {
             let instances = instances.clone();
             let consortium = consortium.clone();
-            let validator_index = indexes[index].clone();
+            let (validator_index, log_index) = indexes[index].clone();
             async move {
                 let config = AppConfig::simulation(&format!("validator{index}"));
-                let app =
-                    App::open(context, consortium, validator_index, config).await.expect("the app opens");
+                let app = App::open(context, consortium, validator_index, log_index, config)
+                    .await
+                    .expect("the app opens");
                 let resumed = app.finalized().height;
                 instances.lock().expect("not poisoned")[index].push((app.view(), resumed));
                 app

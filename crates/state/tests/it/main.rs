@@ -7,7 +7,7 @@ use hansa_ledger::modules::{
     self,
     ledger::{ACCOUNTS, HOLDS, RESOLUTIONS, TRANSFERS},
 };
-use hansa_state::{RecordProof, StateProof, Store, StoreConfig, VerifyError};
+use hansa_state::{LogIndex, RecordProof, StateProof, Store, StoreConfig, VerifyError};
 use hansa_types::{Hash, Header, LogAppend, RecordWrite, StateCommitment, StateKey, WriteSet};
 use std::collections::BTreeMap;
 
@@ -123,10 +123,14 @@ fn the_store_matches_the_model_across_reopens_and_crashes() {
     for seed in 0..4u64 {
         let interval = 3 + seed;
         let mut generator = Generator { state: seed + 1, next_log_id: 0 };
+        // The log index survives the crash whole (in memory): it then holds entries of blocks
+        // the crash undid, which must not show.
+        let index = LogIndex::in_memory().expect("index");
+        let first_index = index.clone();
         // First run: blocks past the last checkpoint, then a crash (unsynced writes are lost).
         let (state, checkpoint) =
             deterministic::Runner::seeded(seed).start_and_recover(|context| async move {
-                let store = Store::open(context, config()).await.expect("open");
+                let store = Store::open(context, config(), first_index).await.expect("open");
                 let genesis = store.genesis();
                 let mut model = Model::default();
                 let history = run_blocks(&store, &mut generator, &mut model, 20, interval).await;
@@ -138,13 +142,19 @@ fn the_store_matches_the_model_across_reopens_and_crashes() {
         // Second run: the store reopens at the last checkpoint; replaying the blocks after it
         // gives the same commitments.
         deterministic::Runner::from(checkpoint).start(|context| async move {
-            let store = Store::open(context, config()).await.expect("reopen");
+            let store = Store::open(context, config(), index).await.expect("reopen");
             assert_eq!(store.genesis(), genesis);
             let (height, commitment) = store.applied().await;
             assert_eq!(height, durable, "resumes at the last checkpoint");
             let (model, expected, _) = &history[(durable - 1) as usize];
             assert_eq!(commitment, *expected);
             assert_matches(&store, model).await;
+            let undone: Vec<StateKey> = history[durable as usize..]
+                .iter()
+                .flat_map(|(_, _, writes)| writes.log.iter().map(|append| append.key))
+                .collect();
+            let values = store.read(None, &undone).await.expect("read");
+            assert!(values.iter().all(Option::is_none), "log records of undone blocks do not show");
             let mut model = model.clone();
             for (after, expected, writes) in &history[durable as usize..] {
                 let speculation =
@@ -167,11 +177,12 @@ fn a_clean_reopen_keeps_every_checkpointed_record() {
     deterministic::Runner::seeded(7).start(|context| async move {
         let mut generator = Generator { state: 99, next_log_id: 0 };
         let mut model = Model::default();
-        let store = Store::open(context.child("first"), config()).await.expect("open");
+        let index = LogIndex::in_memory().expect("index");
+        let store = Store::open(context.child("first"), config(), index.clone()).await.expect("open");
         run_blocks(&store, &mut generator, &mut model, 12, 4).await;
         let commitment = store.applied().await.1;
         drop(store);
-        let store = Store::open(context.child("second"), config()).await.expect("reopen");
+        let store = Store::open(context.child("second"), config(), index).await.expect("reopen");
         assert_eq!(store.applied().await, (12, commitment));
         assert_matches(&store, &model).await;
     });
@@ -180,7 +191,8 @@ fn a_clean_reopen_keeps_every_checkpointed_record() {
 #[test]
 fn speculation_reads_through_unapplied_parents_and_forks_do_not_interfere() {
     deterministic::Runner::seeded(3).start(|context| async move {
-        let store = Store::open(context, config()).await.expect("open");
+        let store =
+            Store::open(context, config(), LogIndex::in_memory().expect("index")).await.expect("open");
         let account = ACCOUNTS.key(1);
         let transfer = TRANSFERS.key(10);
         let parent_writes = WriteSet {
@@ -243,7 +255,8 @@ fn header_for(commitment: &StateCommitment, height: u64) -> Header {
 #[test]
 fn proofs_of_current_and_log_records_verify_and_tampering_fails() {
     deterministic::Runner::seeded(5).start(|context| async move {
-        let store = Store::open(context, config()).await.expect("open");
+        let store =
+            Store::open(context, config(), LogIndex::in_memory().expect("index")).await.expect("open");
         let mut generator = Generator { state: 5, next_log_id: 0 };
         let mut model = Model::default();
         run_blocks(&store, &mut generator, &mut model, 8, 3).await;
