@@ -9,10 +9,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hansa/target}"
 export CARGO_TERM_COLOR=never
 mkdir -p "$CARGO_TARGET_DIR"
 
-# The TLS test makes its certificate with the openssl command (in Debian's base image; installed
-# here if a machine lacks it).
-if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq openssl
+# The TLS test makes its certificate with the openssl command, and the devnet test runs the
+# devnet's printed commands, which use curl; both are installed here if a machine lacks them.
+missing=""
+for tool in openssl curl; do
+    command -v "$tool" >/dev/null || missing="$missing $tool"
+done
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq $missing
 fi
 
 echo "== rustfmt"

@@ -8,12 +8,33 @@
 use hansa_types::{Hash, OrgId, SealedBatch, Signature};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-/// Most batches waiting in one validator's pool.
+/// Most batches waiting in one validator's pool, by default.
 pub const BATCHES_MAX: usize = 65_536;
-/// Most batches one organisation may have waiting.
+/// Most batches one organisation may have waiting, by default.
 pub const BATCHES_PER_ORG_MAX: usize = 16_384;
-/// Most operations waiting, over all batches.
+/// Most operations waiting, over all batches, by default.
 pub const OPERATIONS_MAX: usize = 1_048_576;
+
+/// The mempool's bounds (the node configuration may set each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolBounds {
+    /// Most batches waiting.
+    pub batches_max: usize,
+    /// Most batches one organisation may have waiting.
+    pub batches_per_org_max: usize,
+    /// Most operations waiting, over all batches.
+    pub operations_max: usize,
+}
+
+impl Default for MempoolBounds {
+    fn default() -> Self {
+        MempoolBounds {
+            batches_max: BATCHES_MAX,
+            batches_per_org_max: BATCHES_PER_ORG_MAX,
+            operations_max: OPERATIONS_MAX,
+        }
+    }
+}
 
 /// Why the mempool refused a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,9 +58,20 @@ pub struct Mempool {
     batches: usize,
     /// The organisation after which the next proposal starts.
     last_first: Option<OrgId>,
+    bounds: MempoolBounds,
 }
 
 impl Mempool {
+    /// An empty pool with these bounds.
+    pub fn new(bounds: MempoolBounds) -> Mempool {
+        Mempool { bounds, ..Mempool::default() }
+    }
+
+    /// The pool's bounds.
+    pub fn bounds(&self) -> MempoolBounds {
+        self.bounds
+    }
+
     /// Batches waiting.
     pub fn len(&self) -> usize {
         self.batches
@@ -63,14 +95,14 @@ impl Mempool {
             return Err(MempoolError::Duplicate);
         }
         let count = batch.batch.operations.len();
-        if self.batches >= BATCHES_MAX {
+        if self.batches >= self.bounds.batches_max {
             return Err(MempoolError::Full("batches"));
         }
-        if self.operations + count > OPERATIONS_MAX {
+        if self.operations + count > self.bounds.operations_max {
             return Err(MempoolError::Full("operations"));
         }
         let queue = self.queues.entry(batch.batch.org).or_default();
-        if queue.len() >= BATCHES_PER_ORG_MAX {
+        if queue.len() >= self.bounds.batches_per_org_max {
             return Err(MempoolError::Full("batches of this organisation"));
         }
         self.digests.insert(digest, batch.signature);
@@ -205,6 +237,21 @@ mod tests {
         }
         let b = batch(1, 1 << 40);
         assert_eq!(pool.insert(b), Err(MempoolError::Full("batches of this organisation")));
+    }
+
+    #[test]
+    fn configured_bounds_are_the_ones_enforced() {
+        let bounds = MempoolBounds { batches_max: 3, batches_per_org_max: 2, operations_max: 100 };
+        let mut pool = Mempool::new(bounds);
+        pool.insert(batch(1, 0)).expect("room");
+        pool.insert(batch(1, 1)).expect("room");
+        assert_eq!(pool.insert(batch(1, 2)), Err(MempoolError::Full("batches of this organisation")));
+        pool.insert(batch(2, 0)).expect("room");
+        assert_eq!(pool.insert(batch(3, 0)), Err(MempoolError::Full("batches")));
+        assert_eq!(pool.len(), 3);
+        let mut pool = Mempool::new(MempoolBounds { operations_max: 1, ..bounds });
+        pool.insert(batch(1, 0)).expect("room");
+        assert_eq!(pool.insert(batch(2, 0)), Err(MempoolError::Full("operations")));
     }
 
     #[test]

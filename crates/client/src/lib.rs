@@ -15,6 +15,9 @@ pub enum ClientError {
     Response(String),
 }
 
+/// The header a validator puts on its answers while it has not caught up with the network.
+pub const STALE_HEADER: &str = "hansa-stale";
+
 /// A client for one consortium, over several validator endpoints.
 pub struct Client {
     endpoints: Vec<String>,
@@ -40,40 +43,52 @@ impl Client {
     }
 
     /// Tries each endpoint, starting with the one that answered last, until one answers.
-    /// Connection failures fail over; an answer (even an error status) does not.
+    /// Connection failures fail over; an answer (even an error status) does not, unless it
+    /// is a read (`prefer_fresh`) that comes from a validator that says it has not caught up
+    /// with the network (`hansa-stale`): then the others are tried, and the stale answer is
+    /// returned only if none of them answers fresh. (A submission is never sent twice.)
     fn call(
         &self,
+        prefer_fresh: bool,
         request: impl Fn(&str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, ClientError> {
         let start = self.preferred.load(std::sync::atomic::Ordering::Relaxed);
         let mut failures = Vec::new();
+        let mut stale = None;
         for offset in 0..self.endpoints.len() {
             let index = (start + offset) % self.endpoints.len();
             match request(&self.endpoints[index]) {
                 Ok(mut response) => {
-                    self.preferred.store(index, std::sync::atomic::Ordering::Relaxed);
                     let status = response.status().as_u16();
+                    let is_stale = prefer_fresh && response.headers().contains_key(STALE_HEADER);
                     let body: Value = response
                         .body_mut()
                         .with_config()
                         .limit(64 * 1024 * 1024)
                         .read_json()
                         .map_err(|error| ClientError::Response(error.to_string()))?;
-                    if status >= 400 {
+                    let answer = if status >= 400 {
                         let code = body["error"]["code"].as_str().unwrap_or("unknown").to_string();
                         let message = body["error"]["message"].as_str().unwrap_or("").to_string();
-                        return Err(ClientError::Api { status, code, message });
+                        Err(ClientError::Api { status, code, message })
+                    } else {
+                        Ok(body)
+                    };
+                    if is_stale {
+                        stale.get_or_insert(answer);
+                        continue;
                     }
-                    return Ok(body);
+                    self.preferred.store(index, std::sync::atomic::Ordering::Relaxed);
+                    return answer;
                 }
                 Err(error) => failures.push(format!("{}: {error}", self.endpoints[index])),
             }
         }
-        Err(ClientError::Unreachable(failures.join("; ")))
+        stale.unwrap_or_else(|| Err(ClientError::Unreachable(failures.join("; "))))
     }
 
     pub fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.call(|endpoint| self.agent.get(&format!("{endpoint}{path}")).call())
+        self.call(true, |endpoint| self.agent.get(&format!("{endpoint}{path}")).call())
     }
 
     /// Submits a signed batch in its canonical binary form. With `wait`, returns once it is
@@ -81,7 +96,7 @@ impl Client {
     pub fn submit(&self, signed: &SignedBatch, wait: bool) -> Result<Value, ClientError> {
         let bytes = signed.encode();
         let path = if wait { "/v1/batches?wait=true" } else { "/v1/batches" };
-        self.call(|endpoint| {
+        self.call(false, |endpoint| {
             self.agent
                 .post(&format!("{endpoint}{path}"))
                 .header("content-type", "application/octet-stream")
@@ -95,7 +110,7 @@ impl Client {
     /// `GET /v1/batches/{digest}`).
     pub fn submit_list(&self, batches: &[SignedBatch]) -> Result<Value, ClientError> {
         let bytes = BatchList::encode_slice(batches);
-        self.call(|endpoint| {
+        self.call(false, |endpoint| {
             self.agent
                 .post(&format!("{endpoint}/v1/batch-lists"))
                 .header("content-type", "application/octet-stream")
@@ -144,6 +159,11 @@ mod tests {
 
     /// A one-request HTTP server that answers `body` with `status`.
     fn serve_once(status: u16, body: &'static str) -> String {
+        serve_once_with(status, "", body)
+    }
+
+    /// A one-request HTTP server that answers `body` with `status` and extra header lines.
+    fn serve_once_with(status: u16, headers: &'static str, body: &'static str) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
         std::thread::spawn(move || {
@@ -151,7 +171,7 @@ mod tests {
                 let mut buffer = [0u8; 4096];
                 let _ = stream.read(&mut buffer);
                 let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
                 let _ = stream.write_all(response.as_bytes());
@@ -173,6 +193,17 @@ mod tests {
         let client = Client::new(vec![dead_endpoint(), serve_once(200, "{\"ok\":true}")]);
         let answer = client.get("/v1/health").expect("the second endpoint answers");
         assert_eq!(answer["ok"], true);
+    }
+
+    #[test]
+    fn a_stale_read_prefers_a_validator_that_has_caught_up() {
+        let stale = serve_once_with(200, "hansa-stale: own=3; network=40\r\n", "{\"height\":3}");
+        let client = Client::new(vec![stale, serve_once(200, "{\"height\":40}")]);
+        assert_eq!(client.get("/v1/status").expect("an answer")["height"], 40);
+        // With nothing fresher, the stale answer is the answer.
+        let stale = serve_once_with(200, "hansa-stale: own=3; network=40\r\n", "{\"height\":3}");
+        let client = Client::new(vec![stale, dead_endpoint()]);
+        assert_eq!(client.get("/v1/status").expect("an answer")["height"], 3);
     }
 
     #[test]

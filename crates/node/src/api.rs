@@ -43,22 +43,62 @@ pub const REQUEST_BURST_MAX: f64 = 10_000.0;
 /// Client addresses the rate limiter tracks at once.
 pub const RATE_CLIENTS_MAX: usize = 10_000;
 
+/// Blocks a validator may trail the network's finalized height by and still count as caught
+/// up (a healthy validator under load trails by a block or two while it applies them).
+pub const HEALTH_LAG_BLOCKS_MAX: u64 = 8;
+/// The response header that marks an answer read from a validator that has not caught up.
+pub const STALE_HEADER: &str = "hansa-stale";
+
 /// The application a validator runs, on the production runtime.
 pub type App = GenericApp<commonware_runtime::tokio::Context>;
+
+/// What a validator knows of the network's progress, from consensus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The highest finalized height this validator has seen certified by the network.
+    pub network_height: u64,
+    /// Whether the network has finalized anything since this validator started (until then it
+    /// cannot tell whether it is behind).
+    pub heard_from_network: bool,
+}
+
+/// Whether a validator at `own` height has caught up with the network: `None` when it has,
+/// otherwise why not.
+pub fn lagging(own: u64, progress: Progress, lag_max: u64) -> Option<String> {
+    if !progress.heard_from_network {
+        return Some("no block finalized by the network since this validator started".into());
+    }
+    let behind = progress.network_height.saturating_sub(own);
+    (behind > lag_max).then(|| format!("{behind} blocks behind the network's finalized height"))
+}
 
 /// What the API reads besides the application.
 #[derive(Clone)]
 pub struct ApiState {
     pub app: App,
     pub status: Arc<dyn Fn() -> Value + Send + Sync>,
+    /// The network's progress as consensus sees it.
+    pub progress: Arc<dyn Fn() -> Progress + Send + Sync>,
     /// The validator's archive of finalized blocks, for bodies the app no longer keeps.
     pub blocks: FinalizedBlocks,
     limiter: Arc<Mutex<RateLimiter>>,
 }
 
 impl ApiState {
-    pub fn new(app: App, status: Arc<dyn Fn() -> Value + Send + Sync>, blocks: FinalizedBlocks) -> ApiState {
-        ApiState { app, status, blocks, limiter: Arc::new(Mutex::new(RateLimiter::default())) }
+    pub fn new(
+        app: App,
+        status: Arc<dyn Fn() -> Value + Send + Sync>,
+        progress: Arc<dyn Fn() -> Progress + Send + Sync>,
+        blocks: FinalizedBlocks,
+    ) -> ApiState {
+        ApiState { app, status, progress, blocks, limiter: Arc::new(Mutex::new(RateLimiter::default())) }
+    }
+
+    /// Why this validator's reads are stale, if they are: its height and the network's.
+    fn staleness(&self) -> (u64, Progress, Option<String>) {
+        let own = self.app.finalized().height;
+        let progress = (self.progress)();
+        (own, progress, lagging(own, progress, HEALTH_LAG_BLOCKS_MAX))
     }
 }
 
@@ -154,8 +194,23 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/events", get(events))
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn_with_state(state.clone(), mark_stale))
         .layer(middleware::from_fn_with_state(state.clone(), limit))
         .with_state(state)
+}
+
+/// Marks every answer of a validator that has not caught up with the network with
+/// `hansa-stale: own=<height>; network=<height>`, so that a client knows (the Rust client then
+/// prefers another validator's answer).
+async fn mark_stale(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let (own, progress, Some(_)) = state.staleness()
+        && let Ok(value) =
+            header::HeaderValue::from_str(&format!("own={own}; network={}", progress.network_height))
+    {
+        response.headers_mut().insert(STALE_HEADER, value);
+    }
+    response
 }
 
 /// Rate limit per client address, and the request size bound (checked from the header here
@@ -262,9 +317,24 @@ async fn openapi() -> Json<Value> {
     Json(crate::openapi::document())
 }
 
-async fn health(State(state): State<ApiState>) -> Json<Value> {
-    let finalized = state.app.finalized();
-    Json(json!({ "ok": true, "height": finalized.height }))
+/// 200 when this validator has caught up with the network's finalized height, 503 until then
+/// (after a restart, while it replays and fetches blocks), with both heights either way.
+async fn health(State(state): State<ApiState>) -> Response {
+    let (own, progress, lag) = state.staleness();
+    let body = json!({
+        "ok": lag.is_none(),
+        "height": own,
+        "network_height": progress.network_height,
+        "lag_blocks_max": HEALTH_LAG_BLOCKS_MAX,
+    });
+    match lag {
+        None => Json(body).into_response(),
+        Some(reason) => {
+            let mut body = body;
+            body["error"] = json!({ "code": "catching_up", "message": reason });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
 async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
@@ -276,10 +346,14 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let (speculative, speculative_max) = state.app.speculative_fill();
     let (waiters, waiters_max) = state.app.waiters_fill();
     let (forwarding, forwarding_max) = state.app.gossip_fill();
+    let (_, progress, lag) = state.staleness();
+    let config = state.app.config();
     Ok(Json(json!({
         "chain_name": genesis.chain_name,
         "chain_id": state.app.consortium().chain_id,
         "height": finalized.height,
+        "network_height": progress.network_height,
+        "caught_up": lag.is_none(),
         "block_digest": finalized.digest,
         "state_root": finalized.state.root(),
         "state": finalized.state,
@@ -296,11 +370,17 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
             "page_cache_pages_max": store.page_cache_pages_max,
         },
         "bounds": {
-            "mempool_batches": { "fill": batches, "max": hansa_chain::mempool::BATCHES_MAX },
-            "mempool_operations": { "fill": operations, "max": hansa_chain::mempool::OPERATIONS_MAX },
+            "mempool_batches": { "fill": batches, "max": config.mempool.batches_max },
+            "mempool_operations": { "fill": operations, "max": config.mempool.operations_max },
             "speculative_blocks": { "fill": speculative, "max": speculative_max },
             "waiters": { "fill": waiters, "max": waiters_max },
             "forwarding_queue": { "fill": forwarding, "max": forwarding_max },
+            "events_buffer": { "max": config.events_buffer_max, "subscribers": state.app.subscribers() },
+            "rate_limited_clients": {
+                "fill": state.limiter.lock().expect("limiter lock is never poisoned").buckets.len(),
+                "max": RATE_CLIENTS_MAX,
+            },
+            "state_page_cache_pages": { "max": store.page_cache_pages_max },
         },
         "mempool": { "batches": batches, "operations": operations, "not_forwarded": state.app.gossip_dropped() },
         "validators": genesis.validators.iter().map(|v| json!({
@@ -838,5 +918,17 @@ mod tests {
         assert_eq!(value["code"], "x");
         assert!(serde_urlencoded_like("a=1&a=2").is_err());
         assert!(serde_urlencoded_like("a=99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn a_validator_is_caught_up_only_within_the_lag_of_a_height_it_heard_of() {
+        let heard = |network_height| Progress { network_height, heard_from_network: true };
+        assert_eq!(lagging(100, heard(100), 8), None);
+        assert_eq!(lagging(92, heard(100), 8), None, "within the lag");
+        assert_eq!(lagging(100, heard(90), 8), None, "ahead of a stale network height");
+        let behind = lagging(91, heard(100), 8).expect("9 blocks behind");
+        assert!(behind.contains("9 blocks behind"), "{behind}");
+        let unknown = Progress { network_height: 100, heard_from_network: false };
+        assert!(lagging(100, unknown, 8).is_some(), "no finalization heard since the start");
     }
 }

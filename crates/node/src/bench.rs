@@ -6,6 +6,8 @@
 //! waiting (round robin over the validators, within a bounded in-flight window) and their
 //! finality is observed on the event stream, which gives submit-to-final latency per batch.
 
+pub mod soak;
+
 use crate::devnet::{self, DevnetOptions, transfer};
 use anyhow::{Context, Result, bail};
 use hansa_client::Client;
@@ -43,6 +45,8 @@ struct Phase {
     ok: u64,
     failed: u64,
     designed_failures_failed: bool,
+    /// Each final batch: seconds after the phase started, submit-to-final ms, operations.
+    finals: Vec<(f64, f64, u64)>,
 }
 
 fn percentile(sorted: &[f64], fraction: f64) -> f64 {
@@ -87,7 +91,7 @@ pub fn print_machine(label: &str) -> Value {
 struct Cluster {
     dir: PathBuf,
     endpoints: Vec<String>,
-    children: Vec<std::process::Child>,
+    children: Mutex<Vec<std::process::Child>>,
     chain_id: Hash,
     key: SecretKey,
     sequence: Arc<AtomicU64>,
@@ -110,13 +114,14 @@ impl Cluster {
         let mut cluster = Cluster {
             dir: dir.to_path_buf(),
             endpoints,
-            children: Vec::new(),
+            children: Mutex::new(Vec::new()),
             chain_id: Hash::ZERO,
             key,
             sequence: Arc::new(AtomicU64::new(micros)),
         };
         for index in 0..validators {
-            cluster.children.push(devnet::spawn_validator(dir, index)?);
+            let child = devnet::spawn_validator(dir, index)?;
+            cluster.children.get_mut().expect("lock").push(child);
         }
         devnet::wait_healthy(&cluster.endpoints, Duration::from_secs(60))?;
         cluster.chain_id = Client::new(cluster.endpoints.clone()).chain_id()?;
@@ -129,7 +134,20 @@ impl Cluster {
     }
 
     fn pids(&self) -> Vec<u32> {
-        self.children.iter().map(|child| child.id()).collect()
+        self.children.lock().expect("lock").iter().map(|child| child.id()).collect()
+    }
+
+    /// Kills validator `index` with SIGKILL (no clean stop) and starts it again from its folder.
+    fn kill_and_restart(&self, index: usize) -> Result<()> {
+        let mut children = self.children.lock().expect("lock");
+        let child = &mut children[index];
+        // SAFETY: `kill` has no memory-safety preconditions; the pid is our own live child's.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGKILL);
+        }
+        child.wait()?;
+        children[index] = devnet::spawn_validator(&self.dir, index)?;
+        Ok(())
     }
 
     /// Creates `count` accounts from `first` with `flags`, and funds each with `funding`.
@@ -171,7 +189,7 @@ impl Cluster {
 /// logs and configuration.
 impl Drop for Cluster {
     fn drop(&mut self) {
-        devnet::stop_all(&mut self.children);
+        devnet::stop_all(self.children.get_mut().expect("lock"));
         for index in 0..self.endpoints.len() {
             let data = self.dir.join(format!("validator-{index}/data"));
             if let Err(error) = std::fs::remove_dir_all(&data)
@@ -238,6 +256,9 @@ struct Load {
     /// Signed batches per request: small batches travel together (`POST /v1/batch-lists`),
     /// each still signed, sequenced, verified and finalized on its own.
     batches_per_request: usize,
+    /// A validator the load threads do not submit to (one the benchmark crashes on purpose:
+    /// batches admitted only there and not yet forwarded would die with it).
+    avoid: Option<usize>,
 }
 
 /// Operations a load thread puts in one request when batches are small.
@@ -252,7 +273,13 @@ struct Window {
 }
 
 /// Runs one load phase of `duration` and returns its measurements.
-fn load_phase(cluster: &Cluster, load: Load, duration: Duration, ids: &Arc<AtomicU64>) -> Result<Phase> {
+fn load_phase(
+    cluster: &Cluster,
+    load: Load,
+    duration: Duration,
+    ids: &Arc<AtomicU64>,
+    stop_early: Option<&AtomicBool>,
+) -> Result<Phase> {
     let submitted: Arc<Mutex<HashMap<Hash, Submitted>>> = Arc::default();
     let window = Arc::new(Window { in_flight: Mutex::new(0), released: Condvar::new() });
     let stop = Arc::new(AtomicBool::new(false));
@@ -316,28 +343,37 @@ fn load_phase(cluster: &Cluster, load: Load, duration: Duration, ids: &Arc<Atomi
     let start = Instant::now();
     let deadline = start + duration;
     let mut threads = Vec::new();
+    let mut halts = Vec::new();
+    let targets: Vec<String> = (0..cluster.endpoints.len())
+        .filter(|index| Some(*index) != load.avoid)
+        .map(|index| cluster.endpoints[index].clone())
+        .collect();
+    let stopped_early = || stop_early.is_some_and(|flag| flag.load(Ordering::Relaxed));
     for thread in 0..load.threads {
-        let endpoint = cluster.endpoints[thread % cluster.endpoints.len()].clone();
+        let endpoint = targets[thread % targets.len()].clone();
         let submitted = submitted.clone();
         let window = window.clone();
         let sequence = cluster.sequence.clone();
         let (chain_id, key) = (cluster.chain_id, cluster.key.clone());
         let ids = ids.clone();
+        let halt = Arc::new(AtomicBool::new(false));
+        halts.push(halt.clone());
         threads.push(std::thread::spawn(move || -> Result<()> {
             let client = Client::new(vec![endpoint]);
             let mut rng = rand::rng();
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && !halt.load(Ordering::Relaxed) {
                 let request_ops = (load.batch_size * load.batches_per_request) as u64;
                 {
                     let mut in_flight = window.in_flight.lock().expect("lock");
-                    while *in_flight + request_ops > load.in_flight_ops_max && Instant::now() < deadline {
+                    let halted = || Instant::now() >= deadline || halt.load(Ordering::Relaxed);
+                    while *in_flight + request_ops > load.in_flight_ops_max && !halted() {
                         in_flight = window
                             .released
                             .wait_timeout(in_flight, Duration::from_millis(50))
                             .expect("lock")
                             .0;
                     }
-                    if Instant::now() >= deadline {
+                    if halted() {
                         break;
                     }
                     *in_flight += request_ops;
@@ -385,6 +421,12 @@ fn load_phase(cluster: &Cluster, load: Load, duration: Duration, ids: &Arc<Atomi
             Ok(())
         }));
     }
+    while !stopped_early() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for halt in &halts {
+        halt.store(true, Ordering::Relaxed);
+    }
     for thread in threads {
         thread.join().map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
     }
@@ -406,7 +448,13 @@ fn load_phase(cluster: &Cluster, load: Load, duration: Duration, ids: &Arc<Atomi
     let in_phase: u64 = stats.2.iter().filter(|(at, _, _)| *at <= deadline).map(|(_, _, count)| count).sum();
     let mut latencies: Vec<f64> = stats.2.iter().map(|(_, latency, _)| *latency).collect();
     latencies.sort_by(f64::total_cmp);
+    let finals = stats
+        .2
+        .iter()
+        .map(|(at, latency, count)| (at.duration_since(start).as_secs_f64(), *latency, *count))
+        .collect();
     Ok(Phase {
+        finals,
         throughput: in_phase as f64 / duration.as_secs_f64(),
         latencies_ms: latencies,
         cpu_s: cpu_after - cpu_before,
@@ -534,13 +582,17 @@ pub fn run(options: BenchOptions) -> Result<()> {
                     in_flight_ops_max: (batch_size as u64 * 8).clamp(4_000, 40_000),
                     threads: if batch_size >= 1_000 { 4 } else { 8 },
                     batches_per_request: (OPERATIONS_PER_REQUEST / batch_size).max(1),
+                    avoid: None,
                 };
                 let ids = Arc::new(AtomicU64::new(1 << 40));
                 let mut phases = Vec::new();
                 let mut ok_total = 0;
                 for repeat in 0..options.repeats {
-                    let phase = load_phase(&cluster, load, Duration::from_secs(options.duration_s), &ids)
-                        .with_context(|| format!("{workload} at {validators} validators, repeat {repeat}"))?;
+                    let phase =
+                        load_phase(&cluster, load, Duration::from_secs(options.duration_s), &ids, None)
+                            .with_context(|| {
+                                format!("{workload} at {validators} validators, repeat {repeat}")
+                            })?;
                     ok_total += phase.ok;
                     validate(&cluster, setup_transfers + ok_total)?;
                     if limited && (!phase.designed_failures_failed || phase.failed == 0) {

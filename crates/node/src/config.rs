@@ -128,6 +128,7 @@ pub fn read_genesis(path: &Path) -> Result<Genesis> {
 
 /// One validator's configuration (`node.toml`). Relative paths are relative to the file.
 #[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeFile {
     pub genesis: PathBuf,
     pub validator_key: PathBuf,
@@ -139,6 +140,169 @@ pub struct NodeFile {
     /// Serve the API over TLS with this certificate chain and key (PEM).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Bounds of the validator's caches and queues; each defaults to the production value.
+    #[serde(default)]
+    pub bounds: BoundsFile,
+}
+
+/// `[bounds]` of `node.toml`: every cache and queue whose size a validator's memory depends on.
+/// Each is optional; `/v1/status` reports the value in force and, for queues, its fill.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundsFile {
+    /// Batches waiting in the mempool.
+    pub mempool_batches_max: Option<usize>,
+    /// Batches one organisation may have waiting in the mempool.
+    pub mempool_batches_per_org_max: Option<usize>,
+    /// Operations waiting in the mempool, over all batches.
+    pub mempool_operations_max: Option<usize>,
+    /// Clients waiting at once for their batch to finalize.
+    pub waiters_max: Option<usize>,
+    /// Batches waiting to be forwarded to the other validators.
+    pub forwarding_queue_max: Option<usize>,
+    /// Finalized events buffered per event-stream reader.
+    pub events_buffer_max: Option<usize>,
+    /// Unfinalized blocks whose speculative state is kept.
+    pub speculative_blocks_max: Option<usize>,
+    /// 4 KiB pages of the state store's page cache.
+    pub state_page_cache_pages_max: Option<usize>,
+    /// Bytes of the state log index's cache.
+    pub log_index_cache_bytes_max: Option<usize>,
+    /// Bytes of the history index's cache.
+    pub index_cache_bytes_max: Option<usize>,
+    /// Capacity of each consensus mailbox.
+    pub consensus_mailbox_size_max: Option<usize>,
+    /// Pages of consensus storage's page cache.
+    pub consensus_page_cache_pages_max: Option<usize>,
+    /// Blocks cached per peer by block dissemination.
+    pub broadcast_blocks_per_peer_max: Option<usize>,
+    /// Finalized blocks handed to the application before one is acknowledged.
+    pub pending_acknowledgements_max: Option<usize>,
+    /// Missing finalized blocks fetched from peers at a time.
+    pub repairs_max: Option<usize>,
+}
+
+/// The bounds in force, with defaults filled in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bounds {
+    pub mempool_batches_max: usize,
+    pub mempool_batches_per_org_max: usize,
+    pub mempool_operations_max: usize,
+    pub waiters_max: usize,
+    pub forwarding_queue_max: usize,
+    pub events_buffer_max: usize,
+    pub speculative_blocks_max: usize,
+    pub state_page_cache_pages_max: usize,
+    pub log_index_cache_bytes_max: usize,
+    pub index_cache_bytes_max: usize,
+    pub consensus_mailbox_size_max: usize,
+    pub consensus_page_cache_pages_max: usize,
+    pub broadcast_blocks_per_peer_max: usize,
+    pub pending_acknowledgements_max: usize,
+    pub repairs_max: usize,
+}
+
+/// Default bytes of the state log index's cache.
+pub const LOG_INDEX_CACHE_BYTES: usize = 64 << 20;
+/// Default bytes of the history index's cache.
+pub const INDEX_CACHE_BYTES: usize = 128 << 20;
+
+impl BoundsFile {
+    /// Fills in defaults (those of `app` and `tuning`) and refuses zeros.
+    pub fn resolve(&self, app: &hansa_chain::app::AppConfig, tuning: &hansa_chain::Tuning) -> Result<Bounds> {
+        let pick = |value: Option<usize>, default: usize, name: &str| -> Result<usize> {
+            match value {
+                Some(0) => bail!("[bounds] {name} must be at least 1"),
+                Some(value) => Ok(value),
+                None => Ok(default),
+            }
+        };
+        Ok(Bounds {
+            mempool_batches_max: pick(
+                self.mempool_batches_max,
+                app.mempool.batches_max,
+                "mempool_batches_max",
+            )?,
+            mempool_batches_per_org_max: pick(
+                self.mempool_batches_per_org_max,
+                app.mempool.batches_per_org_max,
+                "mempool_batches_per_org_max",
+            )?,
+            mempool_operations_max: pick(
+                self.mempool_operations_max,
+                app.mempool.operations_max,
+                "mempool_operations_max",
+            )?,
+            waiters_max: pick(self.waiters_max, app.waiters_max, "waiters_max")?,
+            forwarding_queue_max: pick(
+                self.forwarding_queue_max,
+                app.forwarding_queue_max,
+                "forwarding_queue_max",
+            )?,
+            events_buffer_max: pick(self.events_buffer_max, app.events_buffer_max, "events_buffer_max")?,
+            speculative_blocks_max: pick(
+                self.speculative_blocks_max,
+                app.speculative_blocks_max,
+                "speculative_blocks_max",
+            )?,
+            state_page_cache_pages_max: pick(
+                self.state_page_cache_pages_max,
+                app.store.page_cache_pages_max.get(),
+                "state_page_cache_pages_max",
+            )?,
+            log_index_cache_bytes_max: pick(
+                self.log_index_cache_bytes_max,
+                LOG_INDEX_CACHE_BYTES,
+                "log_index_cache_bytes_max",
+            )?,
+            index_cache_bytes_max: pick(
+                self.index_cache_bytes_max,
+                INDEX_CACHE_BYTES,
+                "index_cache_bytes_max",
+            )?,
+            consensus_mailbox_size_max: pick(
+                self.consensus_mailbox_size_max,
+                tuning.mailbox_size_max,
+                "consensus_mailbox_size_max",
+            )?,
+            consensus_page_cache_pages_max: pick(
+                self.consensus_page_cache_pages_max,
+                tuning.page_cache_pages,
+                "consensus_page_cache_pages_max",
+            )?,
+            broadcast_blocks_per_peer_max: pick(
+                self.broadcast_blocks_per_peer_max,
+                tuning.broadcast_cache_per_peer,
+                "broadcast_blocks_per_peer_max",
+            )?,
+            pending_acknowledgements_max: pick(
+                self.pending_acknowledgements_max,
+                tuning.pending_acknowledgements_max,
+                "pending_acknowledgements_max",
+            )?,
+            repairs_max: pick(self.repairs_max, tuning.repairs_max, "repairs_max")?,
+        })
+    }
+}
+
+impl Bounds {
+    /// Applies the bounds to the application's and consensus's configurations.
+    pub fn apply(&self, app: &mut hansa_chain::app::AppConfig, tuning: &mut hansa_chain::Tuning) {
+        app.mempool.batches_max = self.mempool_batches_max;
+        app.mempool.batches_per_org_max = self.mempool_batches_per_org_max;
+        app.mempool.operations_max = self.mempool_operations_max;
+        app.waiters_max = self.waiters_max;
+        app.forwarding_queue_max = self.forwarding_queue_max;
+        app.events_buffer_max = self.events_buffer_max;
+        app.speculative_blocks_max = self.speculative_blocks_max;
+        app.store.page_cache_pages_max =
+            std::num::NonZeroUsize::new(self.state_page_cache_pages_max).expect("resolve refuses zeros");
+        tuning.mailbox_size_max = self.consensus_mailbox_size_max;
+        tuning.page_cache_pages = self.consensus_page_cache_pages_max;
+        tuning.broadcast_cache_per_peer = self.broadcast_blocks_per_peer_max;
+        tuning.pending_acknowledgements_max = self.pending_acknowledgements_max;
+        tuning.repairs_max = self.repairs_max;
+    }
 }
 
 /// A node configuration with every path resolved and checked against genesis.
@@ -150,6 +314,7 @@ pub struct NodeConfig {
     pub api_listen: SocketAddr,
     pub p2p_listen: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub bounds: BoundsFile,
 }
 
 pub fn read_node_config(path: &Path) -> Result<NodeConfig> {
@@ -178,5 +343,40 @@ pub fn read_node_config(path: &Path) -> Result<NodeConfig> {
         (None, None) => None,
         _ => bail!("give both tls_cert and tls_key, or neither"),
     };
-    Ok(NodeConfig { genesis, key, index, data_dir: base.join(file.data_dir), api_listen, p2p_listen, tls })
+    Ok(NodeConfig {
+        genesis,
+        key,
+        index,
+        data_dir: base.join(file.data_dir),
+        api_listen,
+        p2p_listen,
+        tls,
+        bounds: file.bounds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_come_from_node_toml_with_defaults_and_zeros_refused() {
+        let app = hansa_chain::app::AppConfig::new("test");
+        let tuning = hansa_chain::Tuning::production();
+        let file: BoundsFile =
+            toml::from_str("mempool_operations_max = 5000\nwaiters_max = 7").expect("parses");
+        let bounds = file.resolve(&app, &tuning).expect("valid");
+        assert_eq!(bounds.mempool_operations_max, 5_000);
+        assert_eq!(bounds.waiters_max, 7);
+        assert_eq!(bounds.speculative_blocks_max, app.speculative_blocks_max, "a default");
+        let (mut app, mut tuning) = (app, tuning);
+        bounds.apply(&mut app, &mut tuning);
+        assert_eq!(app.mempool.operations_max, 5_000);
+        assert_eq!(app.waiters_max, 7);
+
+        let zero: BoundsFile = toml::from_str("repairs_max = 0").expect("parses");
+        let error = zero.resolve(&app, &tuning).expect_err("zero refused").to_string();
+        assert!(error.contains("repairs_max"), "{error}");
+        assert!(toml::from_str::<BoundsFile>("mempool_max = 1").is_err(), "an unknown bound is an error");
+    }
 }

@@ -92,6 +92,18 @@ pub fn endpoints(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Starts one validator process with its output in `validator-N/node.log`.
+/// This binary's path, relative to the working folder when it lies under it (as
+/// `target/release/hansa` does after `cargo run` from the repository root).
+fn runnable_path_of_this_binary() -> String {
+    let Ok(exe) = std::env::current_exe() else { return "hansa".into() };
+    let relative =
+        std::env::current_dir().ok().and_then(|cwd| exe.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    match relative {
+        Some(path) => path.display().to_string(),
+        None => exe.display().to_string(),
+    }
+}
+
 pub fn spawn_validator(dir: &Path, index: usize) -> Result<Child> {
     let node_dir = dir.join(format!("validator-{index}"));
     let log = std::fs::OpenOptions::new().create(true).append(true).open(node_dir.join("node.log"))?;
@@ -242,13 +254,20 @@ pub fn run(options: DevnetOptions) -> Result<()> {
         println!("  curl {}/v1/status", endpoints[0]);
         println!("  curl {}/v1/accounts/{MERCHANT_SALES}", endpoints[0]);
         println!("  curl -N {}/v1/events", endpoints[0]);
-        println!("  hansa get account {CUSTOMER_WALLET}");
+        // The binary as it can be run from here (`hansa` is on no PATH after `cargo run`).
+        let hansa = runnable_path_of_this_binary();
+        let endpoint_flag = if dir == Path::new(".devnet") {
+            String::new()
+        } else {
+            format!(" --endpoint {}", endpoints.join(","))
+        };
+        println!("  {hansa}{endpoint_flag} get account {CUSTOMER_WALLET}");
         println!(
-            "  hansa proof account {MERCHANT_SALES} > proof.json && hansa verify proof.json --genesis {}/genesis.toml",
+            "  {hansa}{endpoint_flag} proof account {MERCHANT_SALES} > proof.json && {hansa} verify proof.json --genesis {}/genesis.toml",
             dir.display()
         );
         println!(
-            "  hansa transfer --org 3 --key {}/keys/org-3.key --id 20001 --debit {CUSTOMER_WALLET} --credit {MERCHANT_SALES} --amount 500 --ledger 1 --code 1",
+            "  {hansa}{endpoint_flag} transfer --org 3 --key {}/keys/org-3.key --id 20001 --debit {CUSTOMER_WALLET} --credit {MERCHANT_SALES} --amount 500 --ledger 1 --code 1",
             dir.display()
         );
         println!(

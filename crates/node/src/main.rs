@@ -137,6 +137,16 @@ enum Command {
         no_postgres: bool,
         #[arg(long, default_value = ".bench")]
         dir: PathBuf,
+        /// Instead of the workloads: W1 at 4 validators for `--soak-minutes`, with per-minute
+        /// throughput, p99 and memory, a chart, and a validator killed under load and restarted
+        /// (after a 1-minute run and after the soak).
+        #[arg(long)]
+        soak: bool,
+        #[arg(long, default_value_t = 10)]
+        soak_minutes: u64,
+        /// Where `--soak` writes its chart (SVG).
+        #[arg(long, default_value = "docs/soak.svg")]
+        chart: PathBuf,
     },
     /// Verify a proof offline with nothing but the genesis file.
     Verify {
@@ -218,7 +228,34 @@ fn submit(cli: &Cli, signer: &SignerArgs, operations: Vec<Operation>) -> Result<
     let key = config::read_key(&signer.key)?;
     let mut signer = Signer::new(client.chain_id()?, OrgId(signer.org), key);
     let outcome = client.submit(&signer.sign(operations), true)?;
-    print_json(&outcome)
+    print_json(&outcome)?;
+    let failed = failed_operations(&outcome);
+    if !failed.is_empty() {
+        for line in &failed {
+            eprintln!("hansa: {line}");
+        }
+        let total = outcome["results"].as_array().map_or(0, Vec::len);
+        bail!("{} of {total} operations failed", failed.len());
+    }
+    Ok(())
+}
+
+/// Each operation of a finalized batch that did not succeed (`ok`, or `exists`: an operation
+/// applied before, which a retry reports), as "operation ID: CODE".
+fn failed_operations(outcome: &Value) -> Vec<String> {
+    outcome["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|result| result["result"] != "ok" && result["result"] != "exists")
+        .map(|result| {
+            format!(
+                "operation {}: {}",
+                result["id"].as_str().unwrap_or("?"),
+                result["result"].as_str().unwrap_or("unknown")
+            )
+        })
+        .collect()
 }
 
 fn print_json(value: &Value) -> Result<()> {
@@ -331,6 +368,14 @@ fn run(cli: Cli) -> Result<()> {
             };
             print_json(&client(&cli)?.get(&path)?)
         }
+        Command::Bench { accounts, dir, soak: true, soak_minutes, chart, .. } => {
+            bench::soak::run(bench::soak::SoakOptions {
+                minutes: *soak_minutes,
+                accounts: *accounts,
+                dir: dir.clone(),
+                chart: chart.clone(),
+            })
+        }
         Command::Bench {
             validators,
             workloads,
@@ -340,6 +385,8 @@ fn run(cli: Cli) -> Result<()> {
             batch_sizes,
             no_postgres,
             dir,
+            soak: false,
+            ..
         } => bench::run(bench::BenchOptions {
             validators: validators.clone(),
             workloads: workloads.iter().map(|w| w.to_lowercase()).collect(),

@@ -1,7 +1,7 @@
 //! Runs one validator: consensus (the chain crate) and the API in one tokio runtime.
 
 use crate::api::App;
-use crate::api::{ApiState, router};
+use crate::api::{ApiState, Progress, router};
 use crate::config::NodeConfig;
 use anyhow::{Context, Result};
 use commonware_runtime::Runner as _;
@@ -13,9 +13,6 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// The log index's page cache.
-const LOG_INDEX_CACHE_BYTES: usize = 64 << 20;
-
 pub fn run_node(config: NodeConfig) -> Result<()> {
     let consortium = Arc::new(Consortium::new(config.genesis.clone())?);
     std::fs::create_dir_all(&config.data_dir)
@@ -25,14 +22,21 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
     let runner = commonware_runtime::tokio::Runner::new(runtime);
     runner.start(|context| async move {
         let own_key = config.genesis.validators[config.index].public_key;
-        let index = Index::open(&config.data_dir.join("index.redb")).context("opening the index")?;
-        let app_config = AppConfig::new(&hansa_chain::partition_prefix(&own_key));
-        let log_index =
-            hansa_state::LogIndex::open(&config.data_dir.join("log-index.redb"), LOG_INDEX_CACHE_BYTES)
-                .context("opening the log index")?;
+        let mut app_config = AppConfig::new(&hansa_chain::partition_prefix(&own_key));
+        let mut tuning = hansa_chain::Tuning::production();
+        let bounds = config.bounds.resolve(&app_config, &tuning)?;
+        bounds.apply(&mut app_config, &mut tuning);
+        let index = Index::open(&config.data_dir.join("index.redb"), bounds.index_cache_bytes_max)
+            .context("opening the index")?;
+        let log_index = hansa_state::LogIndex::open(
+            &config.data_dir.join("log-index.redb"),
+            bounds.log_index_cache_bytes_max,
+        )
+        .context("opening the log index")?;
         let app = App::open(context.child("app"), consortium.clone(), index, log_index, app_config)
             .await
             .context("opening the state")?;
+        let start_height = app.finalized().height;
         let validators = config
             .genesis
             .validators
@@ -42,13 +46,14 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
                 Ok((validator.public_key, address))
             })
             .collect::<Result<Vec<_>>>()?;
-        let chain_config = ValidatorConfig::new(
+        let mut chain_config = ValidatorConfig::new(
             consortium.chain_id,
             config.key.seed(),
             validators,
             config.p2p_listen,
             config.data_dir.join("chain"),
         );
+        chain_config.tuning = tuning;
         let handle =
             start_validator(context, chain_config, app.clone()).await.context("starting consensus")?;
         let name = config.genesis.validators[config.index].name.clone();
@@ -59,10 +64,20 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
                     "validator": name,
                     "consensus_finalized_height": chain.finalized(),
                     "delivered_height": chain.delivered(),
+                    "bounds": bounds,
                 })
             })
         };
-        let api = router(ApiState::new(app, status, handle.blocks()))
+        // The network's finalized height is the highest finalization consensus has stored
+        // (certified by a quorum, fetched from peers when this validator is behind).
+        let progress = {
+            let chain = handle.status();
+            Arc::new(move || {
+                let network_height = chain.finalized();
+                Progress { network_height, heard_from_network: network_height > start_height }
+            })
+        };
+        let api = router(ApiState::new(app, status, progress, handle.blocks()))
             .into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, "validator started");
         eprintln!(

@@ -14,7 +14,8 @@
 //! a block from its write set (the state root a header carries), applies finalized blocks, and
 //! makes the state durable at checkpoints: after a crash it reopens at the last checkpoint and
 //! the chain replays the blocks after it. [`proof`] holds the record proofs and their offline
-//! verification.
+//! verification; [`sync`] the state sync by which a new validator fetches a peer's checkpoint,
+//! verified against a finalized state root, instead of replaying history.
 //!
 //! What this crate never does: interpret records (they are bytes of a table), or decide what a
 //! block means.
@@ -22,7 +23,9 @@
 pub mod log_index;
 pub mod proof;
 mod store;
+pub mod sync;
 
 pub use log_index::{LogIndex, LogIndexError};
 pub use proof::{RecordProof, StateProof, VerifyError};
-pub use store::{Checkpoint, Speculation, Store, StoreConfig, StoreError, StoreStatus};
+pub use store::{Checkpoint, SNAPSHOTS_KEPT, Speculation, Store, StoreConfig, StoreError, StoreStatus};
+pub use sync::{Part, Peers};

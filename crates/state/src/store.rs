@@ -1,5 +1,5 @@
-//! The store: QMDB `current` for current records, QMDB `keyless` for log records, a freezer
-//! indexing log records by key, and a metadata record of the last checkpoint.
+//! The store: QMDB `current` for current records, QMDB `keyless` for log records, a redb index
+//! of log records by key ([`LogIndex`]), and a metadata record of the last checkpoint.
 //!
 //! # Lifecycle
 //! - [`Store::open`] reopens the databases at the last checkpoint (rewinding any that got
@@ -13,11 +13,16 @@
 //!   resumes from the last checkpoint; the chain replays the finalized blocks after it.
 //!
 //! # Crash safety
-//! The checkpoint is written last, after the freezer, the log and the records are durable. On
-//! open, the log and the records are rewound to the sizes the checkpoint recorded, and the
-//! freezer to its own checkpoint, so the three agree with each other and with the recorded
-//! commitment (checked). Index entries a crashed run wrote past the checkpoint are not visible
-//! after the freezer reopens at its checkpoint, and the replayed blocks write them again.
+//! The checkpoint is written last, after the log index, the log and the records are durable.
+//! On open, the log and the records are rewound to the sizes the checkpoint recorded, so they
+//! agree with each other and with the recorded commitment (checked). Index entries a crashed
+//! run wrote past the checkpoint point past the log's size and are ignored; the replayed blocks
+//! write them again.
+//!
+//! # Snapshots
+//! A checkpoint is also what peers sync from ([`Store::serve_sync`], [`Store::sync_from`]):
+//! the records are pruned only to the sync boundary of a checkpoint [`SNAPSHOTS_KEPT`]
+//! checkpoints back, so a peer syncing to a recent checkpoint finds every operation it needs.
 //!
 //! # Concurrency
 //! QMDB's mutating calls take a database by value, so the databases sit in one async lock:
@@ -27,6 +32,7 @@
 
 use crate::log_index::{LogIndex, LogIndexError};
 use crate::proof::RecordProof;
+use crate::sync::{FETCH_OPS, FETCH_REQUESTS_OUTSTANDING, Part, Peers, Remote};
 use commonware_cryptography::{Sha256, sha256::Digest};
 use commonware_parallel::Sequential;
 use commonware_runtime::{BLOB_PAGE_SIZE, Spawner, buffer::paged::CacheRef, buffer::paged::page_size};
@@ -44,6 +50,7 @@ use commonware_utils::{
 use hansa_types::{Decode, Encode, Hash, StateCommitment, StateKey, TableKind, WriteSet};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
+use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use tokio::sync::RwLock;
@@ -79,6 +86,24 @@ type LogBatch = Arc<
     keyless::batch::MerkleizedBatch<Family, Digest, qmdb::any::value::VariableEncoding<Vec<u8>>, Sequential>,
 >;
 type Meta<E> = Metadata<E, U64, Vec<u8>>;
+/// An operation of the records database, as state sync carries it.
+pub(crate) type RecordsOp = qmdb::any::unordered::variable::Operation<Family, StorageKey, Vec<u8>>;
+/// An operation of the log, as state sync carries it.
+pub(crate) type LogOp = keyless::variable::Operation<Family, Vec<u8>>;
+
+/// How a records operation decodes (bounded: a peer's bytes are untrusted).
+pub(crate) fn records_op_codec() -> <RecordsOp as commonware_codec::Read>::Cfg {
+    ((), ((0..=RECORD_BYTES_MAX).into(), ()))
+}
+
+/// How a log operation decodes.
+pub(crate) fn log_op_codec() -> <LogOp as commonware_codec::Read>::Cfg {
+    ((0..=RECORD_BYTES_MAX + 18).into(), ())
+}
+
+/// Checkpoints whose state peers can still sync to: the records are pruned to the sync
+/// boundary of the oldest of them.
+pub const SNAPSHOTS_KEPT: usize = 8;
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<ahash::AHasher>>;
 
 /// The largest record or log entry stored, in bytes (a sequence window is about 8 KiB; an
@@ -89,6 +114,9 @@ pub const RECORD_BYTES_MAX: usize = 8 << 20;
 const CHECKPOINT_KEY: u64 = 1;
 /// Metadata key of the genesis commitment (the empty state's).
 const GENESIS_KEY: u64 = 2;
+/// Metadata key present while a state sync is under way (its value: the target height). A
+/// store that reopens with it holds a partial state: it syncs again before anything else.
+const SYNCING_KEY: u64 = 3;
 
 /// The storage key of a state key.
 pub(crate) fn storage_key(key: &StateKey) -> StorageKey {
@@ -172,6 +200,16 @@ pub enum StoreError {
     Malformed(String),
     #[error("the store is closed (the validator is stopping)")]
     Closed,
+    #[error("a bad sync request: {0}")]
+    BadRequest(String),
+    #[error("state sync: {0}")]
+    Sync(String),
+    #[error("the snapshot does not match the target state: {0}")]
+    SnapshotMismatch(String),
+    #[error("the store already holds state (height {0}); state sync needs an empty store")]
+    NotEmpty(u64),
+    #[error("a state sync to height {0} did not finish: the state is incomplete until a sync succeeds")]
+    Unsynced(u64),
 }
 
 fn qmdb_error(error: impl std::fmt::Display) -> StoreError {
@@ -293,14 +331,26 @@ struct Databases<E: commonware_storage::Context + Spawner> {
     meta: Option<Meta<E>>,
     /// Set by [`Store::close`]: every later operation fails with [`StoreError::Closed`].
     closed: bool,
+    /// The target height of a state sync that did not finish (the databases are partial and
+    /// absent until a sync succeeds).
+    unsynced: Option<u64>,
     applied_height: u64,
     applied: StateCommitment,
     durable: Checkpoint,
+    /// The records' sync boundaries of the last checkpoints, oldest first (see
+    /// [`SNAPSHOTS_KEPT`]).
+    boundaries: std::collections::VecDeque<u64>,
 }
 
 impl<E: commonware_storage::Context + Spawner> Databases<E> {
     fn open(&self) -> Result<(), StoreError> {
-        if self.closed { Err(StoreError::Closed) } else { Ok(()) }
+        if self.closed {
+            return Err(StoreError::Closed);
+        }
+        match self.unsynced {
+            Some(height) => Err(StoreError::Unsynced(height)),
+            None => Ok(()),
+        }
     }
 
     fn records(&self) -> &RecordsDb<E> {
@@ -374,6 +424,36 @@ fn journal_config<C>(
     }
 }
 
+type RecordsConfig =
+    current::VariableConfig<Hashed<EightCap>, <RecordsOp as commonware_codec::Read>::Cfg, Sequential>;
+type LogConfig = keyless::variable::Config<<LogOp as commonware_codec::Read>::Cfg, Sequential>;
+
+fn records_config(prefix: &str, config: &StoreConfig, cache: &CacheRef) -> RecordsConfig {
+    current::VariableConfig {
+        merkle_config: merkle_config(prefix, "records", config, cache),
+        journal_config: journal_config(prefix, "records", config, cache, records_op_codec()),
+        grafted_metadata_partition: format!("{prefix}-records-grafted-metadata"),
+        translator: Hashed::new(EightCap),
+        init_cache: None,
+        init_buffer: NZUsize!(1 << 20),
+        init_concurrency: (),
+    }
+}
+
+fn log_config(prefix: &str, config: &StoreConfig, cache: &CacheRef) -> LogConfig {
+    keyless::variable::Config {
+        merkle: merkle_config(prefix, "log", config, cache),
+        log: journal_config(prefix, "log", config, cache, log_op_codec()),
+    }
+}
+
+fn digest_of(hash: &Hash) -> Digest {
+    Digest(hash.0)
+}
+
+/// Log entries read at a time when the log index is rebuilt after a sync.
+const REINDEX_CHUNK: u64 = 4_096;
+
 impl<E: commonware_storage::Context + Spawner> Store<E> {
     /// Opens the store at its last checkpoint, or creates it empty, with the log's index
     /// (kept beside the databases; see `log_index`).
@@ -393,29 +473,37 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             Some(bytes) => Some(Checkpoint::decode(bytes)?),
             None => None,
         };
-        let records_config = current::VariableConfig {
-            merkle_config: merkle_config(&prefix, "records", &config, &cache),
-            journal_config: journal_config(
-                &prefix,
-                "records",
-                &config,
-                &cache,
-                ((), ((0..=RECORD_BYTES_MAX).into(), ())),
-            ),
-            grafted_metadata_partition: format!("{prefix}-records-grafted-metadata"),
-            translator: Hashed::new(EightCap),
-            init_cache: None,
-            init_buffer: NZUsize!(1 << 20),
-            init_concurrency: (),
-        };
+        if let Some(bytes) = meta.get(&U64::new(SYNCING_KEY)) {
+            // A sync did not finish: the partitions hold a partial state that only the sync
+            // engine may reopen (it resumes from it).
+            let height =
+                u64::decode(bytes).map_err(|error| StoreError::Metadata(format!("sync marker: {error}")))?;
+            let genesis = meta
+                .get(&U64::new(GENESIS_KEY))
+                .ok_or_else(|| StoreError::Metadata("a sync marker without the genesis state".into()))?;
+            let genesis = StateCommitment::decode(genesis)
+                .map_err(|error| StoreError::Metadata(format!("genesis state: {error}")))?;
+            let durable = Checkpoint { height: 0, commitment: genesis, records_size: 0, log_size: 0 };
+            let databases = Databases {
+                records: None,
+                log: None,
+                index,
+                meta: Some(meta),
+                closed: false,
+                unsynced: Some(height),
+                applied_height: 0,
+                applied: genesis,
+                durable,
+                boundaries: std::collections::VecDeque::new(),
+            };
+            return Ok(Store { databases: Arc::new(RwLock::new(databases)), genesis, config });
+        }
+        let records_config = records_config(&prefix, &config, &cache);
         let records_bound = checkpoint.as_ref().map(|checkpoint| Location::new(checkpoint.records_size));
         let records = RecordsDb::init(context.child("state_records"), records_config, records_bound)
             .await
             .map_err(qmdb_error)?;
-        let log_config = keyless::variable::Config {
-            merkle: merkle_config(&prefix, "log", &config, &cache),
-            log: journal_config(&prefix, "log", &config, &cache, ((0..=RECORD_BYTES_MAX + 18).into(), ())),
-        };
+        let log_config = log_config(&prefix, &config, &cache);
         let log_bound = checkpoint.as_ref().map(|checkpoint| Location::new(checkpoint.log_size));
         let log = LogDb::init(context.child("state_log"), log_config, log_bound).await.map_err(qmdb_error)?;
         let mut databases = Databases {
@@ -424,6 +512,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             index,
             meta: Some(meta),
             closed: false,
+            unsynced: None,
             applied_height: 0,
             applied: StateCommitment {
                 records_root: Hash::ZERO,
@@ -444,6 +533,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                 records_size: 0,
                 log_size: 0,
             },
+            boundaries: std::collections::VecDeque::new(),
         };
         let reopened = databases.commitment();
         let genesis = match checkpoint {
@@ -813,6 +903,185 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         Ok(databases.durable.clone())
     }
 
+    /// Answers a peer's state-sync request for `part` (an encoded QMDB request; see
+    /// [`crate::sync`]) from the applied state: proofs against the roots the databases had at
+    /// the requested size. Requests for more than [`crate::sync::SERVE_OPS_MAX`] operations,
+    /// or beyond the applied state, are refused.
+    pub async fn serve_sync(&self, part: Part, request: &[u8]) -> Result<Vec<u8>, StoreError> {
+        use commonware_codec::Encode as _;
+        use qmdb::sync::Source as _;
+        let request = crate::sync::decode_request(request)?;
+        let databases = self.databases.read().await;
+        databases.open()?;
+        let size = match part {
+            Part::Records => databases.applied.records_range.1,
+            Part::Log => databases.applied.log_range.1,
+        };
+        if *request.size() > size {
+            return Err(StoreError::BadRequest(format!(
+                "the {} database has {size} operations here; {} asked for",
+                part.name(),
+                request.size()
+            )));
+        }
+        Ok(match part {
+            Part::Records => databases
+                .records()
+                .serve(request)
+                .await
+                .map_err(|error| StoreError::BadRequest(error.to_string()))?
+                .0
+                .encode()
+                .to_vec(),
+            Part::Log => databases
+                .log()
+                .serve(request)
+                .await
+                .map_err(|error| StoreError::BadRequest(error.to_string()))?
+                .0
+                .encode()
+                .to_vec(),
+        })
+    }
+
+    /// The target height of a state sync that has not finished, if one was started: the
+    /// store then holds no usable state until [`Store::sync_from`] succeeds.
+    pub async fn unsynced(&self) -> Option<u64> {
+        self.databases.read().await.unsynced
+    }
+
+    /// Replaces the state of a store that holds none (no block applied) with the state at
+    /// `height` whose commitment is `target`, fetched through `peers` and verified against
+    /// `target`; then rebuilds the log index and records a checkpoint at `height`. The caller
+    /// must trust `target` (a finalized header's state root hashes it). A snapshot that does
+    /// not match is refused ([`StoreError::SnapshotMismatch`]); after any failure the store
+    /// holds no usable state (every read answers [`StoreError::Unsynced`], also after a
+    /// reopen) until a later sync succeeds, which resumes from what was fetched.
+    pub async fn sync_from<P: Peers>(
+        &self,
+        context: E,
+        height: u64,
+        target: StateCommitment,
+        peers: P,
+    ) -> Result<(), StoreError> {
+        use commonware_utils::range::NonEmptyRange;
+        use qmdb::sync::{Target, engine};
+        let mut databases = self.databases.write().await;
+        if databases.closed {
+            return Err(StoreError::Closed);
+        }
+        if databases.applied_height != 0 {
+            return Err(StoreError::NotEmpty(databases.applied_height));
+        }
+        let prefix = self.config.partition_prefix.clone();
+        let cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), self.config.page_cache_pages_max);
+        let range = |(start, end): (u64, u64)| {
+            NonEmptyRange::new(Location::new(start)..Location::new(end))
+                .map_err(|_| StoreError::Sync(format!("an empty target range {start}..{end}")))
+        };
+        let records_range = range(target.records_range)?;
+        let log_range = range(target.log_range)?;
+        // From here until the checkpoint at `height`, the partitions hold a partial state: a
+        // marker says so, for a reopen after a crash.
+        let mut meta = databases.meta.take().expect("present");
+        meta.put(U64::new(SYNCING_KEY), height.encode());
+        databases.meta = Some(meta.sync().await.map_err(|error| StoreError::Metadata(error.to_string()))?);
+        databases.unsynced = Some(height);
+        // Empty databases go: the sync engine builds them anew from the peers' operations (the
+        // partial databases a failed attempt left, it resumes from).
+        if let Some(records) = databases.records.take() {
+            records.destroy().await.map_err(qmdb_error)?;
+        }
+        if let Some(log) = databases.log.take() {
+            log.destroy().await.map_err(qmdb_error)?;
+        }
+        let synced = async {
+            let records: RecordsDb<E> = qmdb::sync::sync(engine::Config {
+                context: context.child("sync_records"),
+                source: Remote { peers: peers.clone(), part: Part::Records, _op: PhantomData },
+                target: Target::new(digest_of(&target.records_ops_root), records_range),
+                max_outstanding_requests: NZUsize!(FETCH_REQUESTS_OUTSTANDING),
+                fetch_batch_size: NZU64!(FETCH_OPS),
+                apply_batch_size: NZU64!(FETCH_OPS),
+                db_config: records_config(&prefix, &self.config, &cache),
+                update_rx: None,
+                finish_rx: None,
+                reached_target_tx: None,
+            })
+            .await
+            .map_err(|error| StoreError::Sync(format!("records: {error}")))?;
+            let log: LogDb<E> = qmdb::sync::sync(engine::Config {
+                context: context.child("sync_log"),
+                source: Remote { peers, part: Part::Log, _op: PhantomData },
+                target: Target::new(digest_of(&target.log_root), log_range),
+                max_outstanding_requests: NZUsize!(FETCH_REQUESTS_OUTSTANDING),
+                fetch_batch_size: NZU64!(FETCH_OPS),
+                apply_batch_size: NZU64!(FETCH_OPS),
+                db_config: log_config(&prefix, &self.config, &cache),
+                update_rx: None,
+                finish_rx: None,
+                reached_target_tx: None,
+            })
+            .await
+            .map_err(|error| StoreError::Sync(format!("log: {error}")))?;
+            Ok::<_, StoreError>((records, log))
+        }
+        .await;
+        let failed = match synced {
+            Ok((records, log)) => {
+                databases.records = Some(records);
+                databases.log = Some(log);
+                let synced = databases.commitment();
+                if synced == target {
+                    None
+                } else {
+                    databases.records.take().expect("present").destroy().await.map_err(qmdb_error)?;
+                    databases.log.take().expect("present").destroy().await.map_err(qmdb_error)?;
+                    Some(StoreError::SnapshotMismatch(format!("synced {synced:?}, expected {target:?}")))
+                }
+            }
+            Err(error) => Some(error),
+        };
+        if let Some(error) = failed {
+            // The store stays unusable (its databases partial or absent) until a sync succeeds.
+            return Err(error);
+        }
+        let synced = databases.commitment();
+        Self::reindex(&databases).await?;
+        databases.applied_height = height;
+        databases.applied = synced;
+        databases.unsynced = None;
+        Self::write_checkpoint(&mut databases).await?;
+        let mut meta = databases.meta.take().expect("present");
+        meta.remove(&U64::new(SYNCING_KEY));
+        databases.meta = Some(meta.sync().await.map_err(|error| StoreError::Metadata(error.to_string()))?);
+        Ok(())
+    }
+
+    /// Rebuilds the log index from the whole log (after a sync).
+    async fn reindex(databases: &Databases<E>) -> Result<(), StoreError> {
+        let log = databases.log();
+        let bounds = log.bounds();
+        let mut next = *bounds.start;
+        while next < *bounds.end {
+            let end = (next + REINDEX_CHUNK).min(*bounds.end);
+            let locations: Vec<Location<Family>> = (next..end).map(Location::new).collect();
+            let entries = log.get_many(&locations).await.map_err(qmdb_error)?;
+            let mut located = Vec::with_capacity(entries.len());
+            for (location, entry) in (next..end).zip(entries) {
+                // Commits carry no value; every append is a key and a value.
+                let Some(entry) = entry else { continue };
+                let (key, _) = split_log_entry(&entry)
+                    .ok_or_else(|| StoreError::Malformed(format!("log entry {location}")))?;
+                located.push((key, location));
+            }
+            databases.index.insert(&located, false)?;
+            next = end;
+        }
+        databases.index.sync()?;
+        Ok(())
+    }
+
     async fn write_checkpoint(databases: &mut Databases<E>) -> Result<(), StoreError> {
         // The index first: it may run ahead of the log, never behind it.
         databases.index.sync()?;
@@ -823,8 +1092,14 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         // Operations below the records' sync boundary are inactive (superseded values): drop
         // them, so the records' log grows with the records, not with every change ever made.
         // Pruning also persists the activity bitmap, which makes the next open cheaper.
+        // The boundary of a checkpoint a few back, so that peers syncing to a recent
+        // checkpoint still find its operations here.
         let records = databases.records.take().expect("present").sync().await.map_err(qmdb_error)?;
-        let boundary = records.sync_boundary();
+        databases.boundaries.push_back(*records.sync_boundary());
+        while databases.boundaries.len() > SNAPSHOTS_KEPT {
+            databases.boundaries.pop_front();
+        }
+        let boundary = Location::new(databases.boundaries[0]);
         databases.records = Some(records.prune(boundary).await.map_err(qmdb_error)?);
         let checkpoint = Checkpoint {
             height: databases.applied_height,

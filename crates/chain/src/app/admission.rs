@@ -1,7 +1,7 @@
 //! Admission: checking signed batches against the finalized state and queueing them, forwarding
 //! what clients sent here to the other validators, and the clients waiting for finality.
 
-use super::{App, BatchOutcome, FinalityReceiver, GOSSIP_QUEUE_MAX, SubmitError, WAITERS_MAX, Waiters, lock};
+use super::{App, BatchOutcome, FinalityReceiver, SubmitError, Waiters, lock};
 use crate::mempool::MempoolError;
 use commonware_runtime::Spawner;
 use hansa_types::{Hash, SealedBatch, SignedBatch};
@@ -57,7 +57,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             return;
         }
         let mut queue = lock(&self.inner.gossip);
-        let room = GOSSIP_QUEUE_MAX.saturating_sub(queue.len());
+        let room = self.inner.config.forwarding_queue_max.saturating_sub(queue.len());
         let dropped = batches.len().saturating_sub(room);
         queue.extend(batches.into_iter().take(room));
         drop(queue);
@@ -146,7 +146,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
 
     fn register_waiter(&self, digest: Hash) -> Result<oneshot::Receiver<Arc<BatchOutcome>>, SubmitError> {
         let mut waiters = lock(&self.inner.waiters);
-        if waiters.count >= WAITERS_MAX {
+        if waiters.count >= self.inner.config.waiters_max {
             return Err(SubmitError::TooManyWaiters);
         }
         waiters.count += 1;

@@ -109,12 +109,23 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             accounts_created: &speculative.accounts_created,
             deltas: &speculative.deltas,
         };
+        let started = std::time::Instant::now();
         self.inner.index.record(&record, false)?;
+        let recorded = started.elapsed();
         self.inner.store.apply(&speculative.state).await?;
+        let applied = started.elapsed();
         if height.is_multiple_of(self.inner.config.checkpoint_interval) {
             self.inner.index.sync()?;
             self.inner.store.checkpoint().await?;
         }
+        tracing::debug!(
+            height,
+            operations = speculative.results.len(),
+            index_ms = recorded.as_millis() as u64,
+            apply_ms = (applied - recorded).as_millis() as u64,
+            checkpoint_ms = (started.elapsed() - applied).as_millis() as u64,
+            "finalized block applied"
+        );
 
         let mut windows = previous.windows.clone();
         for (org, window) in &speculative.windows {

@@ -22,8 +22,26 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const BATCHES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("batches");
 /// (operation id, height, index in block).
 const OPERATIONS: TableDefinition<(u128, u64, u32), ()> = TableDefinition::new("operations");
-/// (account id, transfer timestamp, transfer id) for both accounts of each transfer.
-const ACCOUNT_TRANSFERS: TableDefinition<(u128, u64, u128), ()> = TableDefinition::new("account_transfers");
+/// Each account's transfers, in buckets of accounts: (bucket of the account, timestamp of the
+/// bucket's first transfer in a block) to the bucket's transfers in that block, as packed
+/// (timestamp u64 LE, id u128 LE, account u128 LE) entries in timestamp order. One entry per
+/// bucket and block, not per transfer: a block writes at most [`ACCOUNT_BUCKETS`] entries
+/// however many accounts it touches (random inserts into a B-tree cost a page each; this is
+/// what keeps the index's cost per transfer small). A query reads its account's bucket and
+/// keeps that account's entries.
+const ACCOUNT_TRANSFERS: TableDefinition<(u16, u64), &[u8]> =
+    TableDefinition::new("account_transfers_by_bucket");
+/// Buckets of accounts in [`ACCOUNT_TRANSFERS`].
+pub const ACCOUNT_BUCKETS: u16 = 1_024;
+/// Bytes of one packed (timestamp, id, account) entry.
+const ENTRY_BYTES: usize = 40;
+
+/// The bucket of an account (a multiplicative hash of both halves of the id, so that
+/// sequential ids spread).
+fn bucket(account: u128) -> u16 {
+    let mixed = ((account as u64) ^ ((account >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 54) as u16 % ACCOUNT_BUCKETS
+}
 /// (account id, timestamp) to (height, encoded balance) for accounts with the history flag.
 const BALANCES: TableDefinition<(u128, u64), (u64, &[u8])> = TableDefinition::new("balances");
 /// (ledger id, account id) of every account, for audits.
@@ -78,9 +96,10 @@ pub struct Index {
 }
 
 impl Index {
-    /// Opens (or creates) the index in a file.
-    pub fn open(path: &Path) -> Result<Index, IndexError> {
-        Ok(Index { db: Arc::new(Database::create(path).map_err(error)?) })
+    /// Opens (or creates) the index at `path`, with a page cache of at most `cache_bytes`.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<Index, IndexError> {
+        let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(error)?;
+        Ok(Index { db: Arc::new(db) })
     }
 
     /// An index in memory (simulations: it survives a simulated restart as long as the caller
@@ -139,13 +158,21 @@ impl Index {
                         .map_err(error)?;
                 }
             }
-            let mut account_transfers = write.open_table(ACCOUNT_TRANSFERS).map_err(error)?;
+            // A block's transfers are in timestamp order, so each account's list is too; the
+            // entries go in in key order.
+            let mut by_bucket: std::collections::BTreeMap<u16, Vec<u8>> = std::collections::BTreeMap::new();
             for transfer in record.transfers {
                 for account in [transfer.debit_account_id, transfer.credit_account_id] {
-                    account_transfers
-                        .insert((account, transfer.timestamp, transfer.id), ())
-                        .map_err(error)?;
+                    let packed = by_bucket.entry(bucket(account)).or_default();
+                    packed.extend_from_slice(&transfer.timestamp.to_le_bytes());
+                    packed.extend_from_slice(&transfer.id.to_le_bytes());
+                    packed.extend_from_slice(&account.to_le_bytes());
                 }
+            }
+            let mut account_transfers = write.open_table(ACCOUNT_TRANSFERS).map_err(error)?;
+            for (bucket, packed) in &by_bucket {
+                let first = u64::from_le_bytes(packed[..8].try_into().expect("8 bytes"));
+                account_transfers.insert((*bucket, first), packed.as_slice()).map_err(error)?;
             }
             let mut balances = write.open_table(BALANCES).map_err(error)?;
             for (id, balance) in record.balances {
@@ -220,16 +247,52 @@ impl Index {
         if from > to {
             return Ok(Vec::new());
         }
-        let range = table.range((account, from, 0)..=(account, to, u128::MAX)).map_err(error)?;
+        let unpack = |bytes: &[u8]| -> Vec<(u64, u128)> {
+            bytes
+                .chunks_exact(ENTRY_BYTES)
+                .filter(|entry| u128::from_le_bytes(entry[24..].try_into().expect("16 bytes")) == account)
+                .map(|entry| {
+                    let timestamp = u64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
+                    let id = u128::from_le_bytes(entry[8..24].try_into().expect("16 bytes"));
+                    (timestamp, id)
+                })
+                .collect()
+        };
+        let account_bucket = bucket(account);
         let mut ids = Vec::new();
-        let entries: Box<dyn Iterator<Item = _>> =
-            if reversed { Box::new(range.rev()) } else { Box::new(range) };
-        for entry in entries {
-            let (key, _) = entry.map_err(error)?;
-            let id = key.value().2;
-            if keep(id) {
-                ids.push(id);
-                if ids.len() >= limit {
+        let mut take = |pairs: &mut dyn Iterator<Item = (u64, u128)>, ids: &mut Vec<u128>| {
+            for (timestamp, id) in pairs {
+                if (from..=to).contains(&timestamp) && keep(id) {
+                    ids.push(id);
+                    if ids.len() >= limit {
+                        return true;
+                    }
+                }
+            }
+            false
+        };
+        // Entries are keyed by their first timestamp: the one starting at or before `from`
+        // may hold transfers inside the range too.
+        if reversed {
+            let range = table.range((account_bucket, 0)..=(account_bucket, to)).map_err(error)?;
+            for entry in range.rev() {
+                let (key, value) = entry.map_err(error)?;
+                let first = key.value().1;
+                if take(&mut unpack(value.value()).into_iter().rev(), &mut ids) || first <= from {
+                    break;
+                }
+            }
+        } else {
+            let start = table
+                .range((account_bucket, 0)..=(account_bucket, from))
+                .map_err(error)?
+                .next_back()
+                .transpose()
+                .map_err(error)?
+                .map_or(from, |(key, _)| key.value().1);
+            for entry in table.range((account_bucket, start)..=(account_bucket, to)).map_err(error)? {
+                let (_, value) = entry.map_err(error)?;
+                if take(&mut unpack(value.value()).into_iter(), &mut ids) {
                     break;
                 }
             }
@@ -402,5 +465,130 @@ impl Decode for BatchOutcome {
                 hansa_types::OPERATIONS_PER_BATCH_MAX,
             )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hansa_types::{Amount, Hash, Header, OrgId, PendingStatus, StateCommitment, TransferFlags};
+
+    fn transfer(id: u128, debit: u128, credit: u128, timestamp: u64) -> Transfer {
+        Transfer {
+            id,
+            debit_account_id: debit,
+            credit_account_id: credit,
+            amount: Amount(1),
+            pending_id: 0,
+            user_data_128: 0,
+            user_data_64: 0,
+            user_data_32: 0,
+            timeout_s: 0,
+            ledger: 1,
+            code: 1,
+            flags: TransferFlags(0),
+            timestamp,
+            submitter: OrgId(1),
+            status: PendingStatus::None,
+        }
+    }
+
+    fn block(height: u64) -> FinalizedBlock {
+        let zero = Hash::ZERO;
+        FinalizedBlock {
+            header: Header {
+                version: 1,
+                height,
+                parent: zero,
+                timestamp_ms: height,
+                state_root: zero,
+                operations_root: zero,
+                operations_count: 0,
+                results_root: zero,
+                context: vec![],
+            },
+            digest: Hash([height as u8; 32]),
+            batches: vec![],
+            results: vec![],
+            state: StateCommitment {
+                records_root: zero,
+                records_ops_root: zero,
+                records_range: (0, 0),
+                log_root: zero,
+                log_range: (0, 0),
+            },
+            certificate: vec![],
+        }
+    }
+
+    /// Each account's transfers from the bucketed table are exactly those a plain scan of
+    /// every transfer finds, for any time window, direction and limit, also for accounts that
+    /// share a bucket and for accounts with no transfer.
+    #[test]
+    fn account_transfers_match_a_plain_scan() {
+        let index = Index::in_memory().expect("index");
+        // Accounts that share a bucket with the first are among them.
+        let sharing: Vec<u128> = (1_001..).filter(|a| bucket(*a) == bucket(1_000)).take(3).collect();
+        let accounts: Vec<u128> =
+            (0..40u128).map(|i| 1_000 + i * 7).chain(sharing).chain([u128::MAX - 3, 1 << 100]).collect();
+        let mut all = Vec::new();
+        let mut state = 17u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for height in 1..=30u64 {
+            let mut transfers = Vec::new();
+            for offset in 0..(next() % 12) {
+                let debit = accounts[(next() % accounts.len() as u64) as usize];
+                let mut credit = accounts[(next() % accounts.len() as u64) as usize];
+                if credit == debit {
+                    credit = accounts[0] + 1;
+                }
+                let id = u128::from(height) * 1_000 + u128::from(offset);
+                transfers.push(transfer(id, debit, credit, height * 1_000_000 + offset));
+            }
+            let deltas = hansa_ledger::BlockDeltas::default();
+            let summary = block(height);
+            let record = BlockRecord {
+                block: &summary,
+                outcomes: &[],
+                transfers: &transfers,
+                balances: &[],
+                accounts_created: &[],
+                deltas: &deltas,
+            };
+            index.record(&record, false).expect("record");
+            all.extend(transfers);
+        }
+        let mut queried = accounts.clone();
+        queried.push(999_999); // no transfers
+        for account in queried {
+            for (from, to) in
+                [(0, u64::MAX), (5_000_000, 20_000_003), (12_000_004, 12_000_004), (31_000_000, u64::MAX)]
+            {
+                for reversed in [false, true] {
+                    for limit in [1, 3, 1_000] {
+                        let mut expected: Vec<u128> = all
+                            .iter()
+                            .filter(|t| t.debit_account_id == account || t.credit_account_id == account)
+                            .filter(|t| (from..=to).contains(&t.timestamp))
+                            .map(|t| t.id)
+                            .collect();
+                        if reversed {
+                            expected.reverse();
+                        }
+                        expected.truncate(limit);
+                        let got = index
+                            .account_transfers(account, from, to, reversed, limit, |_| true)
+                            .expect("query");
+                        assert_eq!(
+                            got, expected,
+                            "account {account} {from}..={to} reversed {reversed} limit {limit}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -50,7 +50,7 @@ pub const EMPTY_BLOCK_WAIT: std::time::Duration = std::time::Duration::from_mill
 /// How long `verify` waits for a parent's state, in multiples of the empty-block wait
 /// (300 ms × 10 = 3 s in production; zero in simulations, which make no wall-clock waits).
 pub const PARENT_WAIT_FACTOR: u32 = 10;
-/// Most clients waiting at once for their batch to finalize.
+/// Most clients waiting at once for their batch to finalize, by default.
 pub const WAITERS_MAX: usize = 65_536;
 /// Finalized events buffered for slow event-stream readers before they lag.
 pub const EVENTS_BUFFER_MAX: usize = 1_024;
@@ -149,7 +149,7 @@ pub enum SubmitError {
     /// The mempool refused it.
     #[error(transparent)]
     Mempool(#[from] MempoolError),
-    /// [`WAITERS_MAX`] clients already wait for finality.
+    /// As many clients as the bound allows already wait for finality.
     #[error("too many clients are waiting for finality; retry without waiting")]
     TooManyWaiters,
     /// The validator's storage failed; it is stopping.
@@ -213,6 +213,14 @@ pub struct AppConfig {
     pub checkpoint_interval: u64,
     /// Unfinalized blocks whose speculative state is kept.
     pub speculative_blocks_max: usize,
+    /// The mempool's bounds.
+    pub mempool: crate::mempool::MempoolBounds,
+    /// Most clients waiting at once for their batch to finalize.
+    pub waiters_max: usize,
+    /// Batches admitted here and waiting to be forwarded to the other validators.
+    pub forwarding_queue_max: usize,
+    /// Finalized events buffered for slow event-stream readers before they lag.
+    pub events_buffer_max: usize,
 }
 
 impl AppConfig {
@@ -223,6 +231,10 @@ impl AppConfig {
             empty_block_wait: EMPTY_BLOCK_WAIT,
             checkpoint_interval: CHECKPOINT_INTERVAL,
             speculative_blocks_max: SPECULATIVE_BLOCKS_MAX,
+            mempool: crate::mempool::MempoolBounds::default(),
+            waiters_max: WAITERS_MAX,
+            forwarding_queue_max: GOSSIP_QUEUE_MAX,
+            events_buffer_max: EVENTS_BUFFER_MAX,
         }
     }
 
@@ -233,6 +245,10 @@ impl AppConfig {
             empty_block_wait: std::time::Duration::ZERO,
             checkpoint_interval: 4,
             speculative_blocks_max: SPECULATIVE_BLOCKS_MAX,
+            mempool: crate::mempool::MempoolBounds::default(),
+            waiters_max: WAITERS_MAX,
+            forwarding_queue_max: GOSSIP_QUEUE_MAX,
+            events_buffer_max: EVENTS_BUFFER_MAX,
         }
     }
 }
@@ -340,7 +356,8 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         let ledger = Ledger::new(consortium);
         let windows = Self::read_windows(&store, &ledger).await?;
         let finalized = Finalized { height, header, digest, state, windows, recent: VecDeque::new() };
-        let (events, _) = broadcast::channel(EVENTS_BUFFER_MAX);
+        let (events, _) = broadcast::channel(config.events_buffer_max.max(1));
+        let mempool = Mutex::new(Mempool::new(config.mempool));
         Ok(App {
             inner: Arc::new(Inner {
                 ledger,
@@ -348,7 +365,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 index,
                 config,
                 genesis_block,
-                mempool: Mutex::new(Mempool::default()),
+                mempool,
                 arrivals: std::sync::Condvar::new(),
                 speculative: Mutex::new(BTreeMap::new()),
                 seen: Mutex::new(BTreeMap::new()),
@@ -414,6 +431,11 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         (pool.len(), pool.operations())
     }
 
+    /// How the application is sized.
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
     /// Unfinalized blocks whose speculative state is kept, and the bound.
     pub fn speculative_fill(&self) -> (usize, usize) {
         (lock(&self.inner.speculative).len(), self.inner.config.speculative_blocks_max)
@@ -421,17 +443,22 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
 
     /// Clients waiting for finality, and the bound.
     pub fn waiters_fill(&self) -> (usize, usize) {
-        (lock(&self.inner.waiters).count, WAITERS_MAX)
+        (lock(&self.inner.waiters).count, self.inner.config.waiters_max)
     }
 
     /// Batches waiting to be forwarded, and the bound.
     pub fn gossip_fill(&self) -> (usize, usize) {
-        (lock(&self.inner.gossip).len(), GOSSIP_QUEUE_MAX)
+        (lock(&self.inner.gossip).len(), self.inner.config.forwarding_queue_max)
     }
 
     /// Finalized blocks between two checkpoints.
     pub fn checkpoint_interval(&self) -> u64 {
         self.inner.config.checkpoint_interval
+    }
+
+    /// Event-stream subscribers connected now.
+    pub fn subscribers(&self) -> usize {
+        self.inner.events.receiver_count()
     }
 
     /// A stream of finalized blocks and their batch outcomes, from now on.

@@ -191,4 +191,44 @@ fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
     let (status, document) = raw(&endpoint, "GET", "/openapi.json", "", &[]);
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.1.0");
+
+    // A batch with a failed operation makes the CLI exit non-zero and name the failure.
+    let key = devnet.dir.join("keys/org-3.key");
+    let output = std::process::Command::new(hansa())
+        .args(["--endpoint", &endpoint, "transfer", "--org", "3", "--key"])
+        .arg(&key)
+        .args(["--id", "70101", "--debit", "3001", "--credit", "2001", "--ledger", "1", "--code", "1"])
+        .args(["--amount", "1000000000000000000000"])
+        .output()
+        .expect("running hansa transfer");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "an overdraft exited 0: {stderr}");
+    assert!(stderr.contains("operation 70101: exceeds_credits"), "{stderr}");
+
+    // The devnet's "Try next" commands run as printed (the event stream, which never ends, is
+    // read for a moment only).
+    assert!(devnet.try_next.len() >= 5, "{:?}", devnet.try_next);
+    for line in &devnet.try_next {
+        let streaming = line.starts_with("curl -N");
+        let command = if streaming { format!("timeout 3 {line}") } else { line.clone() };
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(&devnet.dir)
+            .output()
+            .expect("running a shell");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if streaming {
+            assert!(stdout.contains("event: "), "`{line}` streamed no event: {stdout}");
+        } else {
+            assert!(
+                output.status.success(),
+                "`{line}` failed: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        if line.contains("verify") {
+            assert!(stdout.contains("VALID"), "{line}: {stdout}");
+        }
+    }
 }

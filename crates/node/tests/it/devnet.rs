@@ -37,6 +37,19 @@ fn four_validators_survive_a_crash_and_the_restarted_one_catches_up() {
     eventually(Duration::from_secs(120), "the restarted validator catches up", || {
         get(&restarted, "/v1/status").is_ok_and(|s| s["height"].as_u64().unwrap_or(0) >= target)
     });
+    // Caught up, it says so: health answers 200 with its height and the network's.
+    eventually(Duration::from_secs(60), "the restarted validator is healthy", || {
+        get(&restarted, "/v1/health").is_ok_and(|health| {
+            health["ok"] == true
+                && health["network_height"].as_u64().unwrap_or(0) >= target
+                && health["height"].as_u64().unwrap_or(0) + health["lag_blocks_max"].as_u64().unwrap_or(0)
+                    >= health["network_height"].as_u64().unwrap_or(u64::MAX)
+        })
+    });
+    // Every bound of its configuration is reported with the value in force.
+    let status = get(&restarted, "/v1/status").expect("status");
+    assert_eq!(status["node"]["bounds"]["mempool_operations_max"], 1_048_576, "{status}");
+    assert_eq!(status["bounds"]["mempool_operations"]["max"], 1_048_576);
     let header =
         |endpoint: &str| get(endpoint, &format!("/v1/blocks/{target}")).expect("block")["header"].clone();
     assert_eq!(header(&restarted)["state_root"], header(&survivors[0])["state_root"]);

@@ -21,6 +21,8 @@ pub fn hansa() -> &'static str {
 pub struct Devnet {
     pub dir: PathBuf,
     pub endpoints: Vec<String>,
+    /// The commands the devnet printed under "Try next", as printed.
+    pub try_next: Vec<String>,
     process: Child,
     pub extra: Vec<Child>,
 }
@@ -49,7 +51,8 @@ impl Devnet {
                 let _ = sender.send(line);
             }
         });
-        let mut devnet = Devnet { dir, endpoints: Vec::new(), process, extra: Vec::new() };
+        let mut devnet =
+            Devnet { dir, endpoints: Vec::new(), try_next: Vec::new(), process, extra: Vec::new() };
         let deadline = Instant::now() + Duration::from_secs(240);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -63,6 +66,13 @@ impl Devnet {
             }
         }
         assert_eq!(devnet.endpoints.len(), validators);
+        // The commands follow, up to the blank line before the note on logs.
+        while let Ok(line) = receiver.recv_timeout(Duration::from_secs(10)) {
+            if line.trim().is_empty() {
+                break;
+            }
+            devnet.try_next.push(line.trim().to_string());
+        }
         devnet
     }
 

@@ -65,7 +65,7 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     std::fs::write(
         dir.join("node.toml"),
-        "genesis = \"genesis.toml\"\nvalidator_key = \"validator.key\"\ndata_dir = \"data\"\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n",
+        "genesis = \"genesis.toml\"\nvalidator_key = \"validator.key\"\ndata_dir = \"data\"\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n\n[bounds]\nmempool_operations_max = 5000\nwaiters_max = 100\n",
     )
     .expect("node file");
     let node = Command::new(hansa())
@@ -104,4 +104,14 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
     let plain = ureq::get(&format!("http://127.0.0.1:{port}/v1/health")).call();
     assert!(health.contains("\"ok\":true"), "{health}");
     assert!(plain.is_err(), "plain HTTP must not be served on the TLS port");
+    // The bounds set in node.toml are the ones in force.
+    let status: serde_json::Value = agent
+        .get(&format!("https://127.0.0.1:{port}/v1/status"))
+        .call()
+        .expect("status")
+        .body_mut()
+        .read_json()
+        .expect("json");
+    assert_eq!(status["bounds"]["mempool_operations"]["max"], 5_000, "{status}");
+    assert_eq!(status["bounds"]["waiters"]["max"], 100);
 }

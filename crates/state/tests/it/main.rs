@@ -1,13 +1,14 @@
 //! The store against a simple in-memory model, on Commonware's deterministic runtime: random
 //! write sets applied in blocks, speculation on unapplied parents, checkpoints, clean reopens
-//! and crashes that lose every write not made durable; proofs checked and tampered with.
+//! and crashes that lose every write not made durable; proofs checked and tampered with; state
+//! sync from a peer's checkpoint, honest and not.
 
 use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
 use hansa_ledger::modules::{
     self,
     ledger::{ACCOUNTS, HOLDS, RESOLUTIONS, TRANSFERS},
 };
-use hansa_state::{LogIndex, RecordProof, StateProof, Store, StoreConfig, VerifyError};
+use hansa_state::{LogIndex, Part, Peers, RecordProof, StateProof, Store, StoreConfig, VerifyError};
 use hansa_types::{Hash, Header, LogAppend, RecordWrite, StateCommitment, StateKey, WriteSet};
 use std::collections::BTreeMap;
 
@@ -292,5 +293,124 @@ fn proofs_of_current_and_log_records_verify_and_tampering_fails() {
         // An absent record has no proof.
         assert!(store.prove(&ACCOUNTS.key(1_000_000)).await.expect("prove").is_none());
         assert!(store.prove(&TRANSFERS.key(u128::MAX - 1)).await.expect("prove").is_none());
+    });
+}
+
+/// Peers that answer from another store in the same runtime; `tamper` flips a byte of every
+/// answer, as a lying or broken peer would.
+#[derive(Clone)]
+struct InProcess {
+    server: Store<deterministic::Context>,
+    tamper: bool,
+}
+
+impl Peers for InProcess {
+    async fn fetch(&self, part: Part, request: Vec<u8>) -> Result<Vec<u8>, String> {
+        let mut answer = self.server.serve_sync(part, &request).await.map_err(|error| error.to_string())?;
+        if self.tamper
+            && let Some(last) = answer.last_mut()
+        {
+            *last ^= 1;
+        }
+        Ok(answer)
+    }
+}
+
+#[test]
+fn a_new_store_syncs_to_a_peers_checkpoint_and_refuses_a_snapshot_that_does_not_match() {
+    deterministic::Runner::seeded(11).start(|context| async move {
+        let server = Store::open(
+            context.child("server"),
+            StoreConfig::small("server", modules::kind),
+            LogIndex::in_memory().expect("index"),
+        )
+        .await
+        .expect("open");
+        let mut generator = Generator { state: 11, next_log_id: 0 };
+        let mut model = Model::default();
+        run_blocks(&server, &mut generator, &mut model, 24, 4).await;
+        let target = server.durable().await;
+        assert_eq!(target.height, 24);
+        let at_target = model.clone();
+        // The server goes on (more checkpoints, fewer than it keeps snapshots of), and the
+        // blocks after the target are kept to replay on the synced store.
+        let after = run_blocks(&server, &mut generator, &mut model, 12, 4).await;
+
+        // A peer that tampers with its answers: the sync fails and the store stays empty.
+        let client_config = StoreConfig::small("client", modules::kind);
+        let client_index = LogIndex::in_memory().expect("index");
+        let client = Store::open(context.child("client"), client_config.clone(), client_index.clone())
+            .await
+            .expect("open");
+        let liar = InProcess { server: server.clone(), tamper: true };
+        let refused =
+            client.sync_from(context.child("sync_liar"), target.height, target.commitment, liar).await;
+        assert!(refused.is_err(), "a tampered snapshot was accepted");
+        assert_eq!(client.applied().await.0, 0);
+        assert_eq!(client.unsynced().await, Some(target.height), "no usable state until a sync succeeds");
+        assert!(client.read(None, &[ACCOUNTS.key(1)]).await.is_err(), "reads of a partial state are refused");
+        // A reopen (as after a crash in the middle of a sync) knows the state is partial.
+        drop(client);
+        let client =
+            Store::open(context.child("client_reopened"), client_config.clone(), client_index.clone())
+                .await
+                .expect("reopen a partial store");
+        assert_eq!(client.unsynced().await, Some(target.height));
+
+        // An honest peer, but a target that is not the state it serves (another records
+        // root): refused as a mismatch, nothing kept.
+        let honest = InProcess { server: server.clone(), tamper: false };
+        let mut wrong = target.commitment;
+        wrong.records_root = Hash([7; 32]);
+        let refused =
+            client.sync_from(context.child("sync_wrong"), target.height, wrong, honest.clone()).await;
+        assert!(
+            matches!(refused, Err(hansa_state::StoreError::SnapshotMismatch(_))),
+            "a snapshot that does not match the target root was not refused: {refused:?}"
+        );
+        assert_eq!(client.unsynced().await, Some(target.height));
+
+        // The honest peer and the true target: the synced store holds exactly the state at the
+        // target, proves its records, and replays the later blocks to the server's roots.
+        client
+            .sync_from(context.child("sync"), target.height, target.commitment, honest)
+            .await
+            .expect("sync");
+        assert_eq!(client.applied().await, (target.height, target.commitment));
+        assert_eq!(client.unsynced().await, None);
+        assert_matches(&client, &at_target).await;
+        let logged = *at_target.log.keys().next().expect("a log record");
+        let (height, commitment, record) = client.prove(&logged).await.expect("prove").expect("present");
+        let proof =
+            StateProof { format: 2, header: header_for(&commitment, height), state: commitment, record };
+        assert_eq!(proof.verify(), Ok(()));
+        let mut replayed = at_target;
+        for (expected_model, expected, writes) in &after {
+            let height = client.applied().await.0 + 1;
+            let speculation = client.speculate(None, height, writes).await.expect("speculate");
+            assert_eq!(speculation.commitment(), expected, "block {height} after the sync");
+            client.apply(&speculation).await.expect("apply");
+            replayed.apply(writes);
+            assert_eq!(&replayed, expected_model);
+        }
+        client.checkpoint().await.expect("checkpoint");
+        assert_matches(&client, &model).await;
+        // A store that holds state does not sync.
+        let again = client
+            .sync_from(
+                context.child("again"),
+                target.height,
+                target.commitment,
+                InProcess { server, tamper: false },
+            )
+            .await;
+        assert!(matches!(again, Err(hansa_state::StoreError::NotEmpty(_))), "{again:?}");
+        // And it reopens from its own checkpoint.
+        let expected = client.applied().await;
+        drop(client);
+        let reopened =
+            Store::open(context.child("client_again"), client_config, client_index).await.expect("reopen");
+        assert_eq!(reopened.applied().await, expected);
+        assert_matches(&reopened, &model).await;
     });
 }

@@ -1,0 +1,320 @@
+//! `hansa bench --soak`: W1 at 4 validators for many minutes, per-minute figures, a chart, and
+//! the restart of a validator killed under load (after a 1-minute run and after the soak).
+
+use super::{
+    ACCOUNT_BASE, Cluster, Load, directory_bytes, emit, load_phase, percentile, print_machine, validate,
+};
+use anyhow::{Context, Result, bail};
+use hansa_client::Client;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The validator the benchmark kills (never 0: the benchmark follows validator 0's events).
+const VICTIM: usize = 3;
+/// Load before the kill, and the longest a restarted validator may take to be ready.
+const BEFORE_KILL: Duration = Duration::from_secs(15);
+const READY_WITHIN: Duration = Duration::from_secs(120);
+/// Batch size of W1.
+const BATCH: usize = 8_190;
+
+pub struct SoakOptions {
+    pub minutes: u64,
+    pub accounts: u64,
+    pub dir: PathBuf,
+    /// Where the SVG chart goes.
+    pub chart: PathBuf,
+}
+
+/// Seconds into the soak, and each validator's resident memory then (MiB).
+type RssSample = (f64, Vec<f64>);
+
+/// One minute of the soak.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Minute {
+    minute: u64,
+    throughput_ops_s: f64,
+    p99_ms: f64,
+    rss_mib: Vec<f64>,
+}
+
+fn w1_load(accounts: u64, avoid: Option<usize>) -> Load {
+    Load {
+        batch_size: BATCH,
+        first_account: ACCOUNT_BASE,
+        accounts,
+        designed_failure_every: 0,
+        in_flight_ops_max: (BATCH as u64 * 8).clamp(4_000, 40_000),
+        threads: 4,
+        // A W1 batch is a request of its own.
+        batches_per_request: 1,
+        avoid,
+    }
+}
+
+/// Resident memory of a process now (MiB).
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn height(endpoint: &str) -> Result<u64> {
+    Client::new(vec![endpoint.to_string()]).get("/v1/status")?["height"].as_u64().context("no height")
+}
+
+/// Kills the victim under W1 load, restarts it, and measures the seconds until its
+/// `/v1/health` answers 200 (caught up with the network's finalized height).
+fn restart_under_load(cluster: &Cluster, accounts: u64, ids: &Arc<AtomicU64>) -> Result<Value> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| -> Result<Value> {
+        let load = scope.spawn(|| {
+            load_phase(cluster, w1_load(accounts, Some(VICTIM)), READY_WITHIN * 2, ids, Some(&stop))
+        });
+        let measured = (|| -> Result<Value> {
+            std::thread::sleep(BEFORE_KILL);
+            let victim = &cluster.endpoints[VICTIM];
+            let status = Client::new(vec![victim.clone()]).get("/v1/status")?;
+            let height_at_kill = status["height"].as_u64().unwrap_or(0);
+            let durable_at_kill = status["storage"]["durable_height"].as_u64().unwrap_or(0);
+            cluster.kill_and_restart(VICTIM)?;
+            let restarted = Instant::now();
+            let client = Client::new(vec![victim.clone()]);
+            loop {
+                if let Ok(health) = client.get("/v1/health")
+                    && health["ok"] == true
+                {
+                    let seconds = restarted.elapsed().as_secs_f64();
+                    let own = health["height"].as_u64().unwrap_or(0);
+                    let peers = height(&cluster.endpoints[0])?;
+                    return Ok(json!({
+                        "ready_s": seconds,
+                        "height_at_kill": height_at_kill,
+                        "durable_height_at_kill": durable_at_kill,
+                        "height_when_ready": own,
+                        "peer_height_when_ready": peers,
+                    }));
+                }
+                if restarted.elapsed() > READY_WITHIN {
+                    bail!("the restarted validator was not ready within {READY_WITHIN:?}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })();
+        stop.store(true, Ordering::Relaxed);
+        let phase = load.join().map_err(|_| anyhow::anyhow!("the load thread panicked"))??;
+        let mut measured = measured?;
+        measured["throughput_during_ops_s"] =
+            json!(phase.ok as f64 / phase.finals.last().map_or(1.0, |f| f.0));
+        Ok(measured)
+    })
+}
+
+pub fn run(options: SoakOptions) -> Result<()> {
+    let mut lines = Vec::new();
+    let machine_before = print_machine("before");
+    let ids = Arc::new(AtomicU64::new(1 << 40));
+
+    // The restart after a 1-minute run: the reference the soak's restart is compared with.
+    let short = {
+        let cluster = Cluster::start(&options.dir.join("soak-short"), 4, 9_700)?;
+        cluster.setup(ACCOUNT_BASE, options.accounts, 0, 1_000_000_000_000)?;
+        let phase =
+            load_phase(&cluster, w1_load(options.accounts, None), Duration::from_secs(60), &ids, None)?;
+        eprintln!("  1-minute run: {:.0} ops/s", phase.throughput);
+        let restart = restart_under_load(&cluster, options.accounts, &ids)?;
+        eprintln!("  restart after 1 minute: {restart}");
+        restart
+    };
+
+    let cluster = Cluster::start(&options.dir.join("soak"), 4, 9_800)?;
+    cluster.setup(ACCOUNT_BASE, options.accounts, 0, 1_000_000_000_000)?;
+    // Resident memory of every validator every 5 s, while the load runs.
+    let samples: Arc<Mutex<Vec<RssSample>>> = Arc::default();
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (samples, sampling, pids) = (samples.clone(), sampling.clone(), cluster.pids());
+        let start = Instant::now();
+        std::thread::spawn(move || {
+            while sampling.load(Ordering::Relaxed) {
+                let rss = pids.iter().map(|pid| rss_mib(*pid)).collect();
+                samples.lock().expect("lock").push((start.elapsed().as_secs_f64(), rss));
+                std::thread::sleep(Duration::from_secs(5));
+            }
+        })
+    };
+    let duration = Duration::from_secs(options.minutes * 60);
+    let phase = load_phase(&cluster, w1_load(options.accounts, None), duration, &ids, None)?;
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.join();
+    validate(&cluster, options.accounts + phase.ok)?;
+    let samples = samples.lock().expect("lock").clone();
+    let mut minutes = Vec::new();
+    for minute in 0..options.minutes {
+        let (from, to) = ((minute * 60) as f64, ((minute + 1) * 60) as f64);
+        let within: Vec<&(f64, f64, u64)> = phase.finals.iter().filter(|f| f.0 >= from && f.0 < to).collect();
+        let operations: u64 = within.iter().map(|f| f.2).sum();
+        let mut latencies: Vec<f64> = within.iter().map(|f| f.1).collect();
+        latencies.sort_by(f64::total_cmp);
+        // Memory at the end of the minute: the last sample taken within it.
+        let rss = samples.iter().rfind(|(at, _)| *at >= from && *at < to).map(|(_, rss)| rss.clone());
+        let line = Minute {
+            minute: minute + 1,
+            throughput_ops_s: operations as f64 / 60.0,
+            p99_ms: percentile(&latencies, 0.99),
+            rss_mib: rss.unwrap_or_default(),
+        };
+        eprintln!(
+            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?}",
+            line.minute,
+            line.throughput_ops_s,
+            line.p99_ms,
+            line.rss_mib.iter().map(|r| r.round()).collect::<Vec<_>>()
+        );
+        emit(
+            &json!({ "system": "hansa", "case": "SOAK-MINUTE", "validators": 4, "minute": line }),
+            &mut lines,
+        );
+        minutes.push(line);
+    }
+    let disk = directory_bytes(&cluster.dir.join("validator-0/data"));
+    let operations = phase.ok + phase.failed + 2 * options.accounts;
+    let restart = restart_under_load(&cluster, options.accounts, &ids)?;
+    drop(cluster);
+
+    let minute = |n: usize| minutes.get(n - 1);
+    let last = minutes.last().context("no minute measured")?;
+    let throughput_ratio = minute(2).map(|second| last.throughput_ops_s / second.throughput_ops_s.max(1.0));
+    let rss_max = minutes.iter().flat_map(|m| m.rss_mib.iter().copied()).fold(0.0, f64::max);
+    let rss_growth = minute(3).map(|third| {
+        third
+            .rss_mib
+            .iter()
+            .zip(&last.rss_mib)
+            .map(|(then, now)| now / then.max(1.0) - 1.0)
+            .fold(f64::MIN, f64::max)
+    });
+    let restart_ratio =
+        restart["ready_s"].as_f64().unwrap_or(0.0) / short["ready_s"].as_f64().unwrap_or(1.0).max(0.001);
+    emit(
+        &json!({
+            "system": "hansa", "case": "SOAK", "validators": 4, "minutes": options.minutes,
+            "accounts": options.accounts,
+            "throughput_ops_s": phase.throughput,
+            "last_minute_vs_second": throughput_ratio,
+            "rss_mib_max": rss_max,
+            "rss_last_minute_vs_third_max_growth": rss_growth,
+            "disk_bytes_per_op": disk as f64 / operations.max(1) as f64,
+            "restart_after_1_minute": short,
+            "restart_after_soak": restart,
+            "restart_ratio": restart_ratio,
+            "validated": true,
+        }),
+        &mut lines,
+    );
+    std::fs::write(&options.chart, chart(&minutes, &restart, &short))
+        .with_context(|| format!("writing {}", options.chart.display()))?;
+    eprintln!("  chart: {}", options.chart.display());
+    let machine_after = print_machine("after");
+    emit(&json!({ "system": "machine", "before": machine_before, "after": machine_after }), &mut lines);
+    Ok(())
+}
+
+/// Three panels (throughput, p99, resident memory per validator) against the minute.
+fn chart(minutes: &[Minute], restart: &Value, short: &Value) -> String {
+    const WIDTH: f64 = 760.0;
+    const PANEL: f64 = 200.0;
+    const LEFT: f64 = 70.0;
+    const RIGHT: f64 = 20.0;
+    const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+    let count = minutes.len().max(1) as f64;
+    let x = |minute: f64| LEFT + (minute - 1.0) / (count - 1.0).max(1.0) * (WIDTH - LEFT - RIGHT);
+    let mut svg = String::new();
+    let height = 3.0 * (PANEL + 50.0) + 40.0;
+    svg.push_str(&format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    ));
+    svg.push_str(&format!(
+        "<text x=\"{LEFT}\" y=\"20\" font-size=\"14\">hansa bench --soak: W1 at 4 validators, {} minutes. Restart after kill: {:.1} s after the soak, {:.1} s after 1 minute</text>\n",
+        minutes.len(),
+        restart["ready_s"].as_f64().unwrap_or(0.0),
+        short["ready_s"].as_f64().unwrap_or(0.0)
+    ));
+    let panels: [(&str, Vec<Vec<f64>>); 3] = [
+        ("throughput (transfers/s)", vec![minutes.iter().map(|m| m.throughput_ops_s).collect()]),
+        ("p99 submit-to-final (ms)", vec![minutes.iter().map(|m| m.p99_ms).collect()]),
+        (
+            "resident memory per validator (MiB)",
+            (0..minutes.first().map_or(0, |m| m.rss_mib.len()))
+                .map(|v| minutes.iter().map(|m| m.rss_mib.get(v).copied().unwrap_or(0.0)).collect())
+                .collect(),
+        ),
+    ];
+    for (index, (title, series)) in panels.iter().enumerate() {
+        let top = 40.0 + index as f64 * (PANEL + 50.0);
+        let bottom = top + PANEL;
+        let max = series.iter().flatten().copied().fold(0.0, f64::max).max(1.0) * 1.1;
+        let y = |value: f64| bottom - value / max * PANEL;
+        svg.push_str(&format!(
+            "<text x=\"{LEFT}\" y=\"{}\" font-weight=\"bold\">{title}</text>\n",
+            top - 6.0
+        ));
+        svg.push_str(&format!(
+            "<line x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\" stroke=\"black\"/>\n<line x1=\"{LEFT}\" y1=\"{top}\" x2=\"{LEFT}\" y2=\"{bottom}\" stroke=\"black\"/>\n",
+            WIDTH - RIGHT
+        ));
+        for tick in 0..=4 {
+            let value = max * tick as f64 / 4.0;
+            let (label_x, label_y, line_y) = (LEFT - 6.0, y(value) + 4.0, y(value));
+            svg.push_str(&format!(
+                "<text x=\"{label_x}\" y=\"{label_y:.1}\" text-anchor=\"end\">{value:.0}</text>\n"
+            ));
+            svg.push_str(&format!(
+                "<line x1=\"{LEFT}\" y1=\"{line_y:.1}\" x2=\"{}\" y2=\"{line_y:.1}\" stroke=\"#ddd\"/>\n",
+                WIDTH - RIGHT
+            ));
+        }
+        for minute in minutes {
+            svg.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+                x(minute.minute as f64),
+                bottom + 16.0,
+                minute.minute
+            ));
+        }
+        for (line, values) in series.iter().enumerate() {
+            let points: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(i, value)| format!("{:.1},{:.1}", x(i as f64 + 1.0), y(*value)))
+                .collect();
+            svg.push_str(&format!(
+                "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n",
+                COLOURS[line % COLOURS.len()],
+                points.join(" ")
+            ));
+            if series.len() > 1 {
+                svg.push_str(&format!(
+                    "<text x=\"{}\" y=\"{}\" fill=\"{}\">validator {line}</text>\n",
+                    WIDTH - RIGHT - 80.0,
+                    top + 14.0 + 14.0 * line as f64,
+                    COLOURS[line % COLOURS.len()]
+                ));
+            }
+        }
+    }
+    svg.push_str(&format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">minute</text>\n</svg>\n",
+        WIDTH / 2.0,
+        height - 8.0
+    ));
+    svg
+}
