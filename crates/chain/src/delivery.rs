@@ -80,6 +80,9 @@ pub struct Status {
     pub finalized_height: AtomicU64,
     /// Highest height delivered to the executor in this process.
     pub delivered_height: AtomicU64,
+    /// The first finalized tip marshal reported in this process (its stored tip after a
+    /// restart, or the first finalization it saw), plus one; zero until then.
+    first_tip_plus_one: AtomicU64,
 }
 
 impl Status {
@@ -91,6 +94,12 @@ impl Status {
     /// Highest height delivered to the executor.
     pub fn delivered(&self) -> u64 {
         self.delivered_height.load(Ordering::Relaxed)
+    }
+
+    /// The first finalized tip reported in this process. A tip above it is a finalization the
+    /// network made since this validator started (not one it had stored before a restart).
+    pub fn first_tip(&self) -> Option<u64> {
+        self.first_tip_plus_one.load(Ordering::Relaxed).checked_sub(1)
     }
 }
 
@@ -119,6 +128,12 @@ impl Reporter for Reports {
     fn report(&mut self, activity: Self::Activity) -> Feedback {
         match activity {
             Update::Tip(_, height, _) => {
+                let _ = self.status.first_tip_plus_one.compare_exchange(
+                    0,
+                    height.get() + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
                 self.status.finalized_height.fetch_max(height.get(), Ordering::Relaxed);
                 Feedback::Ok
             }

@@ -69,12 +69,16 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
             })
         };
         // The network's finalized height is the highest finalization consensus has stored
-        // (certified by a quorum, fetched from peers when this validator is behind).
+        // (certified by a quorum, fetched from peers when this validator is behind). Only a
+        // finalization newer than both the state this validator started from and the first
+        // tip consensus reported (after a restart: what it had stored before) shows that it
+        // hears the network now.
         let progress = {
             let chain = handle.status();
             Arc::new(move || {
                 let network_height = chain.finalized();
-                Progress { network_height, heard_from_network: network_height > start_height }
+                let heard = chain.first_tip().is_some_and(|first| network_height > first.max(start_height));
+                Progress { network_height, heard_from_network: heard }
             })
         };
         let api = router(ApiState::new(app, status, progress, handle.blocks()))

@@ -32,7 +32,7 @@ const OPERATIONS: TableDefinition<(u128, u64, u32), ()> = TableDefinition::new("
 const ACCOUNT_TRANSFERS: TableDefinition<(u16, u64), &[u8]> =
     TableDefinition::new("account_transfers_by_bucket");
 /// Buckets of accounts in [`ACCOUNT_TRANSFERS`].
-pub const ACCOUNT_BUCKETS: u16 = 1_024;
+pub const ACCOUNT_BUCKETS: u16 = 256;
 /// Bytes of one packed (timestamp, id, account) entry.
 const ENTRY_BYTES: usize = 40;
 
@@ -40,7 +40,7 @@ const ENTRY_BYTES: usize = 40;
 /// sequential ids spread).
 fn bucket(account: u128) -> u16 {
     let mixed = ((account as u64) ^ ((account >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (mixed >> 54) as u16 % ACCOUNT_BUCKETS
+    (mixed >> 56) as u16 % ACCOUNT_BUCKETS
 }
 /// (account id, timestamp) to (height, encoded balance) for accounts with the history flag.
 const BALANCES: TableDefinition<(u128, u64), (u64, &[u8])> = TableDefinition::new("balances");
