@@ -1,7 +1,8 @@
-//! Integration tests of hansa-chain: simulated clusters (toy and real ledger), certificates,
-//! and a real-socket smoke test.
+//! Integration tests of hansa-chain: simulated clusters (toy and real ledger), crashes of the
+//! application at any point of finalization, certificates, and a real-socket smoke test.
 
 mod certificates;
+mod crash;
 mod ledger_simulation;
 mod simulation;
 mod socket;

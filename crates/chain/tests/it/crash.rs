@@ -1,0 +1,193 @@
+//! A validator's application killed at any point while it finalizes a block or writes a
+//! checkpoint, on the deterministic runtime, whose crash loses every write not yet synced: it
+//! reopens at its last checkpoint, replays at most one checkpoint interval of finalized blocks
+//! (as marshal redelivers them), and reaches the same state root at every height as a run that
+//! never crashed, with every finalized batch's outcome in its index.
+
+use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, deterministic};
+use hansa_chain::Executor;
+use hansa_chain::app::{App, AppConfig, Index};
+use hansa_chain::sim::SplitMix64;
+use hansa_ledger::testkit::{self, BANK, CNY, Harness, ISSUANCE, MERCHANT, PLATFORM, account, transfer};
+use hansa_state::LogIndex;
+use hansa_types::{AccountFlags, Block, Hash, Operation, ResultCode, SignedBatch, TransferFlags};
+use std::collections::BTreeMap;
+
+/// Finalized blocks in each run.
+const BLOCKS: usize = 14;
+/// Limited accounts 1..=ACCOUNTS: the platform owns the first half, the merchant the rest.
+const ACCOUNTS: u128 = 20;
+
+/// The batches of each block: accounts, funding, then random transfers (some too large to
+/// succeed, some holds that a later block posts or voids).
+fn workload() -> Vec<Vec<SignedBatch>> {
+    let mut harness = Harness::new();
+    let mut rng = SplitMix64::new(7);
+    let limited = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
+    let owner = |id: u128| if id <= ACCOUNTS / 2 { PLATFORM } else { MERCHANT };
+    let mut blocks = vec![vec![
+        harness.batch(BANK, vec![account(ISSUANCE, CNY, AccountFlags::ISSUANCE)]),
+        harness.batch(PLATFORM, (1..=ACCOUNTS / 2).map(|id| account(id, CNY, limited)).collect()),
+        harness.batch(MERCHANT, (ACCOUNTS / 2 + 1..=ACCOUNTS).map(|id| account(id, CNY, limited)).collect()),
+    ]];
+    blocks.push(vec![
+        harness.batch(BANK, (1..=ACCOUNTS).map(|id| transfer(1_000 + id, ISSUANCE, id, 1_000_000)).collect()),
+    ]);
+    let mut next_id = 10_000u128;
+    let mut holds: Vec<(u128, u128)> = Vec::new();
+    while blocks.len() < BLOCKS {
+        let mut batches = Vec::new();
+        for _ in 0..1 + rng.range(0, 3) {
+            let debit = 1 + u128::from(rng.range(0, ACCOUNTS as u64));
+            let org = owner(debit);
+            let mut operations: Vec<Operation> = Vec::new();
+            for _ in 0..1 + rng.range(0, 6) {
+                next_id += 1;
+                let credit = 1 + (debit + u128::from(rng.range(0, ACCOUNTS as u64 - 1))) % ACCOUNTS;
+                let amount = if rng.range(0, 8) == 0 { 1 << 60 } else { u128::from(rng.range(1, 500)) };
+                let mut operation = transfer(next_id, debit, credit, amount);
+                if rng.range(0, 5) == 0 {
+                    operation = testkit::with_flags(operation, TransferFlags::PENDING);
+                    holds.push((next_id, debit));
+                }
+                operations.push(operation);
+            }
+            batches.push(harness.batch(org, operations));
+        }
+        if let Some((hold, debit)) = holds.pop()
+            && rng.range(0, 2) == 0
+        {
+            next_id += 1;
+            let flag = if rng.range(0, 2) == 0 {
+                TransferFlags::POST_PENDING_TRANSFER
+            } else {
+                TransferFlags::VOID_PENDING_TRANSFER
+            };
+            batches.push(harness.batch(owner(debit), vec![testkit::resolve(next_id, hold, 0, flag)]));
+        }
+        blocks.push(batches);
+    }
+    blocks
+}
+
+type DeterministicApp = App<deterministic::Context>;
+
+async fn open(context: deterministic::Context, index: &Index, log_index: &LogIndex) -> DeterministicApp {
+    App::open(
+        context,
+        testkit::consortium(),
+        index.clone(),
+        log_index.clone(),
+        AppConfig::simulation("crash"),
+    )
+    .await
+    .expect("the app opens")
+}
+
+/// What a validator that never crashes finalizes: the blocks, the state root after each, and
+/// each batch's results.
+type Reference = (Vec<Block>, Vec<Hash>, BTreeMap<Hash, Vec<(u128, ResultCode)>>);
+
+fn reference(workload: &[Vec<SignedBatch>]) -> Reference {
+    let workload = workload.to_vec();
+    deterministic::Runner::seeded(1).start(|context| async move {
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        let app = open(context.child("app"), &index, &log_index).await;
+        let mut parent = app.genesis_block();
+        let mut blocks = Vec::new();
+        let mut roots = Vec::new();
+        for (offset, batches) in workload.into_iter().enumerate() {
+            let count = batches.len();
+            assert!(app.submit_many(batches).iter().all(Result::is_ok), "the batches are admitted");
+            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
+            let block = app.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
+            assert_eq!(block.batches.len(), count, "every batch is in its block");
+            assert!(app.verify(parent, block.clone()).await, "the block verifies");
+            Executor::finalized(&app, block.clone(), Vec::new()).await;
+            roots.push(app.finalized().state.root());
+            parent = block.clone();
+            blocks.push(block);
+        }
+        let mut outcomes = BTreeMap::new();
+        for signed in blocks.iter().flat_map(|block| block.batches.iter()) {
+            let outcome = app.index().batch(&signed.digest()).expect("index").expect("final");
+            outcomes.insert(signed.digest(), outcome.results);
+        }
+        (blocks, roots, outcomes)
+    })
+}
+
+#[test]
+fn a_crash_at_any_point_of_finalization_or_a_checkpoint_loses_nothing_final() {
+    let workload = workload();
+    let (blocks, roots, outcomes) = reference(&workload);
+    assert!(
+        outcomes.values().flatten().any(|(_, code)| *code != ResultCode::Ok),
+        "the workload has failing operations too"
+    );
+    let interval = AppConfig::simulation("crash").checkpoint_interval;
+    let mut crashes_mid_block = 0;
+    for seed in 0..24u64 {
+        // The block being finalized when the crash comes (checkpoint heights included), and how
+        // far its finalization gets: the crash comes after that many scheduler turns.
+        let crash_height = 3 + (seed as usize * 5) % (BLOCKS - 3);
+        let turns = (seed * 7) % 40;
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        let before = blocks[..crash_height].to_vec();
+        let (reached, checkpoint) = {
+            let (index, log_index) = (index.clone(), log_index.clone());
+            deterministic::Runner::seeded(seed).start_and_recover(|context| async move {
+                let app = open(context.child("app"), &index, &log_index).await;
+                for block in &before[..crash_height - 1] {
+                    Executor::finalized(&app, block.clone(), Vec::new()).await;
+                }
+                let last = before[crash_height - 1].clone();
+                let finalizing = {
+                    let app = app.clone();
+                    context
+                        .child("finalizing")
+                        .spawn(move |_| async move { Executor::finalized(&app, last, Vec::new()).await })
+                };
+                for _ in 0..turns {
+                    commonware_runtime::reschedule().await;
+                }
+                let reached = app.finalized().height;
+                drop(finalizing); // The crash: every task and every unsynced write is lost.
+                reached
+            })
+        };
+        if reached < crash_height as u64 {
+            crashes_mid_block += 1;
+        }
+        let (blocks, roots, outcomes) = (blocks.clone(), roots.clone(), outcomes.clone());
+        deterministic::Runner::from(checkpoint).start(|context| async move {
+            let app = open(context.child("reopened"), &index, &log_index).await;
+            let resumed = app.finalized().height;
+            assert!(resumed <= reached, "seed {seed}: resumed at {resumed}, past the {reached} it had applied");
+            assert!(
+                resumed + interval >= crash_height as u64 - 1,
+                "seed {seed}: resumed at {resumed}, more than one checkpoint interval ({interval}) before {crash_height}"
+            );
+            if resumed > 0 {
+                assert_eq!(app.finalized().state.root(), roots[resumed as usize - 1], "seed {seed}");
+            }
+            // Marshal redelivers every finalized block after the applied height.
+            for (offset, block) in blocks.iter().enumerate().skip(resumed as usize) {
+                Executor::finalized(&app, block.clone(), Vec::new()).await;
+                assert_eq!(app.finalized().state.root(), roots[offset], "seed {seed}: root at {}", offset + 1);
+            }
+            // Every batch of every block is final with the outcome the reference run gave it.
+            for block in &blocks {
+                for signed in &block.batches {
+                    let outcome = app.index().batch(&signed.digest()).expect("index").expect("a final batch");
+                    assert_eq!(outcome.height, block.height(), "seed {seed}");
+                    assert_eq!(outcome.results, outcomes[&signed.digest()], "seed {seed}");
+                }
+            }
+            app.stopped().await;
+        });
+    }
+    assert!(crashes_mid_block > 0, "some crashes came before the block's finalization completed");
+}
