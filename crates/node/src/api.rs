@@ -72,6 +72,34 @@ pub fn lagging(own: u64, progress: Progress, lag_max: u64) -> Option<String> {
     (behind > lag_max).then(|| format!("{behind} blocks behind the network's finalized height"))
 }
 
+/// The free space of the validator's data folder, sampled in the background, and the least it
+/// must keep: below it the validator accepts no new work (`storage_full`) until space is
+/// freed, so that a filling disk never reaches the state's writes.
+#[derive(Debug)]
+pub struct DiskSpace {
+    /// Bytes available to the validator, as last sampled.
+    pub available: std::sync::atomic::AtomicU64,
+    /// The least it must keep free.
+    pub minimum: u64,
+}
+
+impl DiskSpace {
+    /// Why new work is refused, if the disk is short of space.
+    pub fn refusal(&self) -> Option<ApiError> {
+        let available = self.available.load(std::sync::atomic::Ordering::Relaxed);
+        (available < self.minimum).then(|| {
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                format!(
+                    "the validator's disk has {available} bytes free, under the {} it keeps free: it accepts no new work until space is freed",
+                    self.minimum
+                ),
+            )
+        })
+    }
+}
+
 /// What the API reads besides the application.
 #[derive(Clone)]
 pub struct ApiState {
@@ -81,6 +109,8 @@ pub struct ApiState {
     pub progress: Arc<dyn Fn() -> Progress + Send + Sync>,
     /// The validator's archive of finalized blocks, for bodies the app no longer keeps.
     pub blocks: FinalizedBlocks,
+    /// The data folder's free space.
+    pub disk: Arc<DiskSpace>,
     limiter: Arc<Mutex<RateLimiter>>,
 }
 
@@ -90,8 +120,16 @@ impl ApiState {
         status: Arc<dyn Fn() -> Value + Send + Sync>,
         progress: Arc<dyn Fn() -> Progress + Send + Sync>,
         blocks: FinalizedBlocks,
+        disk: Arc<DiskSpace>,
     ) -> ApiState {
-        ApiState { app, status, progress, blocks, limiter: Arc::new(Mutex::new(RateLimiter::default())) }
+        ApiState {
+            app,
+            status,
+            progress,
+            blocks,
+            disk,
+            limiter: Arc::new(Mutex::new(RateLimiter::default())),
+        }
     }
 
     /// Why this validator's reads are stale, if they are: its height and the network's.
@@ -321,17 +359,22 @@ async fn openapi() -> Json<Value> {
 /// (after a restart, while it replays and fetches blocks), with both heights either way.
 async fn health(State(state): State<ApiState>) -> Response {
     let (own, progress, lag) = state.staleness();
-    let body = json!({
+    let mut body = json!({
         "ok": lag.is_none(),
         "height": own,
         "network_height": progress.network_height,
         "lag_blocks_max": HEALTH_LAG_BLOCKS_MAX,
     });
-    match lag {
+    let error = match (lag, state.disk.refusal()) {
+        (_, Some(full)) => Some(json!({ "code": full.code, "message": full.message })),
+        (Some(reason), None) => Some(json!({ "code": "catching_up", "message": reason })),
+        (None, None) => None,
+    };
+    match error {
         None => Json(body).into_response(),
-        Some(reason) => {
-            let mut body = body;
-            body["error"] = json!({ "code": "catching_up", "message": reason });
+        Some(error) => {
+            body["ok"] = json!(false);
+            body["error"] = error;
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
@@ -360,6 +403,11 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
         "timestamp_ms": finalized.header.timestamp_ms,
         "accounts": accounts,
         "transfers": transfers,
+        "disk": {
+            "available_bytes": state.disk.available.load(std::sync::atomic::Ordering::Relaxed),
+            "free_bytes_min": state.disk.minimum,
+            "accepting_work": state.disk.refusal().is_none(),
+        },
         "storage": {
             "applied_height": store.applied_height,
             "durable_height": store.durable_height,
@@ -470,6 +518,9 @@ async fn submit(
     body: Bytes,
 ) -> ApiResult<Response> {
     let query: SubmitQuery = parse_query(request_query.0.as_deref())?;
+    if let Some(full) = state.disk.refusal() {
+        return Err(full);
+    }
     let signed: SignedBatch = if is_binary(&headers) {
         SignedBatch::decode(&body).map_err(|error| {
             ApiError::bad_request("malformed", format!("cannot decode the batch: {error}"))
@@ -521,6 +572,9 @@ async fn submit_list(
             "bad_query",
             "a batch list takes no query (finality is on /v1/events and /v1/batches/{digest})",
         ));
+    }
+    if let Some(full) = state.disk.refusal() {
+        return Err(full);
     }
     let batches = if is_binary(&headers) {
         BatchList::decode(&body)
@@ -918,6 +972,17 @@ mod tests {
         assert_eq!(value["code"], "x");
         assert!(serde_urlencoded_like("a=1&a=2").is_err());
         assert!(serde_urlencoded_like("a=99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn a_disk_short_of_its_minimum_refuses_new_work() {
+        let disk = DiskSpace { available: std::sync::atomic::AtomicU64::new(5_000), minimum: 10_000 };
+        let refusal = disk.refusal().expect("short of space");
+        assert_eq!((refusal.status, refusal.code), (StatusCode::INSUFFICIENT_STORAGE, "storage_full"));
+        disk.available.store(10_000, std::sync::atomic::Ordering::Relaxed);
+        assert!(disk.refusal().is_none(), "space freed: work is accepted again");
+        let off = DiskSpace { available: std::sync::atomic::AtomicU64::new(0), minimum: 0 };
+        assert!(off.refusal().is_none(), "a minimum of zero turns the check off");
     }
 
     #[test]

@@ -180,6 +180,9 @@ pub struct BoundsFile {
     pub pending_acknowledgements_max: Option<usize>,
     /// Missing finalized blocks fetched from peers at a time.
     pub repairs_max: Option<usize>,
+    /// Bytes the data folder's disk must keep free; below it the validator accepts no new
+    /// work (`storage_full`) until space is freed. Zero turns the check off.
+    pub disk_free_bytes_min: Option<u64>,
 }
 
 /// The bounds in force, with defaults filled in.
@@ -200,12 +203,16 @@ pub struct Bounds {
     pub broadcast_blocks_per_peer_max: usize,
     pub pending_acknowledgements_max: usize,
     pub repairs_max: usize,
+    pub disk_free_bytes_min: u64,
 }
 
 /// Default bytes of the state log index's cache.
 pub const LOG_INDEX_CACHE_BYTES: usize = 64 << 20;
 /// Default bytes of the history index's cache.
 pub const INDEX_CACHE_BYTES: usize = 128 << 20;
+/// Default bytes the data folder's disk keeps free (a few checkpoints' worth of writes at
+/// full load).
+pub const DISK_FREE_BYTES_MIN: u64 = 2 << 30;
 
 impl BoundsFile {
     /// Fills in defaults (those of `app` and `tuning`) and refuses zeros.
@@ -281,6 +288,7 @@ impl BoundsFile {
                 "pending_acknowledgements_max",
             )?,
             repairs_max: pick(self.repairs_max, tuning.repairs_max, "repairs_max")?,
+            disk_free_bytes_min: self.disk_free_bytes_min.unwrap_or(DISK_FREE_BYTES_MIN),
         })
     }
 }

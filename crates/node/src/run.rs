@@ -1,7 +1,7 @@
 //! Runs one validator: consensus (the chain crate) and the API in one tokio runtime.
 
 use crate::api::App;
-use crate::api::{ApiState, Progress, router};
+use crate::api::{ApiState, DiskSpace, Progress, router};
 use crate::config::NodeConfig;
 use anyhow::{Context, Result};
 use commonware_runtime::Runner as _;
@@ -57,6 +57,7 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
         let handle =
             start_validator(context, chain_config, app.clone()).await.context("starting consensus")?;
         let name = config.genesis.validators[config.index].name.clone();
+        let disk_free_bytes_min = bounds.disk_free_bytes_min;
         let status = {
             let chain = handle.status();
             Arc::new(move || {
@@ -81,7 +82,14 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
                 Progress { network_height, heard_from_network: heard }
             })
         };
-        let api = router(ApiState::new(app, status, progress, handle.blocks()))
+        let disk = Arc::new(DiskSpace {
+            available: std::sync::atomic::AtomicU64::new(
+                available_bytes(&config.data_dir).unwrap_or(u64::MAX),
+            ),
+            minimum: disk_free_bytes_min,
+        });
+        watch_disk(config.data_dir.clone(), disk.clone());
+        let api = router(ApiState::new(app, status, progress, handle.blocks(), disk))
             .into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, "validator started");
         eprintln!(
@@ -109,6 +117,29 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
         eprintln!("hansa: stopping");
         Ok(())
     })
+}
+
+/// Bytes available to this process on the file system of `path`.
+fn available_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain old data, for which all-zero bytes are a valid value.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a NUL-terminated string and `stats` a valid, writable statvfs.
+    let result = unsafe { libc::statvfs(path.as_ptr(), &mut stats) };
+    (result == 0).then(|| stats.f_bavail as u64 * stats.f_frsize as u64)
+}
+
+/// Samples the data folder's free space twice a second, for as long as the process runs.
+fn watch_disk(path: std::path::PathBuf, disk: Arc<DiskSpace>) {
+    std::thread::spawn(move || {
+        loop {
+            if let Some(available) = available_bytes(&path) {
+                disk.available.store(available, std::sync::atomic::Ordering::Relaxed);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -82,7 +82,7 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
             let _ = std::fs::remove_dir_all(&self.1);
         }
     }
-    let _cleanup = Cleanup(node, dir.clone());
+    let mut cleanup = Cleanup(node, dir.clone());
 
     let pem = std::fs::read(dir.join("tls.pem")).expect("certificate");
     let certificate = ureq::tls::Certificate::from_pem(&pem).expect("pem").to_owned();
@@ -114,4 +114,60 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
         .expect("json");
     assert_eq!(status["bounds"]["mempool_operations"]["max"], 5_000, "{status}");
     assert_eq!(status["bounds"]["waiters"]["max"], 100);
+
+    // The same validator, restarted with a disk minimum no disk has: it says it is full and
+    // accepts no work, with a clear error, and its state is untouched.
+    let _ = cleanup.0.kill();
+    let _ = cleanup.0.wait();
+    std::fs::write(
+        dir.join("node.toml"),
+        "genesis = \"genesis.toml\"\nvalidator_key = \"validator.key\"\ndata_dir = \"data\"\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n\n[bounds]\ndisk_free_bytes_min = 1000000000000000000\n",
+    )
+    .expect("node file");
+    cleanup.0 = Command::new(hansa())
+        .args(["node", "--config", "node.toml"])
+        .current_dir(&dir)
+        .spawn()
+        .expect("node");
+    let answers: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    ureq::tls::Certificate::from_pem(&pem).expect("pem").to_owned(),
+                ])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (status, health) = loop {
+        match answers.get(&format!("https://127.0.0.1:{port}/v1/health")).call() {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                break (status, response.body_mut().read_json::<serde_json::Value>().expect("json"));
+            }
+            Err(error) => {
+                assert!(Instant::now() < deadline, "no TLS answer after the restart: {error}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!((status, health["error"]["code"].as_str()), (503, Some("storage_full")), "{health}");
+    let mut refused = answers
+        .post(&format!("https://127.0.0.1:{port}/v1/batches"))
+        .header("content-type", "application/octet-stream")
+        .send(&[0u8; 4][..])
+        .expect("an answer");
+    assert_eq!(refused.status().as_u16(), 507);
+    let body: serde_json::Value = refused.body_mut().read_json().expect("json");
+    assert_eq!(body["error"]["code"], "storage_full", "{body}");
+    let status: serde_json::Value = answers
+        .get(&format!("https://127.0.0.1:{port}/v1/status"))
+        .call()
+        .expect("status")
+        .body_mut()
+        .read_json()
+        .expect("json");
+    assert_eq!(status["disk"]["accepting_work"], false, "{status}");
 }
