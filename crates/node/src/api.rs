@@ -231,6 +231,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/events", get(events))
+        .route("/v1/state/snapshot", get(state_snapshot))
+        .route("/v1/state/{part}/sync", post(state_sync))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), mark_stale))
         .layer(middleware::from_fn_with_state(state.clone(), limit))
@@ -436,6 +438,50 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
         })).collect::<Vec<_>>(),
         "node": (state.status)(),
     })))
+}
+
+/// The state a new validator can sync to: this validator's last checkpoint, with the header
+/// whose state root commits to it and that header's finality certificate (checkable against
+/// the genesis validators).
+async fn state_snapshot(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let checkpoint = state.app.store().durable().await;
+    if checkpoint.height == 0 {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_snapshot",
+            format!("no checkpoint yet: the first comes at height {}", state.app.checkpoint_interval()),
+        ));
+    }
+    let block = state
+        .app
+        .index()
+        .block(checkpoint.height)?
+        .ok_or_else(|| ApiError::not_found("the checkpoint's block"))?;
+    Ok(Json(json!({
+        "chain_id": state.app.consortium().chain_id,
+        "height": checkpoint.height,
+        "state": checkpoint.commitment,
+        "header": block.header,
+        "certificate": hex::encode(&block.certificate),
+    })))
+}
+
+/// One state-sync request for the `records` or the `log` database (QMDB's request in
+/// Commonware's codec, binary), answered with proofs against the requested size's root.
+async fn state_sync(
+    State(state): State<ApiState>,
+    Path(part): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let part = hansa_state::Part::from_name(&part)
+        .ok_or_else(|| ApiError::not_found(&format!("state part `{part}` (records or log)")))?;
+    match state.app.store().serve_sync(part, &body).await {
+        Ok(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
+        Err(hansa_state::StoreError::BadRequest(message)) => {
+            Err(ApiError::bad_request("bad_sync_request", message))
+        }
+        Err(other) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", other.to_string())),
+    }
 }
 
 async fn genesis(State(state): State<ApiState>) -> Json<Value> {

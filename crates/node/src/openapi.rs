@@ -32,16 +32,28 @@ pub fn document() -> Value {
     submit_responses["409"] = json!({ "description": "replayed (organisation, sequence)" });
     submit_responses["413"] = json!({ "description": "too_large" });
     submit_responses["503"] = json!({ "description": "overloaded" });
+    submit_responses["507"] =
+        json!({ "description": "storage_full: the validator's disk is under its free-space minimum" });
     submit_responses["504"] = json!({ "description": "not_final_yet (accepted; query the batch later)" });
     let mut list_responses = error_responses();
     list_responses["202"] = json!({ "description": "{accepted, refused, results}: per batch, in order, its batch_digest or its error" });
     list_responses["413"] = json!({ "description": "too_large" });
+    list_responses["507"] = json!({ "description": "storage_full" });
+    let mut health = get(
+        "Readiness: 200 when caught up with the network's finalized height, 503 (catching_up or storage_full) otherwise; both heights either way",
+        json!([]),
+    );
+    health["get"]["responses"]["503"] =
+        json!({ "description": "catching_up or storage_full, with `height` and `network_height`" });
+    let mut sync_responses = error_responses();
+    sync_responses["200"] = json!({ "description": "the QMDB sync response (Commonware codec)",
+        "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } });
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Hansa validator API", "version": env!("CARGO_PKG_VERSION"),
                   "description": "Consortium ledger for e-commerce. 128-bit ids and amounts are decimal strings. Every error body is {\"error\": {\"code\", \"message\"}} with a stable code." },
         "paths": {
-            "/v1/health": get("Liveness and the finalized height", json!([])),
+            "/v1/health": health,
             "/v1/status": get("Chain, finalized head, mempool, validators and peers", json!([])),
             "/v1/genesis": get("The genesis document and chain id", json!([])),
             "/v1/ledgers": get("Per-ledger totals (debits = credits) and limit violations (zero)", json!([])),
@@ -80,6 +92,12 @@ pub fn document() -> Value {
             "/v1/blocks/{height}": get("A finalized block", json!([path_parameter("height", "block height")])),
             "/v1/events": get("Server-sent events: `block` and `batch` (results) for each finalized block",
                 json!([query_parameter("org", "integer", "only this organisation's batches")])),
+            "/v1/state/snapshot": get("The last checkpoint a new validator can sync to: height, state commitment, header and its finality certificate (404 no_snapshot before the first)", json!([])),
+            "/v1/state/{part}/sync": { "post": {
+                "summary": "One state-sync request (QMDB request, Commonware codec) for the `records` or `log` database; at most 4,096 operations",
+                "parameters": [ path_parameter("part", "records or log") ],
+                "requestBody": { "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
+                "responses": sync_responses } },
         },
         "components": { "schemas": {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",

@@ -192,6 +192,21 @@ fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.1.0");
 
+    // State sync: an unknown part, a malformed request and an oversized one are refused.
+    let (status, body) = raw(&endpoint, "POST", "/v1/state/nope/sync", "application/octet-stream", &[0]);
+    assert_eq!((status, code(&body)), (404, "not_found"));
+    let (status, body) = raw(&endpoint, "POST", "/v1/state/log/sync", "application/octet-stream", &[9, 9, 9]);
+    assert_eq!((status, code(&body)), (400, "bad_sync_request"), "{body}");
+    // An operations request (tag 0; size 1 and start 0 as varints; the count as 8 bytes) for
+    // 1,000,000 operations.
+    let mut oversized = vec![0u8, 1, 0];
+    oversized.extend_from_slice(&1_000_000u64.to_be_bytes());
+    let (status, body) =
+        raw(&endpoint, "POST", "/v1/state/records/sync", "application/octet-stream", &oversized);
+    assert_eq!((status, code(&body)), (400, "bad_sync_request"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("at most 4096"), "{body}");
+    assert_eq!(state_root(), get(&endpoint, "/v1/status").expect("status")["state_root"]);
+
     // A batch with a failed operation makes the CLI exit non-zero and name the failure.
     let key = devnet.dir.join("keys/org-3.key");
     let output = std::process::Command::new(hansa())

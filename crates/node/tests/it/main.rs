@@ -2,5 +2,6 @@
 
 mod api;
 mod devnet;
+mod state_sync;
 mod support;
 mod tls;
