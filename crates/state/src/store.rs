@@ -344,7 +344,10 @@ struct Databases<E: commonware_storage::Context + Spawner> {
 
 impl<E: commonware_storage::Context + Spawner> Databases<E> {
     fn open(&self) -> Result<(), StoreError> {
-        if self.closed {
+        // A database is absent only between the steps of a mutation; if it is absent here, a
+        // mutation was cancelled half way (its task dropped as the process stops), and the
+        // store is as unusable as a closed one: the next start recovers from the checkpoint.
+        if self.closed || (self.unsynced.is_none() && (self.records.is_none() || self.log.is_none())) {
             return Err(StoreError::Closed);
         }
         match self.unsynced {
