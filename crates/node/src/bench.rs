@@ -219,12 +219,14 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
+/// A memory figure of a process from `/proc/PID/status` (`VmHWM`: peak resident, `VmRSS`:
+/// resident now), in MiB; 0 if the process is gone.
+fn status_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|text| {
             text.lines()
-                .find(|l| l.starts_with("VmHWM"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<f64>().ok())
         })
@@ -259,6 +261,23 @@ struct Load {
     /// A validator the load threads do not submit to (one the benchmark crashes on purpose:
     /// batches admitted only there and not yet forwarded would die with it).
     avoid: Option<usize>,
+}
+
+impl Load {
+    /// Uniform transfers over `accounts` accounts in batches of `batch_size`, none designed to
+    /// fail, submitted to every validator but `avoid`.
+    fn new(batch_size: usize, accounts: u64, avoid: Option<usize>) -> Load {
+        Load {
+            batch_size,
+            first_account: ACCOUNT_BASE,
+            accounts,
+            designed_failure_every: 0,
+            in_flight_ops_max: (batch_size as u64 * 8).clamp(4_000, 40_000),
+            threads: if batch_size >= 1_000 { 4 } else { 8 },
+            batches_per_request: (OPERATIONS_PER_REQUEST / batch_size).max(1),
+            avoid,
+        }
+    }
 }
 
 /// Operations a load thread puts in one request when batches are small.
@@ -575,14 +594,8 @@ pub fn run(options: BenchOptions) -> Result<()> {
                 )?;
                 let setup_transfers = options.accounts;
                 let load = Load {
-                    batch_size,
-                    first_account: ACCOUNT_BASE,
-                    accounts: options.accounts,
                     designed_failure_every: if limited { 100 } else { 0 },
-                    in_flight_ops_max: (batch_size as u64 * 8).clamp(4_000, 40_000),
-                    threads: if batch_size >= 1_000 { 4 } else { 8 },
-                    batches_per_request: (OPERATIONS_PER_REQUEST / batch_size).max(1),
-                    avoid: None,
+                    ..Load::new(batch_size, options.accounts, None)
                 };
                 let ids = Arc::new(AtomicU64::new(1 << 40));
                 let mut phases = Vec::new();
@@ -608,7 +621,7 @@ pub fn run(options: BenchOptions) -> Result<()> {
                     phases.push(phase);
                 }
                 let pids = cluster.pids();
-                let rss = pids.iter().map(|pid| peak_rss_mib(*pid)).fold(0.0, f64::max);
+                let rss = pids.iter().map(|pid| status_mib(*pid, "VmHWM")).fold(0.0, f64::max);
                 let disk = directory_bytes(&cluster.dir.join("validator-0/data"));
                 let ops_total: u64 =
                     phases.iter().map(|p| p.ok + p.failed).sum::<u64>() + 2 * options.accounts;

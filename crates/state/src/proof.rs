@@ -43,9 +43,9 @@ pub enum RecordProof {
         table: u16,
         #[serde(with = "hansa_types::serde_u128")]
         id: u128,
-        #[serde(with = "hex_bytes")]
+        #[serde(with = "hansa_types::serde_hex_bytes")]
         value: Vec<u8>,
-        #[serde(with = "hex_bytes")]
+        #[serde(with = "hansa_types::serde_hex_bytes")]
         proof: Vec<u8>,
     },
     /// A log record was written at `location` of the log.
@@ -54,24 +54,11 @@ pub enum RecordProof {
         #[serde(with = "hansa_types::serde_u128")]
         id: u128,
         location: u64,
-        #[serde(with = "hex_bytes")]
+        #[serde(with = "hansa_types::serde_hex_bytes")]
         value: Vec<u8>,
-        #[serde(with = "hex_bytes")]
+        #[serde(with = "hansa_types::serde_hex_bytes")]
         proof: Vec<u8>,
     },
-}
-
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        hex::decode(text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Why a proof does not hold.

@@ -1054,10 +1054,9 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         databases.applied_height = height;
         databases.applied = synced;
         databases.unsynced = None;
+        // The marker goes with the checkpoint's own metadata write: both or neither.
+        databases.meta.as_mut().expect("present").remove(&U64::new(SYNCING_KEY));
         Self::write_checkpoint(&mut databases).await?;
-        let mut meta = databases.meta.take().expect("present");
-        meta.remove(&U64::new(SYNCING_KEY));
-        databases.meta = Some(meta.sync().await.map_err(|error| StoreError::Metadata(error.to_string()))?);
         Ok(())
     }
 

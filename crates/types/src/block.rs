@@ -43,21 +43,8 @@ pub struct Header {
     pub operations_root: Hash,
     pub operations_count: u32,
     pub results_root: Hash,
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "crate::serde_hex_bytes")]
     pub context: Vec<u8>,
-}
-
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        hex::decode(text).map_err(serde::de::Error::custom)
-    }
 }
 
 impl Header {

@@ -10,6 +10,7 @@ pub mod merkle;
 pub mod operation;
 pub mod proof;
 pub mod result;
+pub mod serde_hex_bytes;
 pub mod serde_u128;
 pub mod signature;
 pub mod state;

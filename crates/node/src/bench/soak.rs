@@ -2,7 +2,8 @@
 //! the restart of a validator killed under load (after a 1-minute run and after the soak).
 
 use super::{
-    ACCOUNT_BASE, Cluster, Load, directory_bytes, emit, load_phase, percentile, print_machine, validate,
+    ACCOUNT_BASE, Cluster, Load, directory_bytes, emit, load_phase, percentile, print_machine, status_mib,
+    validate,
 };
 use anyhow::{Context, Result, bail};
 use hansa_client::Client;
@@ -41,30 +42,7 @@ struct Minute {
 }
 
 fn w1_load(accounts: u64, avoid: Option<usize>) -> Load {
-    Load {
-        batch_size: BATCH,
-        first_account: ACCOUNT_BASE,
-        accounts,
-        designed_failure_every: 0,
-        in_flight_ops_max: (BATCH as u64 * 8).clamp(4_000, 40_000),
-        threads: 4,
-        // A W1 batch is a request of its own.
-        batches_per_request: 1,
-        avoid,
-    }
-}
-
-/// Resident memory of a process now (MiB).
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("VmRSS"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    Load::new(BATCH, accounts, avoid)
 }
 
 fn height(endpoint: &str) -> Result<u64> {
@@ -145,7 +123,7 @@ pub fn run(options: SoakOptions) -> Result<()> {
         let start = Instant::now();
         std::thread::spawn(move || {
             while sampling.load(Ordering::Relaxed) {
-                let rss = pids.iter().map(|pid| rss_mib(*pid)).collect();
+                let rss = pids.iter().map(|pid| status_mib(*pid, "VmRSS")).collect();
                 samples.lock().expect("lock").push((start.elapsed().as_secs_f64(), rss));
                 std::thread::sleep(Duration::from_secs(5));
             }

@@ -63,16 +63,19 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
         .output()
         .expect("openssl");
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    std::fs::write(
-        dir.join("node.toml"),
-        "genesis = \"genesis.toml\"\nvalidator_key = \"validator.key\"\ndata_dir = \"data\"\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n\n[bounds]\nmempool_operations_max = 5000\nwaiters_max = 100\n",
-    )
-    .expect("node file");
-    let node = Command::new(hansa())
-        .args(["node", "--config", "node.toml"])
-        .current_dir(&dir)
-        .spawn()
-        .expect("node");
+    // The validator's node.toml with `bounds` as its [bounds] section, and the validator
+    // started from it.
+    let start = |bounds: &str| {
+        std::fs::write(
+            dir.join("node.toml"),
+            format!(
+                "genesis = \"genesis.toml\"\nvalidator_key = \"validator.key\"\ndata_dir = \"data\"\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n\n[bounds]\n{bounds}\n"
+            ),
+        )
+        .expect("node file");
+        Command::new(hansa()).args(["node", "--config", "node.toml"]).current_dir(&dir).spawn().expect("node")
+    };
+    let node = start("mempool_operations_max = 5000\nwaiters_max = 100");
     // Stops the node and removes the folder even when an assertion below fails.
     struct Cleanup(std::process::Child, std::path::PathBuf);
     impl Drop for Cleanup {
@@ -89,7 +92,16 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
     let tls = ureq::tls::TlsConfig::builder()
         .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![certificate])))
         .build();
-    let agent: ureq::Agent = ureq::Agent::config_builder().tls_config(tls).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder().tls_config(tls.clone()).build().into();
+    let status = |agent: &ureq::Agent| -> serde_json::Value {
+        agent
+            .get(&format!("https://127.0.0.1:{port}/v1/status"))
+            .call()
+            .expect("status")
+            .body_mut()
+            .read_json()
+            .expect("json")
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let health = loop {
         match agent.get(&format!("https://127.0.0.1:{port}/v1/health")).call() {
@@ -105,47 +117,23 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
     assert!(health.contains("\"ok\":true"), "{health}");
     assert!(plain.is_err(), "plain HTTP must not be served on the TLS port");
     // The bounds set in node.toml are the ones in force.
-    let status: serde_json::Value = agent
-        .get(&format!("https://127.0.0.1:{port}/v1/status"))
-        .call()
-        .expect("status")
-        .body_mut()
-        .read_json()
-        .expect("json");
-    assert_eq!(status["bounds"]["mempool_operations"]["max"], 5_000, "{status}");
-    assert_eq!(status["bounds"]["waiters"]["max"], 100);
+    let bounds = status(&agent);
+    assert_eq!(bounds["bounds"]["mempool_operations"]["max"], 5_000, "{bounds}");
+    assert_eq!(bounds["bounds"]["waiters"]["max"], 100);
 
     // The same validator, restarted with a disk minimum no disk has: it says it is full and
     // accepts no work, with a clear error, and its state is untouched.
     let _ = cleanup.0.kill();
     let _ = cleanup.0.wait();
-    std::fs::write(
-        dir.join("node.toml"),
-        "genesis = \"genesis.toml\"\nvalidator_key = \"validator.key\"\ndata_dir = \"data\"\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n\n[bounds]\ndisk_free_bytes_min = 1000000000000000000\n",
-    )
-    .expect("node file");
-    cleanup.0 = Command::new(hansa())
-        .args(["node", "--config", "node.toml"])
-        .current_dir(&dir)
-        .spawn()
-        .expect("node");
-    let answers: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
-                    ureq::tls::Certificate::from_pem(&pem).expect("pem").to_owned(),
-                ])))
-                .build(),
-        )
-        .http_status_as_error(false)
-        .build()
-        .into();
+    cleanup.0 = start("disk_free_bytes_min = 1000000000000000000");
+    let answers: ureq::Agent =
+        ureq::Agent::config_builder().tls_config(tls).http_status_as_error(false).build().into();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (status, health) = loop {
+    let (code, health) = loop {
         match answers.get(&format!("https://127.0.0.1:{port}/v1/health")).call() {
             Ok(mut response) => {
-                let status = response.status().as_u16();
-                break (status, response.body_mut().read_json::<serde_json::Value>().expect("json"));
+                let code = response.status().as_u16();
+                break (code, response.body_mut().read_json::<serde_json::Value>().expect("json"));
             }
             Err(error) => {
                 assert!(Instant::now() < deadline, "no TLS answer after the restart: {error}");
@@ -153,7 +141,7 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
             }
         }
     };
-    assert_eq!((status, health["error"]["code"].as_str()), (503, Some("storage_full")), "{health}");
+    assert_eq!((code, health["error"]["code"].as_str()), (503, Some("storage_full")), "{health}");
     let mut refused = answers
         .post(&format!("https://127.0.0.1:{port}/v1/batches"))
         .header("content-type", "application/octet-stream")
@@ -162,12 +150,6 @@ fn a_validator_started_by_hand_serves_its_api_over_tls() {
     assert_eq!(refused.status().as_u16(), 507);
     let body: serde_json::Value = refused.body_mut().read_json().expect("json");
     assert_eq!(body["error"]["code"], "storage_full", "{body}");
-    let status: serde_json::Value = answers
-        .get(&format!("https://127.0.0.1:{port}/v1/status"))
-        .call()
-        .expect("status")
-        .body_mut()
-        .read_json()
-        .expect("json");
-    assert_eq!(status["disk"]["accepting_work"], false, "{status}");
+    let full = status(&answers);
+    assert_eq!(full["disk"]["accepting_work"], false, "{full}");
 }
