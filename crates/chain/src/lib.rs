@@ -76,6 +76,14 @@ pub trait Executor: Clone + Send + Sync + 'static {
     /// stored or can fetch, in order: after a restart, the blocks after the last durable state.
     fn applied_height(&self) -> u64;
 
+    /// If this executor's state began at a snapshot rather than at genesis: the snapshot's
+    /// height and the encoded certificate of its block (a finalization of that very block,
+    /// without links). Consensus then starts from that finalization instead of genesis and
+    /// never asks for the blocks below it. The default: `None` (started at genesis).
+    fn anchor(&self) -> Option<(u64, Vec<u8>)> {
+        None
+    }
+
     /// The validator stopped (its tasks were aborted): release storage without making anything
     /// more durable, as a crash would, so that a restarted executor can open it again. The
     /// default does nothing.

@@ -18,7 +18,7 @@ use crate::{
     ChainError, Executor,
     application::App,
     block::{ChainBlock, ConsensusKey, Digest, EPOCH},
-    certificate::{Scheme, namespace},
+    certificate::{FinalityCertificate, Finalization, Scheme, namespace},
     delivery::{Delivering, FinalizedBlocks, Reports, Status},
 };
 use commonware_broadcast::buffered;
@@ -303,15 +303,29 @@ where
     .await
     .map_err(|error| ChainError::Storage(error.to_string()))?;
 
+    // A validator that joined from a state snapshot starts consensus from the finalization of
+    // the snapshot's block: marshal fetches that block from peers (only on the first start;
+    // afterwards its archive holds it) and delivers from there, and simplex never looks below.
+    let anchor = match executor.anchor() {
+        None => None,
+        Some((height, certificate)) => Some((height, anchor_finalization(&certificate, participant_count)?)),
+    };
+    let start = match &anchor {
+        Some((height, finalization)) if executor.applied_height() == *height => {
+            Start::Floor(finalization.clone())
+        }
+        _ => Start::Genesis(commonware_cryptography::Digested::precomputed(genesis.clone(), genesis_digest)),
+    };
+    let simplex_floor = match anchor {
+        Some((_, finalization)) => simplex::Floor::Finalized(finalization),
+        None => simplex::Floor::Genesis(genesis_digest),
+    };
     let pending_acknowledgements =
         non_zero_usize(tuning.pending_acknowledgements_max, "pending_acknowledgements_max")?;
     let marshal_config = marshal::Config {
         provider: ConstantProvider::new(scheme.clone()),
         epocher: epocher(),
-        start: Start::Genesis(commonware_cryptography::Digested::precomputed(
-            genesis.clone(),
-            genesis_digest,
-        )),
+        start,
         partition_prefix: format!("{prefix}-marshal"),
         mailbox_size,
         view_retention: ViewDelta::new(tuning.view_retention),
@@ -416,7 +430,7 @@ where
         partition: format!("{prefix}-simplex"),
         mailbox_size,
         epoch: EPOCH,
-        floor: simplex::Floor::Genesis(genesis_digest),
+        floor: simplex_floor,
         replay_buffer: non_zero_usize(tuning.replay_buffer_bytes, "replay_buffer_bytes")?,
         write_buffer: non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?,
         page_cache,
@@ -442,6 +456,20 @@ where
         let _ = engine.start(votes, certificates, consensus_resolver).await;
     });
     Ok(FinalizedBlocks(reader))
+}
+
+/// The finalization in a snapshot anchor's certificate: it must finalize the anchor block
+/// itself (no links), since consensus starts from it.
+fn anchor_finalization(certificate: &[u8], participants: usize) -> Result<Finalization, ChainError> {
+    use commonware_codec::{Copying, Decode as _};
+    use hansa_types::Decode as _;
+    let certificate = FinalityCertificate::decode(certificate)
+        .map_err(|_| ChainError::Config("the snapshot anchor's certificate does not decode"))?;
+    if !certificate.links.is_empty() {
+        return Err(ChainError::Config("the snapshot anchor's certificate is not its own finalization"));
+    }
+    Finalization::decode_cfg(Copying(&certificate.finalization), &participants)
+        .map_err(|_| ChainError::Config("the snapshot anchor's finalization does not decode"))
 }
 
 /// Epoch 0 covers every height Hansa will reach (the validator set is fixed at genesis).

@@ -443,28 +443,37 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
 /// The state a new validator can sync to: this validator's last checkpoint, with the header
 /// whose state root commits to it and that header's finality certificate (checkable against
 /// the genesis validators).
-async fn state_snapshot(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
-    let checkpoint = state.app.store().durable().await;
-    if checkpoint.height == 0 {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_snapshot",
-            format!("no checkpoint yet: the first comes at height {}", state.app.checkpoint_interval()),
-        ));
+async fn state_snapshot(State(state): State<ApiState>) -> ApiResult<Json<hansa_chain::app::Snapshot>> {
+    // The newest finalized block that has a finalization of its own (a joining validator's
+    // consensus starts from it; a block finalized only through a descendant does not do). Its
+    // state stays servable: the records are pruned only below a checkpoint a few back.
+    let finalized = state.app.finalized();
+    let lowest = finalized.height.saturating_sub(SNAPSHOT_SEARCH_BLOCKS).max(1);
+    for height in (lowest..=finalized.height).rev() {
+        let Some(block) = state.app.index().block(height)? else { break };
+        let own = hansa_chain::FinalityCertificate::decode(&block.certificate)
+            .is_ok_and(|certificate| certificate.links.is_empty());
+        if own {
+            return Ok(Json(hansa_chain::app::Snapshot {
+                chain_id: state.app.consortium().chain_id,
+                height,
+                state: block.state,
+                header: block.header,
+                certificate: block.certificate,
+            }));
+        }
     }
-    let block = state
-        .app
-        .index()
-        .block(checkpoint.height)?
-        .ok_or_else(|| ApiError::not_found("the checkpoint's block"))?;
-    Ok(Json(json!({
-        "chain_id": state.app.consortium().chain_id,
-        "height": checkpoint.height,
-        "state": checkpoint.commitment,
-        "header": block.header,
-        "certificate": hex::encode(&block.certificate),
-    })))
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_snapshot",
+        format!(
+            "no finalized block with a finalization of its own in the last {SNAPSHOT_SEARCH_BLOCKS} blocks"
+        ),
+    ))
 }
+
+/// How far below its tip a validator looks for a block to offer as a snapshot.
+const SNAPSHOT_SEARCH_BLOCKS: u64 = 64;
 
 /// One state-sync request for the `records` or the `log` database (QMDB's request in
 /// Commonware's codec, binary), answered with proofs against the requested size's root.
@@ -941,7 +950,7 @@ fn block_json(block: &hansa_chain::app::FinalizedBlock) -> Value {
 
 async fn latest_block(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let height = state.app.finalized().height;
-    let latest = state.app.index().block(height)?.ok_or_else(|| ApiError::not_found("final block"))?;
+    let latest = state.app.index().header_at(height)?.ok_or_else(|| ApiError::not_found("final block"))?;
     Ok(Json(block_json(&latest)))
 }
 

@@ -143,6 +143,42 @@ pub struct NodeFile {
     /// Bounds of the validator's caches and queues; each defaults to the production value.
     #[serde(default)]
     pub bounds: BoundsFile,
+    /// Joining from a state snapshot.
+    #[serde(default)]
+    pub sync: SyncFile,
+}
+
+/// `[sync]` of `node.toml`: when and from whom a validator with no state joins from a peer's
+/// state snapshot instead of replaying every block since genesis.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncFile {
+    /// Join from a snapshot when the data folder holds no state. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Join only from a snapshot at least this many blocks above genesis (a young chain is
+    /// replayed instead). Default 256.
+    #[serde(default = "default_blocks_min")]
+    pub blocks_min: u64,
+    /// Base URLs of the peers' APIs to fetch snapshots and state from. Default: every other
+    /// validator's `api_address` in genesis, over `http://` (give `https://` URLs here when the
+    /// peers serve TLS).
+    #[serde(default)]
+    pub peers: Option<Vec<String>>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_blocks_min() -> u64 {
+    256
+}
+
+impl Default for SyncFile {
+    fn default() -> Self {
+        SyncFile { enabled: true, blocks_min: default_blocks_min(), peers: None }
+    }
 }
 
 /// `[bounds]` of `node.toml`: every cache and queue whose size a validator's memory depends on.
@@ -323,6 +359,9 @@ pub struct NodeConfig {
     pub p2p_listen: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub bounds: BoundsFile,
+    pub sync: SyncFile,
+    /// Base URLs of the peers' APIs for state sync (from `[sync] peers` or genesis).
+    pub sync_peers: Vec<String>,
 }
 
 pub fn read_node_config(path: &Path) -> Result<NodeConfig> {
@@ -351,6 +390,16 @@ pub fn read_node_config(path: &Path) -> Result<NodeConfig> {
         (None, None) => None,
         _ => bail!("give both tls_cert and tls_key, or neither"),
     };
+    let sync_peers = match &file.sync.peers {
+        Some(peers) => peers.iter().map(|peer| peer.trim_end_matches('/').to_string()).collect(),
+        None => genesis
+            .validators
+            .iter()
+            .enumerate()
+            .filter(|(position, _)| *position != index)
+            .map(|(_, validator)| format!("http://{}", validator.api_address))
+            .collect(),
+    };
     Ok(NodeConfig {
         genesis,
         key,
@@ -360,6 +409,8 @@ pub fn read_node_config(path: &Path) -> Result<NodeConfig> {
         p2p_listen,
         tls,
         bounds: file.bounds,
+        sync: file.sync,
+        sync_peers,
     })
 }
 

@@ -5,6 +5,7 @@ mod api;
 mod bench;
 mod config;
 mod devnet;
+mod join;
 mod openapi;
 mod run;
 

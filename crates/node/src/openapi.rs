@@ -92,7 +92,7 @@ pub fn document() -> Value {
             "/v1/blocks/{height}": get("A finalized block", json!([path_parameter("height", "block height")])),
             "/v1/events": get("Server-sent events: `block` and `batch` (results) for each finalized block",
                 json!([query_parameter("org", "integer", "only this organisation's batches")])),
-            "/v1/state/snapshot": get("The last checkpoint a new validator can sync to: height, state commitment, header and its finality certificate (404 no_snapshot before the first)", json!([])),
+            "/v1/state/snapshot": get("A state a new validator can join from: the newest finalized block with a finalization of its own (chain id, height, state commitment, header, certificate; 404 no_snapshot if none in the last 64 blocks)", json!([])),
             "/v1/state/{part}/sync": { "post": {
                 "summary": "One state-sync request (QMDB request, Commonware codec) for the `records` or `log` database; at most 4,096 operations",
                 "parameters": [ path_parameter("part", "records or log") ],

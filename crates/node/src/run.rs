@@ -33,6 +33,11 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
             bounds.log_index_cache_bytes_max,
         )
         .context("opening the log index")?;
+        let joined =
+            crate::join::join_if_needed(&context, &consortium, &index, &log_index, &app_config, &config)
+                .await
+                .context("joining from a state snapshot")?;
+        let anchor = index.anchor().context("reading the index")?.map(|anchor| anchor.header.height);
         let app = App::open(context.child("app"), consortium.clone(), index, log_index, app_config)
             .await
             .context("opening the state")?;
@@ -65,6 +70,10 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
                     "validator": name,
                     "consensus_finalized_height": chain.finalized(),
                     "delivered_height": chain.delivered(),
+                    // Set when this validator joined from a state snapshot: it holds no blocks
+                    // or history at or below this height.
+                    "joined_at": anchor,
+                    "joined_in_this_run": joined.is_some(),
                     "bounds": bounds,
                 })
             })

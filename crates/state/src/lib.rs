@@ -27,5 +27,7 @@ pub mod sync;
 
 pub use log_index::{LogIndex, LogIndexError};
 pub use proof::{RecordProof, StateProof, VerifyError};
-pub use store::{Checkpoint, SNAPSHOTS_KEPT, Speculation, Store, StoreConfig, StoreError, StoreStatus};
+pub use store::{
+    Checkpoint, SNAPSHOTS_KEPT, Speculation, Store, StoreConfig, StoreError, StoreStatus, Synced,
+};
 pub use sync::{Part, Peers};

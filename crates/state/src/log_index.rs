@@ -141,6 +141,22 @@ impl LogIndex {
         Ok(())
     }
 
+    /// How many entries of `table` are indexed (a full pass over the table's keys).
+    pub fn count(&self, table: u16) -> Result<u64, LogIndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let locations = match read.open_table(LOCATIONS) {
+            Ok(locations) => locations,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(other) => return Err(error(other)),
+        };
+        let mut count = 0;
+        for entry in locations.range((table, 0)..=(table, u128::MAX)).map_err(error)? {
+            entry.map_err(error)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Makes every insert durable.
     pub fn sync(&self) -> Result<(), LogIndexError> {
         let mut write = self.db.begin_write().map_err(error)?;

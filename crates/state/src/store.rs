@@ -47,7 +47,7 @@ use commonware_utils::{
     NZU64, NZUsize,
     sequence::{FixedBytes, U64},
 };
-use hansa_types::{Decode, Encode, Hash, StateCommitment, StateKey, TableKind, WriteSet};
+use hansa_types::{Decode, Encode, Hash, StateCommitment, StateKey, TableId, TableKind, WriteSet};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
@@ -456,6 +456,15 @@ fn digest_of(hash: &Hash) -> Digest {
 
 /// Log entries read at a time when the log index is rebuilt after a sync.
 const REINDEX_CHUNK: u64 = 4_096;
+/// Records operations (and keys) read at a time by [`Store::current_keys`].
+const SCAN_OPS: u64 = 4_096;
+
+/// What a state sync brought.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Log entries per table id.
+    pub log_entries: BTreeMap<u16, u64>,
+}
 
 impl<E: commonware_storage::Context + Spawner> Store<E> {
     /// Opens the store at its last checkpoint, or creates it empty, with the log's index
@@ -966,7 +975,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         height: u64,
         target: StateCommitment,
         peers: P,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Synced, StoreError> {
         use commonware_utils::range::NonEmptyRange;
         use qmdb::sync::{Target, engine};
         let mut databases = self.databases.write().await;
@@ -1050,18 +1059,57 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             return Err(error);
         }
         let synced = databases.commitment();
-        Self::reindex(&databases).await?;
+        let log_entries = Self::reindex(&databases).await?;
         databases.applied_height = height;
         databases.applied = synced;
         databases.unsynced = None;
         // The marker goes with the checkpoint's own metadata write: both or neither.
         databases.meta.as_mut().expect("present").remove(&U64::new(SYNCING_KEY));
         Self::write_checkpoint(&mut databases).await?;
-        Ok(())
+        Ok(Synced { log_entries })
     }
 
-    /// Rebuilds the log index from the whole log (after a sync).
-    async fn reindex(databases: &Databases<E>) -> Result<(), StoreError> {
+    /// The keys of `table` that hold a record in the applied state, in key order. Reads every
+    /// operation of the records database above its sync boundary (a full pass: meant for a
+    /// store that just synced, to rebuild what the chain derives from its records).
+    pub async fn current_keys(&self, table: TableId) -> Result<Vec<StateKey>, StoreError> {
+        let databases = self.databases.read().await;
+        databases.open()?;
+        let records = databases.records();
+        let end = records.bounds().end;
+        let mut next = records.sync_boundary();
+        let mut keys = std::collections::BTreeSet::new();
+        while next < end {
+            let (_, operations) =
+                records.ops_historical_proof(end, next, NZU64!(SCAN_OPS)).await.map_err(qmdb_error)?;
+            if operations.is_empty() {
+                break;
+            }
+            next = Location::new(*next + operations.len() as u64);
+            for operation in operations {
+                if let qmdb::any::operation::Operation::Update(update) = operation {
+                    let bytes: &[u8] = update.0.as_ref();
+                    if u16::from_le_bytes([bytes[0], bytes[1]]) == table.0 {
+                        let id = u128::from_le_bytes(bytes[2..].try_into().expect("16 bytes"));
+                        keys.insert(StateKey { table, id });
+                    }
+                }
+            }
+        }
+        // A key updated and later deleted has no record now.
+        let mut present = Vec::with_capacity(keys.len());
+        let keys: Vec<StateKey> = keys.into_iter().collect();
+        for chunk in keys.chunks(SCAN_OPS as usize) {
+            let values = self.read_locked(&databases, None, chunk).await?;
+            present
+                .extend(chunk.iter().zip(values).filter(|(_, value)| value.is_some()).map(|(key, _)| *key));
+        }
+        Ok(present)
+    }
+
+    /// Rebuilds the log index from the whole log (after a sync); returns the entries per table.
+    async fn reindex(databases: &Databases<E>) -> Result<BTreeMap<u16, u64>, StoreError> {
+        let mut entries_per_table = BTreeMap::new();
         let log = databases.log();
         let bounds = log.bounds();
         let mut next = *bounds.start;
@@ -1075,13 +1123,14 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                 let Some(entry) = entry else { continue };
                 let (key, _) = split_log_entry(&entry)
                     .ok_or_else(|| StoreError::Malformed(format!("log entry {location}")))?;
+                *entries_per_table.entry(key.table.0).or_insert(0) += 1;
                 located.push((key, location));
             }
             databases.index.insert(&located, false)?;
             next = end;
         }
         databases.index.sync()?;
-        Ok(())
+        Ok(entries_per_table)
     }
 
     async fn write_checkpoint(databases: &mut Databases<E>) -> Result<(), StoreError> {

@@ -49,6 +49,10 @@ const ACCOUNT_IDS: TableDefinition<(u32, u128), ()> = TableDefinition::new("acco
 /// Ledger id to (Σ debits posted, Σ debits pending, accounts), wrapping.
 const TOTALS: TableDefinition<u32, (u128, u128, u64)> = TableDefinition::new("totals");
 
+/// The block a validator that joined from a state snapshot started from: its encoded
+/// [`FinalizedBlock`] (header, digest, state, certificate; no batches), under key 0.
+const ANCHOR: TableDefinition<u8, &[u8]> = TableDefinition::new("anchor");
+
 const INDEXED_HEIGHT: &str = "indexed_height";
 const TRANSFER_COUNT: &str = "transfers";
 const ACCOUNT_COUNT: &str = "accounts";
@@ -56,7 +60,7 @@ const ACCOUNT_COUNT: &str = "accounts";
 /// Why the index failed: the disk, or a bug. Fatal for the process, like a storage failure.
 #[derive(Debug, thiserror::Error)]
 #[error("index: {0}")]
-pub struct IndexError(String);
+pub struct IndexError(pub(crate) String);
 
 fn error(error: impl std::fmt::Display) -> IndexError {
     IndexError(error.to_string())
@@ -199,6 +203,68 @@ impl Index {
         write.commit().map_err(error)
     }
 
+    /// Records the block of the state snapshot an empty index is about to start from (its
+    /// header, digest, state commitment and certificate; its batches and results are not known
+    /// here), replacing one recorded by an earlier join that did not finish. Durable when it
+    /// returns. [`Index::bootstrap`] completes the start once the state is synced.
+    pub fn set_anchor(&self, anchor: &FinalizedBlock) -> Result<(), IndexError> {
+        let mut write = self.db.begin_write().map_err(error)?;
+        write.set_durability(Durability::Immediate).map_err(error)?;
+        {
+            let meta = write.open_table(META).map_err(error)?;
+            let indexed = meta.get(INDEXED_HEIGHT).map_err(error)?.map_or(0, |value| value.value());
+            if indexed != 0 {
+                return Err(IndexError(format!(
+                    "a snapshot for an index that holds history up to {indexed}"
+                )));
+            }
+            write.open_table(ANCHOR).map_err(error)?.insert(0, anchor.encode().as_slice()).map_err(error)?;
+        }
+        write.commit().map_err(error)
+    }
+
+    /// Starts the index at its anchor's height with the running totals, account ids and counts
+    /// of the state there (computed from the synced records). History (blocks, batches,
+    /// account transfers, balance histories) begins at the next block. Durable when it returns.
+    pub fn bootstrap(
+        &self,
+        totals: &[(u32, LedgerTotals)],
+        account_ids: &[(u32, u128)],
+        transfers: u64,
+    ) -> Result<(), IndexError> {
+        let anchor = self.anchor()?.ok_or_else(|| IndexError("a bootstrap without an anchor".into()))?;
+        let mut write = self.db.begin_write().map_err(error)?;
+        write.set_durability(Durability::Immediate).map_err(error)?;
+        {
+            let mut meta = write.open_table(META).map_err(error)?;
+            let indexed = meta.get(INDEXED_HEIGHT).map_err(error)?.map_or(0, |value| value.value());
+            if indexed != 0 {
+                return Err(IndexError(format!("bootstrap of an index that holds history up to {indexed}")));
+            }
+            meta.insert(INDEXED_HEIGHT, anchor.header.height).map_err(error)?;
+            meta.insert(TRANSFER_COUNT, transfers).map_err(error)?;
+            meta.insert(ACCOUNT_COUNT, account_ids.len() as u64).map_err(error)?;
+            let mut ids = write.open_table(ACCOUNT_IDS).map_err(error)?;
+            for key in account_ids {
+                ids.insert(*key, ()).map_err(error)?;
+            }
+            let mut table = write.open_table(TOTALS).map_err(error)?;
+            for (ledger, total) in totals {
+                table.insert(*ledger, (total.posted, total.pending, total.accounts)).map_err(error)?;
+            }
+        }
+        write.commit().map_err(error)
+    }
+
+    /// The block this index started from if its validator joined from a state snapshot
+    /// (see [`Index::bootstrap`]); history below and at its height is not held.
+    pub fn anchor(&self) -> Result<Option<FinalizedBlock>, IndexError> {
+        let read = self.db.begin_read().map_err(error)?;
+        let Some(table) = open(&read, ANCHOR)? else { return Ok(None) };
+        let value = table.get(0).map_err(error)?;
+        value.map(|bytes| FinalizedBlock::decode(bytes.value()).map_err(error)).transpose()
+    }
+
     /// Makes everything recorded durable.
     pub fn sync(&self) -> Result<(), IndexError> {
         let mut write = self.db.begin_write().map_err(error)?;
@@ -213,6 +279,15 @@ impl Index {
         let Some(table) = open(&read, BLOCKS)? else { return Ok(None) };
         let value = table.get(height).map_err(error)?;
         value.map(|bytes| FinalizedBlock::decode(bytes.value()).map_err(error)).transpose()
+    }
+
+    /// The header record at `height` for proofs: the indexed block, or the snapshot block this
+    /// index started from when it is at that height (its batches are not known here).
+    pub fn header_at(&self, height: u64) -> Result<Option<FinalizedBlock>, IndexError> {
+        if let Some(block) = self.block(height)? {
+            return Ok(Some(block));
+        }
+        Ok(self.anchor()?.filter(|anchor| anchor.header.height == height))
     }
 
     /// The outcome of a finalized batch.

@@ -20,9 +20,11 @@ mod admission;
 mod execution;
 mod finalization;
 pub mod index;
+pub mod join;
 mod queries;
 
 pub use index::{Index, IndexError, LedgerTotals};
+pub use join::{JoinError, Joined, Snapshot, Stored, complete_join, join, stored_state};
 pub use queries::{Audit, LedgerAudit, QueryError, RecordProofEnvelope, TransferFilter};
 
 use crate::Executor;
@@ -166,6 +168,15 @@ pub enum OpenError {
     /// The index could not open.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The validator joined from a snapshot at `anchor`, but its state is below it (lost or
+    /// replaced): it cannot replay the blocks in between, which it never held.
+    #[error("the state is at height {state}, below the snapshot this validator joined from ({anchor})")]
+    BelowAnchor {
+        /// The state's checkpoint height.
+        state: u64,
+        /// The snapshot's height.
+        anchor: u64,
+    },
     /// The index holds less history than the state: it was lost or replaced.
     #[error("the index is at height {index}, below the state's checkpoint {state}: it was lost or replaced")]
     IndexBehind {
@@ -347,12 +358,20 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             },
             batches: Vec::new(),
         };
-        let (header, digest) = if height == 0 {
-            (genesis_block.header.clone(), genesis_block.digest())
-        } else {
-            let block = index.block(height)?.ok_or(OpenError::IndexBehind { index: 0, state: height })?;
-            (block.header, block.digest)
+        let anchor = index.anchor()?;
+        let (header, digest) = match &anchor {
+            _ if height == 0 => (genesis_block.header.clone(), genesis_block.digest()),
+            Some(anchor) if anchor.header.height == height => (anchor.header.clone(), anchor.digest),
+            _ => {
+                let block = index.block(height)?.ok_or(OpenError::IndexBehind { index: 0, state: height })?;
+                (block.header, block.digest)
+            }
         };
+        if let Some(anchor) = &anchor
+            && height < anchor.header.height
+        {
+            return Err(OpenError::BelowAnchor { state: height, anchor: anchor.header.height });
+        }
         let ledger = Ledger::new(consortium);
         let windows = Self::read_windows(&store, &ledger).await?;
         let finalized = Finalized { height, header, digest, state, windows, recent: VecDeque::new() };
@@ -529,6 +548,12 @@ impl<E: commonware_storage::Context + Spawner> Executor for App<E> {
 
     fn applied_height(&self) -> u64 {
         self.finalized().height
+    }
+
+    fn anchor(&self) -> Option<(u64, Vec<u8>)> {
+        // An index that cannot be read here fails the next query as loudly.
+        let anchor = self.inner.index.anchor().ok().flatten()?;
+        Some((anchor.header.height, anchor.certificate))
     }
 
     async fn stopped(&self) {

@@ -239,7 +239,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         let Some((height, state, record)) = self.inner.store.prove(key).await? else {
             return Ok(None);
         };
-        let block = self.inner.index.block(height)?;
+        let block = self.inner.index.header_at(height)?;
         let Some(block) = block else {
             // Height 0 (genesis) holds no record; a record exists only after some block.
             return Ok(None);

@@ -1,5 +1,7 @@
 //! A real 4-validator devnet: finality, a crash with SIGKILL, liveness without the crashed
-//! validator, restart and catch-up to the same state root.
+//! validator, restart and catch-up to the same state root; then a validator that lost its whole
+//! data folder joins from its peers' state snapshot (verified against the genesis only) and
+//! takes part in consensus.
 
 use crate::support::*;
 use std::time::Duration;
@@ -87,6 +89,105 @@ fn four_validators_survive_a_crash_and_the_restarted_one_catches_up() {
     let only_restarted = hansa_client::Client::new(vec![restarted]);
     let outcome = only_restarted.submit(&bank.sign(vec![payment(50_010, 1)]), true).expect("final");
     assert_eq!(results(&outcome), vec!["ok"]);
+
+    a_validator_that_lost_its_data_joins_from_a_snapshot(&mut devnet, &mut bank);
+}
+
+/// Validator 2 loses its data folder. Restarted empty, it takes its peers' snapshot instead of
+/// replaying from genesis, serves the same state, and its vote is needed (validator 0 is then
+/// stopped: 3 of 4 finalize only with it).
+fn a_validator_that_lost_its_data_joins_from_a_snapshot(
+    devnet: &mut Devnet,
+    bank: &mut hansa_client::Signer,
+) {
+    let lost = devnet.endpoints[2].clone();
+    // SAFETY: sending a signal has no memory-safety preconditions.
+    unsafe {
+        libc::kill(devnet.pid(2), libc::SIGKILL);
+    }
+    eventually(Duration::from_secs(30), "validator 2 stops", || get(&lost, "/v1/health").is_err());
+    let node_dir = devnet.dir.join("validator-2");
+    std::fs::remove_dir_all(node_dir.join("data")).expect("remove the data folder");
+    // Join from any snapshot 8 blocks or more above genesis (the default waits for 256).
+    let config = std::fs::read_to_string(node_dir.join("node.toml")).expect("node.toml");
+    std::fs::write(node_dir.join("node.toml"), format!("{config}\n[sync]\nblocks_min = 8\n")).expect("write");
+
+    // What the peers offer is checked against the genesis alone; a snapshot altered anywhere
+    // is refused.
+    let survivor = devnet.endpoints[0].clone();
+    let offer: hansa_chain::app::Snapshot =
+        serde_json::from_value(get(&survivor, "/v1/state/snapshot").expect("snapshot")).expect("a snapshot");
+    let genesis: hansa_types::Genesis =
+        toml::from_str(&std::fs::read_to_string(devnet.dir.join("genesis.toml")).expect("genesis"))
+            .expect("toml");
+    let consortium = hansa_ledger::Consortium::new(genesis).expect("consortium");
+    offer.verify(&consortium).expect("an honest offer verifies");
+    let mut tampered = offer.clone();
+    tampered.state.log_range.1 += 1;
+    assert!(tampered.verify(&consortium).is_err(), "a state that is not the header's was accepted");
+    let mut tampered = offer.clone();
+    tampered.header.timestamp_ms += 1;
+    assert!(tampered.verify(&consortium).is_err(), "a header the validators did not sign was accepted");
+    let mut tampered = offer.clone();
+    let last = tampered.certificate.len() - 1;
+    tampered.certificate[last] ^= 1;
+    assert!(tampered.verify(&consortium).is_err(), "a forged certificate was accepted");
+
+    devnet.restart(2);
+    eventually(Duration::from_secs(120), "the emptied validator joins and is healthy", || {
+        get(&lost, "/v1/health").is_ok_and(|health| health["ok"] == true)
+    });
+    let status = get(&lost, "/v1/status").expect("status");
+    let joined_at = status["node"]["joined_at"].as_u64().expect("it joined from a snapshot");
+    assert!(
+        joined_at >= offer.height,
+        "joined at {joined_at}, below the offer seen before ({})",
+        offer.height
+    );
+    assert_eq!(status["node"]["joined_in_this_run"], true);
+    // It did not replay history: the blocks below its snapshot are not here.
+    assert!(get(&lost, "/v1/blocks/1").is_err(), "a joined validator holds block 1");
+    // The same balances, totals and audit as a validator that executed every block.
+    assert_eq!(net_balance(&lost), 0);
+    for account in DEMO_ACCOUNTS {
+        let path = format!("/v1/accounts/{account}");
+        assert_eq!(
+            get(&lost, &path).expect("account")["account"],
+            get(&survivor, &path).expect("account")["account"]
+        );
+    }
+    let ledgers =
+        |endpoint: &str| get(endpoint, "/v1/ledgers?audit=true").expect("ledgers")["ledgers"].clone();
+    let joined_ledgers = ledgers(&lost);
+    assert_eq!(joined_ledgers, ledgers(&survivor));
+    assert_eq!(joined_ledgers[0]["audit"]["matches_running_totals"], true, "{joined_ledgers}");
+    // Its proofs verify offline.
+    let proof = get(&lost, "/v1/accounts/2001/proof").expect("proof");
+    let file = devnet.dir.join("proof-joined.json");
+    std::fs::write(&file, proof.to_string()).expect("write the proof");
+    let (verified, output) = hansa_verify(&file, &devnet.dir.join("genesis.toml"));
+    assert!(verified, "a proof from the joined validator does not verify: {output}");
+
+    // Validator 0 stops: the joined validator's votes are needed for every block from now on.
+    // SAFETY: sending a signal has no memory-safety preconditions.
+    unsafe {
+        libc::kill(devnet.pid(0), libc::SIGKILL);
+    }
+    let through_joined = hansa_client::Client::new(vec![lost.clone()]);
+    let outcome = through_joined.submit(&bank.sign(vec![payment(50_020, 7)]), true).expect("final");
+    assert_eq!(results(&outcome), vec!["ok"]);
+    let height = outcome["height"].as_u64().expect("height");
+    assert!(height > joined_at);
+    let header = |endpoint: &str| {
+        get(endpoint, &format!("/v1/blocks/{height}")).ok().map(|block| block["header"].clone())
+    };
+    eventually(Duration::from_secs(30), "validator 1 has the block", || {
+        header(&devnet.endpoints[1]).is_some()
+    });
+    assert_eq!(
+        header(&lost).expect("the joined validator's block"),
+        header(&devnet.endpoints[1]).expect("block")
+    );
 }
 
 /// Runs `hansa verify` on a proof file: whether it succeeded, and what it printed.

@@ -1,0 +1,197 @@
+//! A validator with no state joins from its peers' state snapshot over their APIs
+//! (`GET /v1/state/snapshot`, `POST /v1/state/{part}/sync`), instead of replaying every block
+//! since genesis. What is checked, and against what, is in `hansa_chain::app::join`.
+
+use crate::config::NodeConfig;
+use anyhow::{Context as _, Result};
+use hansa_chain::app::{AppConfig, Index, Snapshot, Stored};
+use hansa_ledger::Consortium;
+use hansa_state::{LogIndex, Part, Peers};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Most bytes of one state-sync answer read from a peer (an answer carries at most
+/// `SERVE_OPS_MAX` operations of at most `RECORD_BYTES_MAX` each, in practice a few MB).
+const ANSWER_BYTES_MAX: u64 = 256 << 20;
+/// Time a peer has to answer a snapshot offer.
+const OFFER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a peer has to answer one state-sync request.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Wait between two rounds of asking the peers, while a join must happen and cannot yet.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Peers' APIs, asked in turn: a request that fails goes to the next peer. Every answer is
+/// checked by the sync engine, so a peer is trusted for nothing.
+#[derive(Clone)]
+pub struct HttpPeers {
+    endpoints: Arc<Vec<String>>,
+    next: Arc<AtomicUsize>,
+    agent: ureq::Agent,
+}
+
+impl HttpPeers {
+    pub fn new(endpoints: Vec<String>) -> HttpPeers {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(FETCH_TIMEOUT))
+            .http_status_as_error(true)
+            .build()
+            .into();
+        HttpPeers { endpoints: Arc::new(endpoints), next: Arc::new(AtomicUsize::new(0)), agent }
+    }
+
+    fn post(&self, endpoint: &str, part: Part, request: &[u8]) -> Result<Vec<u8>, String> {
+        let url = format!("{endpoint}/v1/state/{}/sync", part.name());
+        let mut response = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/octet-stream")
+            .send(request)
+            .map_err(|error| format!("{url}: {error}"))?;
+        response
+            .body_mut()
+            .with_config()
+            .limit(ANSWER_BYTES_MAX)
+            .read_to_vec()
+            .map_err(|error| format!("{url}: {error}"))
+    }
+}
+
+impl Peers for HttpPeers {
+    async fn fetch(&self, part: Part, request: Vec<u8>) -> Result<Vec<u8>, String> {
+        let peers = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut failures = Vec::new();
+            for _ in 0..peers.endpoints.len() {
+                let turn = peers.next.fetch_add(1, Ordering::Relaxed) % peers.endpoints.len();
+                match peers.post(&peers.endpoints[turn], part, &request) {
+                    Ok(answer) => return Ok(answer),
+                    Err(error) => failures.push(error),
+                }
+            }
+            Err(format!("no peer answered: {}", failures.join("; ")))
+        })
+        .await
+        .map_err(|error| error.to_string())?
+    }
+}
+
+/// Every snapshot the peers offer that the genesis validators proved, highest first, each with
+/// the peer that offered it.
+pub fn offers(endpoints: &[String], consortium: &Consortium) -> Vec<(Snapshot, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(OFFER_TIMEOUT)).build().into();
+    let mut offers = Vec::new();
+    for endpoint in endpoints {
+        let url = format!("{endpoint}/v1/state/snapshot");
+        let offer = agent.get(&url).call().map_err(|error| error.to_string()).and_then(|mut response| {
+            response.body_mut().read_json::<Snapshot>().map_err(|error| error.to_string())
+        });
+        match offer {
+            Ok(snapshot) => match snapshot.verify(consortium) {
+                Ok(()) => offers.push((snapshot, endpoint.clone())),
+                Err(error) => tracing::warn!(%url, %error, "refused a snapshot offer"),
+            },
+            Err(error) => tracing::debug!(%url, %error, "no snapshot offer"),
+        }
+    }
+    offers.sort_by_key(|(snapshot, _)| std::cmp::Reverse(snapshot.height));
+    offers
+}
+
+/// Joins from a snapshot if this validator holds no state (and `[sync]` allows it) or an
+/// earlier join did not finish (then it must: the store holds a partial state, and this keeps
+/// asking the peers until a join succeeds). Returns the snapshot's height if it joined.
+pub async fn join_if_needed(
+    context: &commonware_runtime::tokio::Context,
+    consortium: &Arc<Consortium>,
+    index: &Index,
+    log_index: &LogIndex,
+    app_config: &AppConfig,
+    config: &NodeConfig,
+) -> Result<Option<u64>> {
+    use commonware_runtime::Supervisor as _;
+    let stored = hansa_chain::app::stored_state(context.child("probe"), index, app_config, log_index.clone())
+        .await
+        .context("opening the state")?;
+    let mut must = match stored {
+        Stored::State(_) => return Ok(None),
+        Stored::Empty if !config.sync.enabled => return Ok(None),
+        Stored::Empty => false,
+        Stored::Joining { synced: true, height } => {
+            eprintln!("hansa: finishing the join at height {height} (the state is synced)");
+            let joined =
+                hansa_chain::app::complete_join(context.child("join"), index, log_index.clone(), app_config)
+                    .await
+                    .context("finishing the join")?;
+            return Ok(Some(joined.height));
+        }
+        Stored::Joining { synced: false, height } => {
+            eprintln!("hansa: the join at height {height} did not finish; joining again");
+            true
+        }
+    };
+    if config.sync_peers.is_empty() {
+        anyhow::ensure!(!must, "an earlier join did not finish and [sync] names no peers");
+        return Ok(None);
+    }
+    loop {
+        let endpoints = config.sync_peers.clone();
+        let offers = {
+            let consortium = consortium.clone();
+            tokio::task::spawn_blocking(move || offers(&endpoints, &consortium)).await?
+        };
+        let floor = if must { 1 } else { config.sync.blocks_min };
+        let chosen = offers.iter().find(|(snapshot, _)| snapshot.height >= floor);
+        let Some((snapshot, offered_by)) = chosen else {
+            if !must {
+                let best = offers.first().map_or(0, |(snapshot, _)| snapshot.height);
+                eprintln!(
+                    "hansa: no peer offers a snapshot at height {floor} or above (best: {best}); \
+                     replaying the chain from genesis"
+                );
+                return Ok(None);
+            }
+            eprintln!("hansa: waiting for a peer to offer a snapshot (a partial state sync must finish)");
+            tokio::time::sleep(RETRY_AFTER).await;
+            continue;
+        };
+        // The peer that offered it first, then the others that offered one as high.
+        let mut peers = vec![offered_by.clone()];
+        peers.extend(
+            offers
+                .iter()
+                .filter(|(offer, endpoint)| offer.height >= snapshot.height && endpoint != offered_by)
+                .map(|(_, endpoint)| endpoint.clone()),
+        );
+        eprintln!("hansa: joining from the snapshot at height {} offered by {offered_by}", snapshot.height);
+        let started = Instant::now();
+        match hansa_chain::app::join(
+            context.child("join"),
+            consortium,
+            index,
+            log_index.clone(),
+            app_config,
+            snapshot,
+            HttpPeers::new(peers),
+        )
+        .await
+        {
+            Ok(joined) => {
+                eprintln!(
+                    "hansa: joined at height {} in {:.1} s ({} accounts, {} transfers)",
+                    joined.height,
+                    started.elapsed().as_secs_f64(),
+                    joined.accounts,
+                    joined.transfers
+                );
+                return Ok(Some(joined.height));
+            }
+            Err(error) => {
+                eprintln!("hansa: joining from the snapshot at height {} failed: {error}", snapshot.height);
+                // The store now holds a partial state: only a later join makes it usable.
+                must = true;
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
+}
