@@ -187,7 +187,12 @@ pub(crate) struct Delivering<X, C> {
     pub(crate) status: Arc<Status>,
     /// Highest height handed to the executor.
     pub(crate) delivered: u64,
+    /// Finalized blocks kept below the tip in marshal's archives (`None`: all of them).
+    pub(crate) retention: Option<u64>,
 }
+
+/// Marshal's archives are pruned once per this many delivered blocks (when a retention is set).
+const PRUNE_EVERY_BLOCKS: u64 = 64;
 
 impl<X: Executor, C: Clock + Spawner> Delivering<X, C> {
     /// The certificate of a finalized block, waiting until one is available.
@@ -222,6 +227,12 @@ impl<X: Executor, C: Clock + Spawner> Delivering<X, C> {
         }
         self.delivered = height;
         self.status.delivered_height.store(height, Ordering::Relaxed);
+        if let Some(retention) = self.retention
+            && height.is_multiple_of(PRUNE_EVERY_BLOCKS)
+            && height > retention
+        {
+            self.marshal.prune(Height::new(height - retention));
+        }
     }
 
     /// Delivers every stored finalized block up to `target` that the executor lacks.

@@ -3,9 +3,10 @@
 //! The same function runs in production (`runtime::tokio`, `p2p::authenticated::lookup`) and in
 //! the simulator (`runtime::deterministic`, `p2p::simulated`). Components, in start order:
 //!
-//! 1. marshal's archives (`finalizations_by_height`, `finalized_blocks`; immutable, never pruned)
-//!    and its actor, anchored at the executor's genesis block (`Start::Genesis`);
-//! 2. marshal's backfill resolver and the buffered broadcast engine that disseminates blocks;
+//! 1. marshal's backfill resolver and the buffered broadcast engine that disseminates blocks;
+//! 2. marshal's archives (`finalizations_by_height`, `finalized_blocks`; immutable and never
+//!    pruned in archive mode, prunable with `Tuning::retention_blocks`) and its actor, anchored
+//!    at the executor's genesis block (`Start::Genesis`) or at the snapshot it joined from;
 //! 3. the delivery task (see `delivery`), which first redelivers stored finalized blocks to the
 //!    executor;
 //! 4. once that catch-up is done, the simplex engine, with marshal's deferred-verification
@@ -40,7 +41,10 @@ use commonware_cryptography::{
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage, buffer::paged::CacheRef};
-use commonware_storage::archive::immutable;
+use commonware_storage::{
+    archive::{immutable, prunable},
+    translator::EightCap,
+};
 use commonware_utils::{NonZeroDuration, ordered::Set};
 use futures::channel::oneshot;
 use hansa_types::Hash;
@@ -119,6 +123,9 @@ pub struct Tuning {
     /// Blocks cached per sender by the broadcast engine. Each can be 8 MiB; marshal fetches a
     /// block that fell out of the cache from its peers.
     pub broadcast_cache_per_peer: usize,
+    /// Finalized blocks (and their finalizations) kept below the tip; `None` keeps every block
+    /// (archive mode). Fixed for the life of a data folder.
+    pub retention_blocks: Option<u64>,
 }
 
 impl Tuning {
@@ -143,6 +150,7 @@ impl Tuning {
             pending_acknowledgements_max: 8,
             repairs_max: 16,
             broadcast_cache_per_peer: 4,
+            retention_blocks: None,
         }
     }
 
@@ -167,6 +175,7 @@ impl Tuning {
             pending_acknowledgements_max: 4,
             repairs_max: 8,
             broadcast_cache_per_peer: 8,
+            retention_blocks: None,
         }
     }
 }
@@ -233,6 +242,31 @@ fn archive_config<C>(
     })
 }
 
+/// A prunable archive's configuration (pruned mode), in partitions of its own: a data folder
+/// keeps the mode it was created with.
+fn prunable_config<C>(
+    prefix: &str,
+    name: &str,
+    tuning: &Tuning,
+    page_cache: &CacheRef,
+    codec_config: C,
+) -> Result<prunable::Config<EightCap, C>, ChainError> {
+    let buffer = non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?;
+    Ok(prunable::Config {
+        translator: EightCap,
+        metadata_partition: format!("{prefix}-{name}-pruned-metadata"),
+        key_partition: format!("{prefix}-{name}-pruned-key"),
+        key_page_cache: page_cache.clone(),
+        value_partition: format!("{prefix}-{name}-pruned-value"),
+        compression: None,
+        codec_config,
+        items_per_section: non_zero_u64(tuning.items_per_section, "items_per_section")?,
+        key_write_buffer: buffer,
+        value_write_buffer: buffer,
+        replay_buffer: non_zero_usize(tuning.replay_buffer_bytes, "replay_buffer_bytes")?,
+    })
+}
+
 /// The largest payload any component sends on the network for `participants` validators.
 pub(crate) fn max_message_size(participants: usize) -> u32 {
     let participants = u32::try_from(participants).expect("validator count fits in u32");
@@ -283,26 +317,6 @@ where
     let page_cache = CacheRef::new(page_bytes, non_zero_usize(tuning.page_cache_pages, "page_cache_pages")?);
     let participant_count = config.participants.len();
 
-    // Marshal's archives of finalized blocks and their finalizations.
-    let finalizations_by_height = immutable::Archive::init(
-        context.child("finalizations_by_height"),
-        archive_config(
-            &prefix,
-            "finalizations",
-            &tuning,
-            &page_cache,
-            Scheme::certificate_codec_config_unbounded(),
-        )?,
-    )
-    .await
-    .map_err(|error| ChainError::Storage(error.to_string()))?;
-    let finalized_blocks = immutable::Archive::init(
-        context.child("finalized_blocks"),
-        archive_config(&prefix, "blocks", &tuning, &page_cache, ())?,
-    )
-    .await
-    .map_err(|error| ChainError::Storage(error.to_string()))?;
-
     // A validator that joined from a state snapshot starts consensus from the finalization of
     // the snapshot's block: marshal fetches that block from peers (only on the first start;
     // afterwards its archive holds it) and delivers from there, and simplex never looks below.
@@ -339,11 +353,6 @@ where
         max_pending_acks: pending_acknowledgements,
         strategy: Sequential,
     };
-    let (actor, marshal_mailbox, floor) =
-        Actor::init(context.child("marshal"), finalizations_by_height, finalized_blocks, marshal_config)
-            .await;
-    info!(processed = ?floor.processed(), "marshal restored");
-
     // Backfill resolver and block broadcast.
     let resolver = marshal_resolver::init(
         context.child("marshal_resolver"),
@@ -373,9 +382,52 @@ where
     );
     broadcast_engine.start(channels.blocks);
 
-    // Ordered delivery to the executor.
+    // Marshal, over its archives of finalized blocks and their finalizations: immutable ones
+    // (never pruned, memory independent of their size) in archive mode, prunable ones (their
+    // in-memory index covers only the retained window) when history is kept for a window.
     let (reports, updates) = Reports::new(pending_acknowledgements.get(), status.clone());
-    actor.start(reports, buffer, resolver);
+    macro_rules! start_marshal {
+        ($finalizations:expr, $blocks:expr) => {{
+            let finalizations_by_height =
+                $finalizations.await.map_err(|error| ChainError::Storage(error.to_string()))?;
+            let finalized_blocks = $blocks.await.map_err(|error| ChainError::Storage(error.to_string()))?;
+            let (actor, mailbox, floor) = Actor::init(
+                context.child("marshal"),
+                finalizations_by_height,
+                finalized_blocks,
+                marshal_config,
+            )
+            .await;
+            actor.start(reports, buffer, resolver);
+            (mailbox, floor)
+        }};
+    }
+    let certificate_codec = Scheme::certificate_codec_config_unbounded;
+    let (marshal_mailbox, floor) = match tuning.retention_blocks {
+        None => start_marshal!(
+            immutable::Archive::init(
+                context.child("finalizations_by_height"),
+                archive_config(&prefix, "finalizations", &tuning, &page_cache, certificate_codec())?,
+            ),
+            immutable::Archive::init(
+                context.child("finalized_blocks"),
+                archive_config(&prefix, "blocks", &tuning, &page_cache, ())?,
+            )
+        ),
+        Some(_) => start_marshal!(
+            prunable::Archive::init(
+                context.child("finalizations_by_height"),
+                prunable_config(&prefix, "finalizations", &tuning, &page_cache, certificate_codec())?,
+            ),
+            prunable::Archive::init(
+                context.child("finalized_blocks"),
+                prunable_config(&prefix, "blocks", &tuning, &page_cache, ())?,
+            )
+        ),
+    };
+    info!(processed = ?floor.processed(), "marshal restored");
+
+    // Ordered delivery to the executor.
     let (ready_sender, ready) = oneshot::channel();
     let delivering = Delivering {
         runtime: context.child("delivery_runtime"),
@@ -384,6 +436,7 @@ where
         peers: config.participants.iter().filter(|key| **key != public_key).cloned().collect(),
         status,
         delivered: executor.applied_height(),
+        retention: tuning.retention_blocks,
     };
     context.child("delivery").spawn(move |_| delivering.run(updates, ready_sender));
 

@@ -398,6 +398,7 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
         "chain_id": state.app.consortium().chain_id,
         "height": finalized.height,
         "network_height": progress.network_height,
+        "history_from": state.app.index().history_from()?,
         "caught_up": lag.is_none(),
         "block_digest": finalized.digest,
         "state_root": finalized.state.root(),
@@ -957,7 +958,20 @@ async fn latest_block(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
 async fn block(State(state): State<ApiState>, Path(height): Path<String>) -> ApiResult<Json<Value>> {
     let height: u64 =
         height.parse().map_err(|_| ApiError::bad_request("bad_height", "expected a block height"))?;
-    let block = state.app.index().block(height)?.ok_or_else(|| ApiError::not_found("final block"))?;
+    let Some(block) = state.app.index().block(height)? else {
+        let history_from = state.app.index().history_from()?;
+        if height > 0 && height < history_from {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_kept",
+                format!(
+                    "this validator keeps finalized blocks from height {history_from} on (pruned, or joined \
+                     from a snapshot); an archive validator has block {height}"
+                ),
+            ));
+        }
+        return Err(ApiError::not_found("final block"));
+    };
     Ok(Json(block_json(&block)))
 }
 

@@ -105,6 +105,7 @@ impl Cluster {
             validators,
             api_port_base: port_base,
             p2p_port_base: port_base + 50,
+            retention_blocks: None,
         };
         devnet::prepare(&options)?;
         let endpoints = devnet::endpoints(dir)?;

@@ -146,7 +146,24 @@ pub struct NodeFile {
     /// Joining from a state snapshot.
     #[serde(default)]
     pub sync: SyncFile,
+    /// How much history the validator keeps.
+    #[serde(default)]
+    pub history: HistoryFile,
 }
+
+/// `[history]` of `node.toml`: archive mode (the default) keeps every finalized block and all
+/// history; `retention_blocks = N` keeps the last N blocks' bodies, finalizations, batch
+/// outcomes and account transfers (current state and its proofs are always kept and served).
+/// Fixed for the life of a data folder.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryFile {
+    pub retention_blocks: Option<u64>,
+}
+
+/// The smallest retention: two checkpoint intervals (a snapshot is offered from the last 64
+/// blocks, and a restart replays up to one interval from marshal's archive).
+pub const RETENTION_BLOCKS_MIN: u64 = 64;
 
 /// `[sync]` of `node.toml`: when and from whom a validator with no state joins from a peer's
 /// state snapshot instead of replaying every block since genesis.
@@ -360,6 +377,8 @@ pub struct NodeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub bounds: BoundsFile,
     pub sync: SyncFile,
+    /// Blocks of history kept (`None`: archive mode).
+    pub retention_blocks: Option<u64>,
     /// Base URLs of the peers' APIs for state sync (from `[sync] peers` or genesis).
     pub sync_peers: Vec<String>,
 }
@@ -400,7 +419,13 @@ pub fn read_node_config(path: &Path) -> Result<NodeConfig> {
             .map(|(_, validator)| format!("http://{}", validator.api_address))
             .collect(),
     };
+    if let Some(retention) = file.history.retention_blocks
+        && retention < RETENTION_BLOCKS_MIN
+    {
+        bail!("[history] retention_blocks must be at least {RETENTION_BLOCKS_MIN} (or absent: archive mode)");
+    }
     Ok(NodeConfig {
+        retention_blocks: file.history.retention_blocks,
         genesis,
         key,
         index,

@@ -31,6 +31,8 @@ pub struct DevnetOptions {
     pub validators: usize,
     pub api_port_base: u16,
     pub p2p_port_base: u16,
+    /// `[history] retention_blocks` of every validator (`None`: archive mode).
+    pub retention_blocks: Option<u64>,
 }
 
 const ORGS: [(u32, &str, &str); 5] = [
@@ -73,10 +75,14 @@ pub fn prepare(options: &DevnetOptions) -> Result<()> {
         ));
         let node_dir = dir.join(format!("validator-{index}"));
         std::fs::create_dir_all(&node_dir)?;
+        let history = match options.retention_blocks {
+            Some(blocks) => format!("\n[history]\nretention_blocks = {blocks}\n"),
+            None => String::new(),
+        };
         std::fs::write(
             node_dir.join("node.toml"),
             format!(
-                "genesis = \"../genesis.toml\"\nvalidator_key = \"../keys/validator-{index}.key\"\ndata_dir = \"data\"\n"
+                "genesis = \"../genesis.toml\"\nvalidator_key = \"../keys/validator-{index}.key\"\ndata_dir = \"data\"\n{history}"
             ),
         )?;
     }

@@ -39,6 +39,10 @@ enum Command {
         api_port_base: u16,
         #[arg(long, default_value_t = 7101)]
         p2p_port_base: u16,
+        /// Keep only this many blocks of history on each validator (default: archive mode, all
+        /// of it). Applies when the devnet folder is created.
+        #[arg(long)]
+        retention_blocks: Option<u64>,
     },
     /// Run one validator from its node.toml.
     Node {
@@ -280,12 +284,13 @@ fn account_flags(names: &[String]) -> Result<u16> {
 
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
-        Command::Devnet { dir, validators, api_port_base, p2p_port_base } => {
+        Command::Devnet { dir, validators, api_port_base, p2p_port_base, retention_blocks } => {
             devnet::run(devnet::DevnetOptions {
                 dir: dir.clone(),
                 validators: *validators,
                 api_port_base: *api_port_base,
                 p2p_port_base: *p2p_port_base,
+                retention_blocks: *retention_blocks,
             })
         }
         Command::Node { config } => run::run_node(config::read_node_config(config)?),

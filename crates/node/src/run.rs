@@ -26,6 +26,9 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
         let mut tuning = hansa_chain::Tuning::production();
         let bounds = config.bounds.resolve(&app_config, &tuning)?;
         bounds.apply(&mut app_config, &mut tuning);
+        check_history_mode(&config.data_dir, config.retention_blocks)?;
+        app_config.retention_blocks = config.retention_blocks;
+        tuning.retention_blocks = config.retention_blocks;
         let index = Index::open(&config.data_dir.join("index.redb"), bounds.index_cache_bytes_max)
             .context("opening the index")?;
         let log_index = hansa_state::LogIndex::open(
@@ -62,6 +65,7 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
         let handle =
             start_validator(context, chain_config, app.clone()).await.context("starting consensus")?;
         let name = config.genesis.validators[config.index].name.clone();
+        let retention_blocks = config.retention_blocks;
         let disk_free_bytes_min = bounds.disk_free_bytes_min;
         let status = {
             let chain = handle.status();
@@ -74,6 +78,7 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
                     // or history at or below this height.
                     "joined_at": anchor,
                     "joined_in_this_run": joined.is_some(),
+                    "retention_blocks": retention_blocks,
                     "bounds": bounds,
                 })
             })
@@ -128,6 +133,29 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
     })
 }
 
+/// A data folder keeps the history mode it was created with (archive, or a retention window):
+/// marshal's archives differ between the two. Records the mode on the first start; refuses a
+/// different one later.
+fn check_history_mode(data_dir: &std::path::Path, retention_blocks: Option<u64>) -> Result<()> {
+    let path = data_dir.join("history-mode");
+    let mode = match retention_blocks {
+        None => "archive".to_string(),
+        Some(blocks) => format!("retention {blocks}"),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(recorded) if recorded.trim() == mode => Ok(()),
+        Ok(recorded) => anyhow::bail!(
+            "this data folder was created in history mode `{}`; [history] now asks for `{mode}`. \
+             Keep the mode, or start from an empty data folder (it joins from a peer's snapshot)",
+            recorded.trim()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, format!("{mode}\n")).with_context(|| format!("writing {}", path.display()))
+        }
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// Bytes available to this process on the file system of `path`.
 fn available_bytes(path: &std::path::Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
@@ -157,5 +185,23 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_folder_keeps_its_history_mode() {
+        let dir = std::env::temp_dir().join(format!("hansa-history-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        check_history_mode(&dir, Some(128)).expect("the first start records the mode");
+        check_history_mode(&dir, Some(128)).expect("the same mode again");
+        let refused = check_history_mode(&dir, None).expect_err("archive mode on a pruned folder");
+        assert!(refused.to_string().contains("retention 128"), "{refused}");
+        assert!(check_history_mode(&dir, Some(256)).is_err(), "another retention");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

@@ -117,6 +117,11 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         if height.is_multiple_of(self.inner.config.checkpoint_interval) {
             self.inner.index.sync()?;
             self.inner.store.checkpoint().await?;
+            if let Some(retention) = self.inner.config.retention_blocks
+                && height > retention
+            {
+                self.inner.index.prune(height - retention)?;
+            }
         }
         tracing::debug!(
             height,

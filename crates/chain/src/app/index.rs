@@ -54,6 +54,8 @@ const TOTALS: TableDefinition<u32, (u128, u128, u64)> = TableDefinition::new("to
 const ANCHOR: TableDefinition<u8, &[u8]> = TableDefinition::new("anchor");
 
 const INDEXED_HEIGHT: &str = "indexed_height";
+/// History below this height was pruned (0: none).
+const PRUNED_BELOW: &str = "pruned_below";
 const TRANSFER_COUNT: &str = "transfers";
 const ACCOUNT_COUNT: &str = "accounts";
 
@@ -279,6 +281,68 @@ impl Index {
         let Some(table) = open(&read, BLOCKS)? else { return Ok(None) };
         let value = table.get(height).map_err(error)?;
         value.map(|bytes| FinalizedBlock::decode(bytes.value()).map_err(error)).transpose()
+    }
+
+    /// Drops the history of the blocks below `below`: their records, their batches' outcomes,
+    /// where their operations landed, and the account-transfer entries older than block
+    /// `below`'s time. Running totals, account ids and balance histories stay. Durable when it
+    /// returns. Pruning again below the same height does nothing.
+    pub fn prune(&self, below: u64) -> Result<(), IndexError> {
+        let pruned = self.meta(PRUNED_BELOW)?;
+        if below <= pruned {
+            return Ok(());
+        }
+        let Some(cutoff) = self.block(below)? else {
+            return Err(IndexError(format!("pruning below {below}, a block this index does not hold")));
+        };
+        let cutoff_ns = cutoff.header.timestamp_ms.saturating_mul(hansa_ledger::NANOS_PER_MS);
+        let mut write = self.db.begin_write().map_err(error)?;
+        write.set_durability(Durability::Immediate).map_err(error)?;
+        {
+            let mut blocks = write.open_table(BLOCKS).map_err(error)?;
+            let mut batches = write.open_table(BATCHES).map_err(error)?;
+            let mut operations = write.open_table(OPERATIONS).map_err(error)?;
+            let heights: Vec<u64> = blocks
+                .range(pruned..below)
+                .map_err(error)?
+                .map(|entry| entry.map(|(key, _)| key.value()).map_err(error))
+                .collect::<Result<_, _>>()?;
+            for height in heights {
+                let Some(bytes) = blocks.remove(height).map_err(error)? else { continue };
+                let block = FinalizedBlock::decode(bytes.value()).map_err(error)?;
+                drop(bytes);
+                for summary in &block.batches {
+                    let removed = batches.remove(&summary.digest.0).map_err(error)?;
+                    let Some(outcome) = removed.map(|bytes| BatchOutcome::decode(bytes.value())) else {
+                        continue;
+                    };
+                    let outcome = outcome.map_err(error)?;
+                    // A batch digest seen again later (a replayed batch) keeps its later outcome.
+                    if outcome.height != height {
+                        batches.insert(&summary.digest.0, outcome.encode().as_slice()).map_err(error)?;
+                        continue;
+                    }
+                    for (offset, (id, _)) in outcome.results.iter().enumerate() {
+                        operations
+                            .remove((*id, height, outcome.first_index + offset as u32))
+                            .map_err(error)?;
+                    }
+                }
+            }
+            let mut account_transfers = write.open_table(ACCOUNT_TRANSFERS).map_err(error)?;
+            for bucket in 0..ACCOUNT_BUCKETS {
+                account_transfers.retain_in((bucket, 0)..(bucket, cutoff_ns), |_, _| false).map_err(error)?;
+            }
+            write.open_table(META).map_err(error)?.insert(PRUNED_BELOW, below).map_err(error)?;
+        }
+        write.commit().map_err(error)
+    }
+
+    /// The lowest height whose history this index holds (1 unless pruned or started from a
+    /// snapshot).
+    pub fn history_from(&self) -> Result<u64, IndexError> {
+        let anchored = self.anchor()?.map_or(1, |anchor| anchor.header.height + 1);
+        Ok(anchored.max(self.meta(PRUNED_BELOW)?))
     }
 
     /// The header record at `height` for proofs: the indexed block, or the snapshot block this

@@ -232,6 +232,9 @@ pub struct AppConfig {
     pub forwarding_queue_max: usize,
     /// Finalized events buffered for slow event-stream readers before they lag.
     pub events_buffer_max: usize,
+    /// History (finalized blocks, batch outcomes, operation locations, account transfers) kept
+    /// in the index below the tip; `None` keeps all of it (archive mode).
+    pub retention_blocks: Option<u64>,
 }
 
 impl AppConfig {
@@ -246,6 +249,7 @@ impl AppConfig {
             waiters_max: WAITERS_MAX,
             forwarding_queue_max: GOSSIP_QUEUE_MAX,
             events_buffer_max: EVENTS_BUFFER_MAX,
+            retention_blocks: None,
         }
     }
 
@@ -260,6 +264,7 @@ impl AppConfig {
             waiters_max: WAITERS_MAX,
             forwarding_queue_max: GOSSIP_QUEUE_MAX,
             events_buffer_max: EVENTS_BUFFER_MAX,
+            retention_blocks: None,
         }
     }
 }

@@ -217,3 +217,16 @@ fn random_faults_keep_safety_and_liveness() {
         assert!(outcome.common_height() >= 30);
     }
 }
+
+#[test]
+fn validators_keeping_a_retention_window_prune_and_keep_finalizing() {
+    // Prunable archives (64 blocks kept, pruned every 64 delivered blocks, in sections of 64):
+    // several prunes happen on every validator and the chain keeps finalizing. (The toy
+    // executor keeps nothing across a restart, so restarts with pruning are exercised by the
+    // node tests, whose executor resumes from its checkpoint.)
+    let mut scenario = Scenario::new(9, 4, 400);
+    scenario.tuning.retention_blocks = Some(64);
+    let outcome = sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
+    report("retention window", &outcome);
+    assert!(outcome.common_height() >= 400);
+}

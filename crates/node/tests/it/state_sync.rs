@@ -1,7 +1,8 @@
 //! State sync from a real validator over its API: a store with no state fetches the
 //! validator's last checkpoint, checked against a header whose finality certificate the genesis
 //! validators signed, and holds the same records; a peer that tampers with its answers is
-//! refused.
+//! refused. The validator keeps only 64 blocks of history (`--retention-blocks 64`): its old
+//! history is pruned while its current state, proofs and snapshots are still served.
 
 use crate::support::*;
 use commonware_runtime::{Runner as _, Supervisor as _};
@@ -43,7 +44,7 @@ impl Peers for HttpPeer {
 
 #[test]
 fn a_new_store_syncs_from_a_validators_checkpoint_verified_against_a_finalized_header() {
-    let devnet = Devnet::start(1, 2);
+    let devnet = Devnet::start_with(1, 2, &["--retention-blocks", "64"]);
     let endpoint = devnet.endpoints[0].clone();
     let client = devnet.client();
     let mut bank = devnet.signer(BANK);
@@ -52,9 +53,25 @@ fn a_new_store_syncs_from_a_validators_checkpoint_verified_against_a_finalized_h
     assert_eq!(results(&outcome), vec!["ok", "ok"]);
     let paid_at = outcome["height"].as_u64().expect("height");
 
-    // A checkpoint after the payments (the idle chain keeps making blocks).
+    // The idle chain keeps making blocks: the history of the payments' block is pruned
+    // (kept: the last 64 blocks, pruned at checkpoints), their current state is not.
+    eventually(Duration::from_secs(120), "history below the payments pruned", || {
+        get(&endpoint, "/v1/status")
+            .is_ok_and(|status| status["history_from"].as_u64().unwrap_or(0) > paid_at)
+    });
+    let status = get(&endpoint, "/v1/status").expect("status");
+    assert_eq!(status["node"]["retention_blocks"], 64);
+    match get(&endpoint, &format!("/v1/blocks/{paid_at}")) {
+        Err(hansa_client::ClientError::Api { status: 404, code, .. }) => assert_eq!(code, "not_kept"),
+        other => panic!("a pruned block was answered: {other:?}"),
+    }
+    assert!(get(&endpoint, "/v1/operations/60001").is_err(), "a pruned operation's location was answered");
+    assert!(get(&endpoint, &format!("/v1/blocks/{}", status["height"])).is_ok(), "the tip's block is kept");
+    let proof =
+        get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}/proof")).expect("current state is proven");
+    assert!(proof["proof"]["header"]["height"].as_u64().expect("height") > paid_at);
     let mut snapshot = serde_json::Value::Null;
-    eventually(Duration::from_secs(90), "a checkpoint after the payments", || {
+    eventually(Duration::from_secs(90), "a snapshot after the payments", || {
         snapshot = get(&endpoint, "/v1/state/snapshot").unwrap_or_default();
         snapshot["height"].as_u64().is_some_and(|height| height > paid_at)
     });

@@ -29,6 +29,11 @@ pub struct Devnet {
 
 impl Devnet {
     pub fn start(validators: usize, slot: u16) -> Devnet {
+        Devnet::start_with(validators, slot, &[])
+    }
+
+    /// A devnet started with extra `hansa devnet` arguments.
+    pub fn start_with(validators: usize, slot: u16, extra: &[&str]) -> Devnet {
         let dir = std::env::temp_dir().join(format!("hansa-test-{}-{slot}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         // Ports apart per process and per test so parallel runs do not collide.
@@ -38,6 +43,7 @@ impl Devnet {
             .arg(&dir)
             .args(["--validators", &validators.to_string()])
             .args(["--api-port-base", &base.to_string(), "--p2p-port-base", &(base + 5).to_string()])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
