@@ -139,7 +139,9 @@ impl Cluster {
     }
 
     /// Kills validator `index` with SIGKILL (no clean stop) and starts it again from its folder.
-    fn kill_and_restart(&self, index: usize) -> Result<()> {
+    /// SIGKILLs validator `index` and starts it again; with `empty`, from an empty data folder
+    /// (it then joins from its peers' snapshot).
+    fn kill_and_restart(&self, index: usize, empty: bool) -> Result<()> {
         let mut children = self.children.lock().expect("lock");
         let child = &mut children[index];
         // SAFETY: `kill` has no memory-safety preconditions; the pid is our own live child's.
@@ -147,6 +149,9 @@ impl Cluster {
             libc::kill(child.id() as libc::pid_t, libc::SIGKILL);
         }
         child.wait()?;
+        if empty {
+            std::fs::remove_dir_all(self.dir.join(format!("validator-{index}/data")))?;
+        }
         children[index] = devnet::spawn_validator(&self.dir, index)?;
         Ok(())
     }

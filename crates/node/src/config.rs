@@ -177,6 +177,11 @@ pub struct SyncFile {
     /// replayed instead). Default 256.
     #[serde(default = "default_blocks_min")]
     pub blocks_min: u64,
+    /// Rejoin from a snapshot when the peers offer one at least this many blocks above this
+    /// validator's own state (it was away for long, maybe longer than its peers keep blocks):
+    /// its state, index and blocks are removed first. Default: never (it replays instead).
+    #[serde(default)]
+    pub rejoin_behind_blocks: Option<u64>,
     /// Base URLs of the peers' APIs to fetch snapshots and state from. Default: every other
     /// validator's `api_address` in genesis, over `http://` (give `https://` URLs here when the
     /// peers serve TLS).
@@ -194,7 +199,7 @@ fn default_blocks_min() -> u64 {
 
 impl Default for SyncFile {
     fn default() -> Self {
-        SyncFile { enabled: true, blocks_min: default_blocks_min(), peers: None }
+        SyncFile { enabled: true, blocks_min: default_blocks_min(), rejoin_behind_blocks: None, peers: None }
     }
 }
 

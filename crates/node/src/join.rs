@@ -195,3 +195,61 @@ pub async fn join_if_needed(
         }
     }
 }
+
+/// With `[sync] rejoin_behind_blocks`: if the peers offer a snapshot that many blocks or more
+/// above this validator's state, removes its state, index and blocks (keeping its key and
+/// configuration) so that it joins from the snapshot like a new validator. Returns whether it
+/// did. Runs before anything else opens the data folder.
+pub async fn rejoin_if_far_behind(
+    context: &commonware_runtime::tokio::Context,
+    consortium: &Arc<Consortium>,
+    app_config: &AppConfig,
+    config: &NodeConfig,
+    bounds: &crate::config::Bounds,
+) -> Result<bool> {
+    use commonware_runtime::Supervisor as _;
+    let Some(behind) = config.sync.rejoin_behind_blocks else { return Ok(false) };
+    if !config.sync.enabled || config.sync_peers.is_empty() {
+        return Ok(false);
+    }
+    let own = {
+        let index = Index::open(&config.data_dir.join("index.redb"), bounds.index_cache_bytes_max)
+            .context("opening the index")?;
+        let log_index =
+            LogIndex::open(&config.data_dir.join("log-index.redb"), bounds.log_index_cache_bytes_max)
+                .context("opening the log index")?;
+        match hansa_chain::app::stored_state(context.child("rejoin_probe"), &index, app_config, log_index)
+            .await
+        {
+            Ok(Stored::State(height)) => height,
+            Ok(_) => return Ok(false),
+            Err(error) => return Err(error).context("opening the state"),
+        }
+    };
+    let endpoints = config.sync_peers.clone();
+    let offers = {
+        let consortium = consortium.clone();
+        tokio::task::spawn_blocking(move || offers(&endpoints, &consortium)).await?
+    };
+    let Some((best, _)) = offers.first() else { return Ok(false) };
+    if best.height < own.saturating_add(behind) {
+        return Ok(false);
+    }
+    eprintln!(
+        "hansa: this validator's state is at height {own}, {} blocks below its peers' snapshot at {} \
+         ([sync] rejoin_behind_blocks = {behind}): removing its state, index and blocks to rejoin",
+        best.height - own,
+        best.height
+    );
+    for name in ["chain", "index.redb", "log-index.redb"] {
+        let path = config.data_dir.join(name);
+        let removed =
+            if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        match removed {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error).with_context(|| format!("removing {}", path.display())),
+        }
+    }
+    Ok(true)
+}

@@ -29,6 +29,9 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
         check_history_mode(&config.data_dir, config.retention_blocks)?;
         app_config.retention_blocks = config.retention_blocks;
         tuning.retention_blocks = config.retention_blocks;
+        crate::join::rejoin_if_far_behind(&context, &consortium, &app_config, &config, &bounds)
+            .await
+            .context("checking how far behind the peers this validator is")?;
         let index = Index::open(&config.data_dir.join("index.redb"), bounds.index_cache_bytes_max)
             .context("opening the index")?;
         let log_index = hansa_state::LogIndex::open(

@@ -96,7 +96,7 @@ impl Snapshot {
 pub enum Stored {
     /// No state and no history: a new validator.
     Empty,
-    /// A state at this height, with its index.
+    /// A state with its index (the index's height: at or above the state's checkpoint).
     State(u64),
     /// A join did not finish: the state is partial (a sync did not complete) or synced but
     /// the index not started. [`join`] or [`complete_join`] must run before the validator
@@ -109,26 +109,30 @@ pub enum Stored {
     },
 }
 
-/// Where this validator's storage stands (opens the store and closes it again).
+/// Where this validator's storage stands. Opens the store (and closes it again) only when the
+/// index cannot tell: an index with history means a state beside it (opening it is for
+/// `App::open`, once: reopening QMDB is not free).
 pub async fn stored_state<E: commonware_storage::Context + Spawner>(
     context: E,
     index: &Index,
     config: &AppConfig,
     log_index: LogIndex,
 ) -> Result<Stored, JoinError> {
+    let indexed = index.indexed_height()?;
+    if indexed > 0 {
+        // A join records its anchor before the sync and starts the index only after it.
+        return Ok(Stored::State(indexed));
+    }
     let store = Store::open(context, config.store.clone(), log_index).await?;
     let (height, unsynced) = (store.applied().await.0, store.unsynced().await);
     store.close().await;
-    let indexed = index.indexed_height()?;
     let anchor = index.anchor()?;
     Ok(match (unsynced, anchor) {
         (Some(target), _) => Stored::Joining { height: target, synced: false },
-        (None, Some(anchor)) if indexed == 0 && height == anchor.header.height => {
-            Stored::Joining { height, synced: true }
-        }
-        (None, Some(_)) if indexed == 0 => Stored::Joining { height, synced: false },
-        (None, _) if height == 0 && indexed == 0 => Stored::Empty,
-        (None, _) => Stored::State(height),
+        (None, Some(anchor)) if height == anchor.header.height => Stored::Joining { height, synced: true },
+        (None, Some(_)) => Stored::Joining { height, synced: false },
+        (None, None) if height == 0 => Stored::Empty,
+        (None, None) => Stored::State(height),
     })
 }
 

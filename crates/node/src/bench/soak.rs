@@ -1,5 +1,6 @@
 //! `hansa bench --soak`: W1 at 4 validators for many minutes, per-minute figures, a chart, and
-//! the restart of a validator killed under load (after a 1-minute run and after the soak).
+//! the restart of a validator killed under load (after a 1-minute run and after the soak), and
+//! the join from a snapshot of that validator with its data folder emptied.
 
 use super::{
     ACCOUNT_BASE, Cluster, Load, directory_bytes, emit, load_phase, percentile, print_machine, status_mib,
@@ -18,6 +19,8 @@ const VICTIM: usize = 3;
 /// Load before the kill, and the longest a restarted validator may take to be ready.
 const BEFORE_KILL: Duration = Duration::from_secs(15);
 const READY_WITHIN: Duration = Duration::from_secs(120);
+/// The longest a validator emptied of its data may take to join from a snapshot and be ready.
+const JOINED_WITHIN: Duration = Duration::from_secs(600);
 /// Batch size of W1.
 const BATCH: usize = 8_190;
 
@@ -51,38 +54,52 @@ fn height(endpoint: &str) -> Result<u64> {
 
 /// Kills the victim under W1 load, restarts it, and measures the seconds until its
 /// `/v1/health` answers 200 (caught up with the network's finalized height).
-fn restart_under_load(cluster: &Cluster, accounts: u64, ids: &Arc<AtomicU64>) -> Result<Value> {
+/// With `empty`, the victim's data folder is removed before the restart: it joins from its
+/// peers' state snapshot instead of resuming.
+fn restart_under_load(cluster: &Cluster, accounts: u64, ids: &Arc<AtomicU64>, empty: bool) -> Result<Value> {
     let stop = AtomicBool::new(false);
+    let within = if empty { JOINED_WITHIN } else { READY_WITHIN };
     std::thread::scope(|scope| -> Result<Value> {
-        let load = scope.spawn(|| {
-            load_phase(cluster, w1_load(accounts, Some(VICTIM)), READY_WITHIN * 2, ids, Some(&stop))
-        });
+        let load = scope
+            .spawn(|| load_phase(cluster, w1_load(accounts, Some(VICTIM)), within * 2, ids, Some(&stop)));
         let measured = (|| -> Result<Value> {
             std::thread::sleep(BEFORE_KILL);
             let victim = &cluster.endpoints[VICTIM];
             let status = Client::new(vec![victim.clone()]).get("/v1/status")?;
             let height_at_kill = status["height"].as_u64().unwrap_or(0);
             let durable_at_kill = status["storage"]["durable_height"].as_u64().unwrap_or(0);
-            cluster.kill_and_restart(VICTIM)?;
+            cluster.kill_and_restart(VICTIM, empty)?;
             let restarted = Instant::now();
             let client = Client::new(vec![victim.clone()]);
+            // Until its API answers at all, the validator is opening (or joining).
+            let mut answering_s = None;
             loop {
-                if let Ok(health) = client.get("/v1/health")
+                let health = client.get("/v1/health");
+                if answering_s.is_none() && !matches!(health, Err(hansa_client::ClientError::Unreachable(_)))
+                {
+                    answering_s = Some(restarted.elapsed().as_secs_f64());
+                }
+                if let Ok(health) = health
                     && health["ok"] == true
                 {
                     let seconds = restarted.elapsed().as_secs_f64();
                     let own = health["height"].as_u64().unwrap_or(0);
                     let peers = height(&cluster.endpoints[0])?;
+                    let status = client.get("/v1/status")?;
                     return Ok(json!({
                         "ready_s": seconds,
+                        "api_answering_s": answering_s,
                         "height_at_kill": height_at_kill,
                         "durable_height_at_kill": durable_at_kill,
                         "height_when_ready": own,
                         "peer_height_when_ready": peers,
+                        "joined_at": status["node"]["joined_at"],
+                        "accounts": status["accounts"],
+                        "transfers": status["transfers"],
                     }));
                 }
-                if restarted.elapsed() > READY_WITHIN {
-                    bail!("the restarted validator was not ready within {READY_WITHIN:?}");
+                if restarted.elapsed() > within {
+                    bail!("the restarted validator was not ready within {within:?}");
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -108,7 +125,7 @@ pub fn run(options: SoakOptions) -> Result<()> {
         let phase =
             load_phase(&cluster, w1_load(options.accounts, None), Duration::from_secs(60), &ids, None)?;
         eprintln!("  1-minute run: {:.0} ops/s", phase.throughput);
-        let restart = restart_under_load(&cluster, options.accounts, &ids)?;
+        let restart = restart_under_load(&cluster, options.accounts, &ids, false)?;
         eprintln!("  restart after 1 minute: {restart}");
         restart
     };
@@ -165,7 +182,13 @@ pub fn run(options: SoakOptions) -> Result<()> {
     }
     let disk = directory_bytes(&cluster.dir.join("validator-0/data"));
     let operations = phase.ok + phase.failed + 2 * options.accounts;
-    let restart = restart_under_load(&cluster, options.accounts, &ids)?;
+    let restart = restart_under_load(&cluster, options.accounts, &ids, false)?;
+    eprintln!("  restart after the soak: {restart}");
+    // The same validator, its data folder emptied: it joins from a snapshot.
+    // A join that fails is reported, not fatal: the soak's figures stand on their own.
+    let join = restart_under_load(&cluster, options.accounts, &ids, true)
+        .unwrap_or_else(|error| json!({ "failed": error.to_string() }));
+    eprintln!("  join from a snapshot after the soak: {join}");
     drop(cluster);
 
     let minute = |n: usize| minutes.get(n - 1);
@@ -194,6 +217,7 @@ pub fn run(options: SoakOptions) -> Result<()> {
             "restart_after_1_minute": short,
             "restart_after_soak": restart,
             "restart_ratio": restart_ratio,
+            "join_after_soak": join,
             "validated": true,
         }),
         &mut lines,

@@ -1,7 +1,7 @@
 //! A real 4-validator devnet: finality, a crash with SIGKILL, liveness without the crashed
 //! validator, restart and catch-up to the same state root; then a validator that lost its whole
 //! data folder joins from its peers' state snapshot (verified against the genesis only) and
-//! takes part in consensus.
+//! takes part in consensus, and one that was away for long rejoins from a snapshot.
 
 use crate::support::*;
 use std::time::Duration;
@@ -188,6 +188,32 @@ fn a_validator_that_lost_its_data_joins_from_a_snapshot(
         header(&lost).expect("the joined validator's block"),
         header(&devnet.endpoints[1]).expect("block")
     );
+
+    // Validator 0, away while the others went on, comes back configured to rejoin when it is
+    // 16 blocks or more behind its peers' snapshot: it drops its state and joins from it.
+    let away = devnet.endpoints[0].clone();
+    let away_height = height;
+    eventually(Duration::from_secs(60), "the others get 48 blocks ahead", || {
+        get(&lost, "/v1/state/snapshot")
+            .is_ok_and(|offer| offer["height"].as_u64().unwrap_or(0) > away_height + 48)
+    });
+    let node_dir = devnet.dir.join("validator-0");
+    let config = std::fs::read_to_string(node_dir.join("node.toml")).expect("node.toml");
+    std::fs::write(
+        node_dir.join("node.toml"),
+        format!("{config}\n[sync]\nblocks_min = 8\nrejoin_behind_blocks = 16\n"),
+    )
+    .expect("write");
+    devnet.restart(0);
+    eventually(Duration::from_secs(120), "the returning validator rejoins and is healthy", || {
+        get(&away, "/v1/health").is_ok_and(|health| health["ok"] == true)
+    });
+    let status = get(&away, "/v1/status").expect("status");
+    let rejoined_at = status["node"]["joined_at"].as_u64().expect("it rejoined from a snapshot");
+    assert!(rejoined_at > away_height + 16, "rejoined at {rejoined_at}, away at {away_height}");
+    assert_eq!(net_balance(&away), 0);
+    let path = format!("/v1/accounts/{CUSTOMER_WALLET}");
+    assert_eq!(get(&away, &path).expect("wallet")["account"], get(&lost, &path).expect("wallet")["account"]);
 }
 
 /// Runs `hansa verify` on a proof file: whether it succeeded, and what it printed.
