@@ -8,9 +8,10 @@
 
 pub mod soak;
 
-use crate::devnet::{self, DevnetOptions, transfer};
+use crate::devnet::{self, DevnetOptions};
 use anyhow::{Context, Result, bail};
 use hansa_client::Client;
+use hansa_ledger::testkit::transfer;
 use hansa_types::{AccountFlags, Batch, Hash, NewAccount, Operation, OrgId, SecretKey, SignedBatch};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const BANK: OrgId = OrgId(3);
-const LEDGER: u32 = 1;
+const LEDGER: u32 = hansa_ledger::testkit::CNY;
 const ISSUANCE: u128 = 1;
 const ACCOUNT_BASE: u128 = 1_000_000;
 
@@ -183,7 +184,7 @@ impl Cluster {
                 .collect();
             check_all_ok(&client.submit(&self.sign(accounts), true)?, "creating accounts")?;
             let funds =
-                chunk.iter().map(|id| transfer(id + (1u128 << 100), ISSUANCE, *id, funding, 0)).collect();
+                chunk.iter().map(|id| transfer(id + (1u128 << 100), ISSUANCE, *id, funding)).collect();
             check_all_ok(&client.submit(&self.sign(funds), true)?, "funding accounts")?;
         }
         Ok(())
@@ -426,7 +427,7 @@ fn load_phase(
                                 amount = 1u128 << 80;
                                 designed.push(id);
                             }
-                            transfer(id, debit, credit, amount, 0)
+                            transfer(id, debit, credit, amount)
                         })
                         .collect();
                     let sequence = sequence.fetch_add(1, Ordering::Relaxed);

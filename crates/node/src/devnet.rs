@@ -8,7 +8,8 @@
 use crate::config::{build_genesis, generate_key};
 use anyhow::{Context, Result, bail};
 use hansa_client::{Client, Signer};
-use hansa_types::{AccountFlags, Amount, NewAccount, NewTransfer, Operation, OrgId, TransferFlags};
+use hansa_ledger::testkit::{account, resolve, transfer, with_flags};
+use hansa_types::{AccountFlags, Operation, OrgId, TransferFlags};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +18,8 @@ pub const PLATFORM: OrgId = OrgId(1);
 pub const MERCHANT: OrgId = OrgId(2);
 pub const BANK: OrgId = OrgId(3);
 pub const LOGISTICS: OrgId = OrgId(4);
-pub const CNY: u32 = 1;
+/// The demo's one currency (the test kit's CNY ledger id).
+pub const CNY: u32 = hansa_ledger::testkit::CNY;
 
 /// Demo account ids.
 pub const ISSUANCE_CNY: u128 = 1;
@@ -144,30 +146,6 @@ pub fn wait_healthy(endpoints: &[String], limit: Duration) -> Result<()> {
     Ok(())
 }
 
-fn account(id: u128, flags: u16) -> Operation {
-    Operation::CreateAccount(NewAccount {
-        id,
-        ledger: CNY,
-        code: 1,
-        flags: AccountFlags(flags),
-        ..Default::default()
-    })
-}
-
-/// A CNY transfer with code 1.
-pub fn transfer(id: u128, debit: u128, credit: u128, amount: u128, flags: u16) -> Operation {
-    Operation::CreateTransfer(NewTransfer {
-        id,
-        debit_account_id: debit,
-        credit_account_id: credit,
-        amount: Amount(amount),
-        ledger: CNY,
-        code: 1,
-        flags: TransferFlags(flags),
-        ..Default::default()
-    })
-}
-
 /// Creates demo accounts, funds the customer wallet and makes one escrowed payment.
 pub fn seed(dir: &Path, client: &Client) -> Result<()> {
     let marker = dir.join("seeded");
@@ -180,42 +158,40 @@ pub fn seed(dir: &Path, client: &Client) -> Result<()> {
     let steps: Vec<(OrgId, Vec<Operation>, &str)> = vec![
         (
             BANK,
-            vec![account(ISSUANCE_CNY, AccountFlags::ISSUANCE), account(CUSTOMER_WALLET, limited)],
+            vec![account(ISSUANCE_CNY, CNY, AccountFlags::ISSUANCE), account(CUSTOMER_WALLET, CNY, limited)],
             "bank: CNY issuance account and a customer wallet",
         ),
-        (PLATFORM, vec![account(PLATFORM_FEES, limited)], "platform: fee account"),
-        (MERCHANT, vec![account(MERCHANT_SALES, limited)], "merchant: sales account"),
-        (LOGISTICS, vec![account(LOGISTICS_INCOME, limited)], "logistics: income account"),
+        (PLATFORM, vec![account(PLATFORM_FEES, CNY, limited)], "platform: fee account"),
+        (MERCHANT, vec![account(MERCHANT_SALES, CNY, limited)], "merchant: sales account"),
+        (LOGISTICS, vec![account(LOGISTICS_INCOME, CNY, limited)], "logistics: income account"),
         (
             BANK,
-            vec![transfer(10_001, ISSUANCE_CNY, CUSTOMER_WALLET, 100_000_000, 0)],
+            vec![transfer(10_001, ISSUANCE_CNY, CUSTOMER_WALLET, 100_000_000)],
             "bank: issue CNY 1,000,000.00 to the customer wallet",
         ),
         (
             BANK,
-            vec![transfer(10_002, CUSTOMER_WALLET, MERCHANT_SALES, 12_800, TransferFlags::PENDING)],
+            vec![with_flags(
+                transfer(10_002, CUSTOMER_WALLET, MERCHANT_SALES, 12_800),
+                TransferFlags::PENDING,
+            )],
             "bank: hold CNY 128.00 of the customer for an order",
         ),
         (
             BANK,
-            vec![transfer(10_003, 0, 0, u128::MAX, TransferFlags::POST_PENDING_TRANSFER)],
+            vec![resolve(10_003, 10_002, u128::MAX, TransferFlags::POST_PENDING_TRANSFER)],
             "bank: capture the hold (pay the merchant)",
         ),
         (
             MERCHANT,
             vec![
-                transfer(10_004, MERCHANT_SALES, PLATFORM_FEES, 640, TransferFlags::LINKED),
-                transfer(10_005, MERCHANT_SALES, LOGISTICS_INCOME, 1_000, 0),
+                with_flags(transfer(10_004, MERCHANT_SALES, PLATFORM_FEES, 640), TransferFlags::LINKED),
+                transfer(10_005, MERCHANT_SALES, LOGISTICS_INCOME, 1_000),
             ],
             "merchant: platform fee and delivery, linked",
         ),
     ];
-    for (org, mut operations, what) in steps {
-        if let Some(Operation::CreateTransfer(post)) = operations.first_mut()
-            && post.flags.has(TransferFlags::POST_PENDING_TRANSFER)
-        {
-            post.pending_id = 10_002;
-        }
+    for (org, operations, what) in steps {
         let mut signer = Signer::new(chain_id, org, key(org)?);
         let outcome = client.submit(&signer.sign(operations), true)?;
         let results: Vec<&str> = outcome["results"]
