@@ -169,12 +169,31 @@ fn a_validator_that_lost_its_data_joins_from_a_snapshot(
     assert!(verified, "a proof from the joined validator does not verify: {output}");
 
     // Validator 0 stops: the joined validator's votes are needed for every block from now on.
+    // First it has every block the others finalized (health allows a lag of a few blocks).
+    let network =
+        get(&devnet.endpoints[1], "/v1/status").expect("status")["height"].as_u64().expect("height");
+    eventually(Duration::from_secs(60), "the joined validator has every finalized block", || {
+        get(&lost, "/v1/status").is_ok_and(|status| status["height"].as_u64().unwrap_or(0) >= network)
+    });
     // SAFETY: sending a signal has no memory-safety preconditions.
     unsafe {
         libc::kill(devnet.pid(0), libc::SIGKILL);
     }
     let through_joined = hansa_client::Client::new(vec![lost.clone()]);
-    let outcome = through_joined.submit(&bank.sign(vec![payment(50_020, 7)]), true).expect("final");
+    let signed = bank.sign(vec![payment(50_020, 7)]);
+    let digest = match through_joined.submit(&signed, true) {
+        Ok(outcome) => outcome["batch_digest"].as_str().expect("digest").to_string(),
+        Err(hansa_client::ClientError::Api { status: 504, message, .. }) => {
+            message.split_whitespace().nth(1).expect("the batch digest").to_string()
+        }
+        Err(other) => panic!("the payment was not accepted: {other}"),
+    };
+    // Liveness after losing a validator takes a few view timeouts: wait for the batch to be final.
+    let mut outcome = serde_json::Value::Null;
+    eventually(Duration::from_secs(90), "the payment is final with 3 of 4 validators", || {
+        outcome = get(&lost, &format!("/v1/batches/{digest}")).unwrap_or_default();
+        outcome["status"] == "final"
+    });
     assert_eq!(results(&outcome), vec!["ok"]);
     let height = outcome["height"].as_u64().expect("height");
     assert!(height > joined_at);
