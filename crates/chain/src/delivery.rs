@@ -222,8 +222,13 @@ impl<X: Executor, C: Clock + Spawner> Delivering<X, C> {
             self.runtime.child("executor_finalized").shared(true).spawn(move |_| async move {
                 executor.finalized(applied.block().clone(), certificate).await
             });
-        if let Err(error) = applying.await {
-            panic!("applying finalized block {height} failed: {error:?}");
+        match applying.await {
+            Ok(()) => {}
+            // The runtime is stopping (the validator was stopped): its tasks are being aborted,
+            // this one too once it yields. The block is not acknowledged, so a restart
+            // delivers it again.
+            Err(commonware_runtime::Error::Closed) => futures::future::pending::<()>().await,
+            Err(error) => panic!("applying finalized block {height} failed: {error:?}"),
         }
         self.delivered = height;
         self.status.delivered_height.store(height, Ordering::Relaxed);
