@@ -98,6 +98,15 @@ pub fn offers(endpoints: &[String], consortium: &Consortium) -> Vec<(Snapshot, S
     offers
 }
 
+/// [`offers`] from the peers `[sync]` names, off the async workers (the requests block).
+async fn offers_from_peers(
+    config: &NodeConfig,
+    consortium: &Arc<Consortium>,
+) -> Result<Vec<(Snapshot, String)>> {
+    let (endpoints, consortium) = (config.sync_peers.clone(), consortium.clone());
+    Ok(tokio::task::spawn_blocking(move || offers(&endpoints, &consortium)).await?)
+}
+
 /// Joins from a snapshot if this validator holds no state (and `[sync]` allows it) or an
 /// earlier join did not finish (then it must: the store holds a partial state, and this keeps
 /// asking the peers until a join succeeds). Returns the snapshot's height if it joined.
@@ -135,11 +144,7 @@ pub async fn join_if_needed(
         return Ok(None);
     }
     loop {
-        let endpoints = config.sync_peers.clone();
-        let offers = {
-            let consortium = consortium.clone();
-            tokio::task::spawn_blocking(move || offers(&endpoints, &consortium)).await?
-        };
+        let offers = offers_from_peers(config, consortium).await?;
         let floor = if must { 1 } else { config.sync.blocks_min };
         let chosen = offers.iter().find(|(snapshot, _)| snapshot.height >= floor);
         let Some((snapshot, offered_by)) = chosen else {
@@ -226,11 +231,7 @@ pub async fn rejoin_if_far_behind(
             Err(error) => return Err(error).context("opening the state"),
         }
     };
-    let endpoints = config.sync_peers.clone();
-    let offers = {
-        let consortium = consortium.clone();
-        tokio::task::spawn_blocking(move || offers(&endpoints, &consortium)).await?
-    };
+    let offers = offers_from_peers(config, consortium).await?;
     let Some((best, _)) = offers.first() else { return Ok(false) };
     if best.height < own.saturating_add(behind) {
         return Ok(false);

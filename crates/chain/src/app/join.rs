@@ -173,11 +173,16 @@ pub async fn join<E: commonware_storage::Context + Spawner, P: Peers>(
         state: snapshot.state,
         certificate: snapshot.certificate.clone(),
     })?;
-    let store = Store::open(context.child("join_store"), config.store.clone(), log_index.clone()).await?;
-    let synced = store.sync_from(context.child("sync"), snapshot.height, snapshot.state, peers).await;
+    let store = Store::open(context.child("join_store"), config.store.clone(), log_index).await?;
+    // The synced store starts the index too: one open of its databases, not two.
+    let result = async {
+        let synced = store.sync_from(context.child("sync"), snapshot.height, snapshot.state, peers).await?;
+        let transfers = synced.log_entries.get(&TRANSFERS.id.0).copied().unwrap_or(0);
+        start_index(&store, index, transfers).await
+    }
+    .await;
     store.close().await;
-    let transfers = synced?.log_entries.get(&TRANSFERS.id.0).copied().unwrap_or(0);
-    complete(context, index, log_index, config, Some(transfers)).await
+    result
 }
 
 /// Starts the index of a validator whose state was synced to its anchor, after a restart
@@ -188,46 +193,36 @@ pub async fn complete_join<E: commonware_storage::Context + Spawner>(
     log_index: LogIndex,
     config: &AppConfig,
 ) -> Result<Joined, JoinError> {
-    complete(context, index, log_index, config, None).await
+    let transfers = log_index.count(TRANSFERS.id.0).map_err(StoreError::from)?;
+    let store = Store::open(context.child("join_index"), config.store.clone(), log_index).await?;
+    let result = start_index(&store, index, transfers).await;
+    store.close().await;
+    result
 }
 
 /// Starts the index at the synced state: the running totals, account ids and counts,
-/// recomputed from the synced records (`transfers`: counted by the sync, or counted here).
-async fn complete<E: commonware_storage::Context + Spawner>(
-    context: E,
+/// recomputed from the synced records (`transfers`: the log's transfer entries).
+async fn start_index<E: commonware_storage::Context + Spawner>(
+    store: &Store<E>,
     index: &Index,
-    log_index: LogIndex,
-    config: &AppConfig,
-    transfers: Option<u64>,
+    transfers: u64,
 ) -> Result<Joined, JoinError> {
-    let counted = match transfers {
-        Some(count) => count,
-        None => log_index.count(TRANSFERS.id.0).map_err(StoreError::from)?,
-    };
-    let store = Store::open(context.child("join_index"), config.store.clone(), log_index).await?;
-    let result = async {
-        let (height, _) = store.applied().await;
-        let keys = store.current_keys(ACCOUNTS.id).await?;
-        let mut totals: BTreeMap<u32, LedgerTotals> = BTreeMap::new();
-        let mut account_ids = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(4_096) {
-            for value in store.read(None, chunk).await? {
-                let Some(bytes) = value else { continue };
-                let account =
-                    Account::decode(&bytes).map_err(|error| JoinError::Malformed(error.to_string()))?;
-                let total = totals.entry(account.ledger).or_default();
-                total.posted = total.posted.wrapping_add(account.debits_posted.0);
-                total.pending = total.pending.wrapping_add(account.debits_pending.0);
-                total.accounts += 1;
-                account_ids.push((account.ledger, account.id));
-            }
+    let (height, _) = store.applied().await;
+    let keys = store.current_keys(ACCOUNTS.id).await?;
+    let mut totals: BTreeMap<u32, LedgerTotals> = BTreeMap::new();
+    let mut account_ids = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(4_096) {
+        for value in store.read(None, chunk).await? {
+            let Some(bytes) = value else { continue };
+            let account = Account::decode(&bytes).map_err(|error| JoinError::Malformed(error.to_string()))?;
+            let total = totals.entry(account.ledger).or_default();
+            total.posted = total.posted.wrapping_add(account.debits_posted.0);
+            total.pending = total.pending.wrapping_add(account.debits_pending.0);
+            total.accounts += 1;
+            account_ids.push((account.ledger, account.id));
         }
-        let transfers = counted;
-        let totals: Vec<(u32, LedgerTotals)> = totals.into_iter().collect();
-        index.bootstrap(&totals, &account_ids, transfers)?;
-        Ok::<_, JoinError>(Joined { height, accounts: account_ids.len() as u64, transfers })
     }
-    .await;
-    store.close().await;
-    result
+    let totals: Vec<(u32, LedgerTotals)> = totals.into_iter().collect();
+    index.bootstrap(&totals, &account_ids, transfers)?;
+    Ok(Joined { height, accounts: account_ids.len() as u64, transfers })
 }

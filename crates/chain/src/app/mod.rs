@@ -363,20 +363,17 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             },
             batches: Vec::new(),
         };
-        let anchor = index.anchor()?;
-        let (header, digest) = match &anchor {
-            _ if height == 0 => (genesis_block.header.clone(), genesis_block.digest()),
-            Some(anchor) if anchor.header.height == height => (anchor.header.clone(), anchor.digest),
-            _ => {
-                let block = index.block(height)?.ok_or(OpenError::IndexBehind { index: 0, state: height })?;
-                (block.header, block.digest)
-            }
-        };
-        if let Some(anchor) = &anchor
+        if let Some(anchor) = index.anchor()?
             && height < anchor.header.height
         {
             return Err(OpenError::BelowAnchor { state: height, anchor: anchor.header.height });
         }
+        let (header, digest) = if height == 0 {
+            (genesis_block.header.clone(), genesis_block.digest())
+        } else {
+            let block = index.header_at(height)?.ok_or(OpenError::IndexBehind { index: 0, state: height })?;
+            (block.header, block.digest)
+        };
         let ledger = Ledger::new(consortium);
         let windows = Self::read_windows(&store, &ledger).await?;
         let finalized = Finalized { height, header, digest, state, windows, recent: VecDeque::new() };
