@@ -1110,6 +1110,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
     /// Rebuilds the log index from the whole log (after a sync); returns the entries per table.
     async fn reindex(databases: &Databases<E>) -> Result<BTreeMap<u16, u64>, StoreError> {
         let mut entries_per_table = BTreeMap::new();
+        databases.index.clear()?;
         let log = databases.log();
         let bounds = log.bounds();
         let mut next = *bounds.start;
