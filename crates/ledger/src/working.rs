@@ -63,24 +63,26 @@ struct Undo {
     before: Option<Entry>,
 }
 
-/// A record as execution sees it: decoded once, changed in place.
+/// A current record as execution sees it: decoded once, changed in place.
 #[derive(Clone)]
 struct Entry {
     value: Option<Record>,
     /// Whether the block wrote it (as opposed to only reading it).
     written: bool,
-    /// Whether the block appended it to the log (a log record is never written otherwise).
-    appended: bool,
 }
 
 /// The state a block executes on: the prefetched records, decoded on first read, overlaid with
 /// the block's writes.
 pub struct Working<'p> {
     prefetched: &'p Prefetched,
-    /// Every record read or written so far, decoded.
+    /// Every current record read or written so far, decoded.
     entries: FastMap<StateKey, Entry>,
     /// Log records in the order they were appended.
     log: Vec<(StateKey, Record)>,
+    /// Where each log record this block appended sits in `log`. Log records stay out of
+    /// `entries`: a block appends one per transfer, and a map of full records that large
+    /// no longer fits the caches (a third of the ledger's time went to that map).
+    appended: FastMap<StateKey, usize>,
     /// While a linked chain runs: what to restore if it fails.
     undo: Option<Vec<Undo>>,
     /// Where the log stood when the chain started.
@@ -122,6 +124,7 @@ impl<'p> Working<'p> {
             // spares the map its rehashing as the block runs.
             entries: FastMap::with_capacity_and_hasher(prefetched.len() + 1024, Default::default()),
             log: Vec::new(),
+            appended: FastMap::default(),
             undo: None,
             log_mark: 0,
             balances: Vec::new(),
@@ -129,32 +132,50 @@ impl<'p> Working<'p> {
         }
     }
 
-    /// The entry of `key`, decoding the prefetched value on first use.
+    /// The entry of the current record `key`, decoding the prefetched value on first use.
     fn entry(&mut self, key: StateKey) -> &mut Entry {
         let prefetched = self.prefetched;
         self.entries.entry(key).or_insert_with(|| {
-            let bytes = prefetched
-                .get(&key)
-                .unwrap_or_else(|| panic!("record {key:?} was read but not in the read set"));
-            let value = bytes.map(|bytes| Record::decode(key.table, bytes).expect("stored records decode"));
-            Entry { value, written: false, appended: false }
+            let value = Self::prefetched(prefetched, key)
+                .map(|bytes| Record::decode(key.table, bytes).expect("stored records decode"));
+            Entry { value, written: false }
         })
+    }
+
+    fn prefetched(prefetched: &Prefetched, key: StateKey) -> Option<&[u8]> {
+        prefetched.get(&key).unwrap_or_else(|| panic!("record {key:?} was read but not in the read set"))
+    }
+
+    fn is_log(key: &StateKey) -> bool {
+        crate::modules::kind(key) == TableKind::Log
     }
 
     /// The current value of a record.
     pub fn get<R: RecordType>(&mut self, key: StateKey) -> Option<R> {
+        if Self::is_log(&key) {
+            if let Some(position) = self.appended.get(&key) {
+                return Some(R::from_record(&self.log[*position].1).clone());
+            }
+            let bytes = Self::prefetched(self.prefetched, key)?;
+            let record = Record::decode(key.table, bytes).expect("stored records decode");
+            return Some(R::from_record(&record).clone());
+        }
         self.entry(key).value.as_ref().map(|record| R::from_record(record).clone())
     }
 
     /// Whether a record exists.
     pub fn exists(&mut self, key: StateKey) -> bool {
+        if Self::is_log(&key) {
+            return self.appended.contains_key(&key) || Self::prefetched(self.prefetched, key).is_some();
+        }
         self.entry(key).value.is_some()
     }
 
-    /// Sets a record. A write needs no read first: a record's old value matters only to the
-    /// operations that read it.
-    fn set(&mut self, key: StateKey, value: Option<Record>, appended: bool) {
-        let before = self.entries.insert(key, Entry { value, written: true, appended });
+    /// Sets a current record. A write needs no read first: a record's old value matters only
+    /// to the operations that read it.
+    fn set(&mut self, key: StateKey, value: Option<Record>) {
+        assert!(!Self::is_log(&key), "{key:?} is a log record: it is appended, never written");
+        let before = self.entries.insert(key, Entry { value, written: true });
         if let Some(undo) = &mut self.undo {
             undo.push(Undo { key, before });
         }
@@ -162,21 +183,21 @@ impl<'p> Working<'p> {
 
     /// Writes a current record.
     pub fn put<R: RecordType>(&mut self, key: StateKey, record: R) {
-        self.set(key, Some(record.into_record()), false);
+        self.set(key, Some(record.into_record()));
     }
 
     /// Deletes a current record (it must exist).
     pub fn delete(&mut self, key: StateKey) {
         assert!(self.exists(key), "delete {key:?}: the record exists");
-        self.set(key, None, false);
+        self.set(key, None);
     }
 
     /// Appends an immutable record to the log; it can be read back at once.
     pub fn append<R: RecordType>(&mut self, key: StateKey, record: R) {
+        assert!(Self::is_log(&key), "{key:?} appended to a current table");
         assert!(!self.exists(key), "log record {key:?} is written once");
-        let record = record.into_record();
-        self.log.push((key, record.clone()));
-        self.set(key, Some(record), true);
+        self.appended.insert(key, self.log.len());
+        self.log.push((key, record.into_record()));
     }
 
     /// Notes an account's balances after a change (accounts with the `history` flag).
@@ -206,6 +227,9 @@ impl<'p> Working<'p> {
                 None => self.entries.remove(&key),
             };
         }
+        for (key, _) in &self.log[self.log_mark..] {
+            self.appended.remove(key);
+        }
         self.log.truncate(self.log_mark);
         self.balances.truncate(self.balances_mark);
     }
@@ -230,7 +254,7 @@ impl<'p> Working<'p> {
         let mut records: Vec<RecordWrite> = self
             .entries
             .into_iter()
-            .filter(|(_, entry)| entry.written && !entry.appended)
+            .filter(|(_, entry)| entry.written)
             .filter_map(|(key, entry)| {
                 assert_eq!(kind(&key), TableKind::Current, "{key:?} written to a log table");
                 let value = entry.value.map(|record| record.encode());
@@ -278,6 +302,41 @@ mod tests {
         let (writes, _) = working.into_write_set(crate::modules::kind);
         assert_eq!(writes.records, vec![RecordWrite { key: HOLDS.key(1), value: Some(hold(6).encode()) }]);
         assert!(writes.log.is_empty());
+    }
+
+    /// A log record is read back from the block's appends or from storage, a rolled-back
+    /// append can be made again, and the write set holds each append once, in order.
+    #[test]
+    fn log_records_read_back_and_roll_back() {
+        let mut prefetched = Prefetched::new();
+        prefetched.insert(RESOLUTIONS.key(1), Some(resolution().encode()));
+        prefetched.insert(RESOLUTIONS.key(2), None);
+        prefetched.insert(RESOLUTIONS.key(3), None);
+        let mut working = Working::new(&prefetched);
+        assert!(working.exists(RESOLUTIONS.key(1)), "stored before the block");
+        assert_eq!(working.get::<Resolution>(RESOLUTIONS.key(1)), Some(resolution()));
+        assert!(!working.exists(RESOLUTIONS.key(2)));
+        working.append(RESOLUTIONS.key(3), Resolution { timestamp: 30, ..resolution() });
+        working.begin();
+        working.append(RESOLUTIONS.key(2), resolution());
+        assert!(working.exists(RESOLUTIONS.key(2)));
+        working.roll_back();
+        assert!(!working.exists(RESOLUTIONS.key(2)), "rolled back");
+        working.append(RESOLUTIONS.key(2), Resolution { timestamp: 20, ..resolution() });
+        assert_eq!(working.get::<Resolution>(RESOLUTIONS.key(2)).map(|r| r.timestamp), Some(20));
+        let (writes, _) = working.into_write_set(crate::modules::kind);
+        let keys: Vec<u128> = writes.log.iter().map(|append| append.key.id).collect();
+        assert_eq!(keys, vec![3, 2]);
+        assert!(writes.records.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "written once")]
+    fn a_log_record_is_appended_once() {
+        let mut prefetched = Prefetched::new();
+        prefetched.insert(RESOLUTIONS.key(1), Some(resolution().encode()));
+        let mut working = Working::new(&prefetched);
+        working.append(RESOLUTIONS.key(1), resolution());
     }
 
     #[test]
