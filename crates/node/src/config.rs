@@ -244,7 +244,7 @@ pub struct BoundsFile {
 }
 
 /// The bounds in force, with defaults filled in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Bounds {
     pub mempool_batches_max: usize,
     pub mempool_batches_per_org_max: usize,

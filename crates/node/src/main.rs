@@ -159,6 +159,9 @@ enum Command {
         #[arg(long)]
         genesis: PathBuf,
     },
+    /// Print the API's OpenAPI 3.1 document (what validators serve at /openapi.json), for
+    /// client generators; no validator needed.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -403,6 +406,10 @@ fn run(cli: Cli) -> Result<()> {
             postgres: !no_postgres,
             dir: dir.clone(),
         }),
+        Command::Openapi => {
+            println!("{}", openapi::document().to_pretty_json()?);
+            Ok(())
+        }
         Command::Verify { proof, genesis } => {
             let genesis = config::read_genesis(genesis)?;
             let text =

@@ -1,7 +1,7 @@
 //! Runs one validator: consensus (the chain crate) and the API in one tokio runtime.
 
 use crate::api::App;
-use crate::api::{ApiState, DiskSpace, Progress, router};
+use crate::api::{ApiState, DiskSpace, NodeStatus, Progress, router};
 use crate::config::NodeConfig;
 use anyhow::{Context, Result};
 use commonware_runtime::Runner as _;
@@ -9,7 +9,6 @@ use commonware_runtime::Supervisor as _;
 use hansa_chain::app::{AppConfig, Index};
 use hansa_chain::validator::{ValidatorConfig, start_validator};
 use hansa_ledger::Consortium;
-use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -72,18 +71,14 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
         let disk_free_bytes_min = bounds.disk_free_bytes_min;
         let status = {
             let chain = handle.status();
-            Arc::new(move || {
-                json!({
-                    "validator": name,
-                    "consensus_finalized_height": chain.finalized(),
-                    "delivered_height": chain.delivered(),
-                    // Set when this validator joined from a state snapshot: it holds no blocks
-                    // or history at or below this height.
-                    "joined_at": anchor,
-                    "joined_in_this_run": joined.is_some(),
-                    "retention_blocks": retention_blocks,
-                    "bounds": bounds,
-                })
+            Arc::new(move || NodeStatus {
+                validator: name.clone(),
+                consensus_finalized_height: chain.finalized(),
+                delivered_height: chain.delivered(),
+                joined_at: anchor,
+                joined_in_this_run: joined.is_some(),
+                retention_blocks,
+                bounds: bounds.clone(),
             })
         };
         // The network's finalized height is the highest finalization consensus has stored

@@ -17,11 +17,15 @@ pub const OPERATIONS_PER_BATCH_MAX: usize = 8_190;
 /// The most signed batches one submission may carry (see [`BatchList`]).
 pub const BATCHES_PER_SUBMISSION_MAX: usize = 4_096;
 
+/// Operations an organisation submits together, for one chain, under one sequence number.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Batch {
     pub chain_id: Hash,
     pub org: OrgId,
     pub sequence: u64,
+    /// 1 to 8,190 (`OPERATIONS_PER_BATCH_MAX`) operations.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 8190))]
     pub operations: Vec<Operation>,
 }
 
@@ -61,6 +65,7 @@ impl Decode for Batch {
 }
 
 /// A batch with its organisation's signature.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedBatch {
     pub batch: Batch,

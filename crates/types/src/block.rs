@@ -33,6 +33,8 @@ pub const OPERATIONS_PER_BLOCK_MAX: usize = 8 * OPERATIONS_PER_BATCH_MAX;
 /// Most bytes of opaque consensus context in a header.
 pub const CONTEXT_BYTES_MAX: usize = 512;
 
+/// A block's header: what the block digest hashes and finality certificates sign.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     pub version: u16,
@@ -43,7 +45,9 @@ pub struct Header {
     pub operations_root: Hash,
     pub operations_count: u32,
     pub results_root: Hash,
+    /// Opaque consensus context, at most 512 bytes.
     #[serde(with = "crate::serde_hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::HexBytes))]
     pub context: Vec<u8>,
 }
 

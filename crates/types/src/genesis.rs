@@ -9,6 +9,8 @@ use crate::vocabulary::{Currency, OrgId, PublicKey, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
+/// The consortium's founding document; its hash is the chain id.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
     pub chain_name: String,
@@ -19,6 +21,8 @@ pub struct Genesis {
     pub validators: Vec<ValidatorSpec>,
 }
 
+/// A member organisation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganisationSpec {
     pub id: OrgId,
@@ -29,6 +33,7 @@ pub struct OrganisationSpec {
 }
 
 /// A ledger is one currency; its issuer alone mints and redeems it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerSpec {
     pub id: u32,
@@ -39,6 +44,8 @@ pub struct LedgerSpec {
     pub issuer: OrgId,
 }
 
+/// A validator of the consortium.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidatorSpec {
     pub name: String,

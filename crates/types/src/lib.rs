@@ -7,6 +7,8 @@ pub mod codec;
 pub mod genesis;
 pub mod hash;
 pub mod merkle;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod operation;
 pub mod proof;
 pub mod result;

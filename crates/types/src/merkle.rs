@@ -44,6 +44,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
 }
 
 /// An inclusion proof of the leaf at `index` in a tree of `leaf_count` leaves.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerkleProof {
     pub index: u64,

@@ -10,7 +10,9 @@ use crate::vocabulary::{Amount, OrgId};
 use serde::{Deserialize, Serialize};
 
 macro_rules! flags {
-    ($name:ident { $($flag:ident = $bit:expr),* $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($flag:ident = $bit:expr),* $(,)? }) => {
+        $(#[$doc])*
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub u16);
@@ -39,33 +41,46 @@ macro_rules! flags {
     };
 }
 
-flags!(AccountFlags {
-    LINKED = 1 << 0,
-    DEBITS_MUST_NOT_EXCEED_CREDITS = 1 << 1,
-    CREDITS_MUST_NOT_EXCEED_DEBITS = 1 << 2,
-    HISTORY = 1 << 3,
-    CLOSED = 1 << 5,
-    // Hansa: the account through which a payment institution issues and redeems its currency.
-    ISSUANCE = 1 << 8,
-});
+flags!(
+    /// An account's flags, a bit set: linked 1, debits_must_not_exceed_credits 2,
+    /// credits_must_not_exceed_debits 4, history 8, closed 32, issuance 256. Other bits are
+    /// reserved and refused.
+    AccountFlags {
+        LINKED = 1 << 0,
+        DEBITS_MUST_NOT_EXCEED_CREDITS = 1 << 1,
+        CREDITS_MUST_NOT_EXCEED_DEBITS = 1 << 2,
+        HISTORY = 1 << 3,
+        CLOSED = 1 << 5,
+        // Hansa: the account through which a payment institution issues and redeems its currency.
+        ISSUANCE = 1 << 8,
+    }
+);
 
-flags!(TransferFlags {
-    LINKED = 1 << 0,
-    PENDING = 1 << 1,
-    POST_PENDING_TRANSFER = 1 << 2,
-    VOID_PENDING_TRANSFER = 1 << 3,
-    BALANCING_DEBIT = 1 << 4,
-    BALANCING_CREDIT = 1 << 5,
-    CLOSING_DEBIT = 1 << 6,
-    CLOSING_CREDIT = 1 << 7,
-});
+flags!(
+    /// A transfer's flags, a bit set: linked 1, pending 2, post_pending_transfer 4,
+    /// void_pending_transfer 8, balancing_debit 16, balancing_credit 32, closing_debit 64,
+    /// closing_credit 128. Other bits are reserved and refused.
+    TransferFlags {
+        LINKED = 1 << 0,
+        PENDING = 1 << 1,
+        POST_PENDING_TRANSFER = 1 << 2,
+        VOID_PENDING_TRANSFER = 1 << 3,
+        BALANCING_DEBIT = 1 << 4,
+        BALANCING_CREDIT = 1 << 5,
+        CLOSING_DEBIT = 1 << 6,
+        CLOSING_CREDIT = 1 << 7,
+    }
+);
 
 /// A request to create an account. The submitting organisation becomes its owner.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NewAccount {
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub id: u128,
     #[serde(with = "crate::serde_u128", default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub user_data_128: u128,
     #[serde(default)]
     pub user_data_64: u64,
@@ -78,20 +93,26 @@ pub struct NewAccount {
 }
 
 /// A request to move money between two accounts of one ledger.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NewTransfer {
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub id: u128,
     #[serde(with = "crate::serde_u128", default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub debit_account_id: u128,
     #[serde(with = "crate::serde_u128", default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub credit_account_id: u128,
     #[serde(default)]
     pub amount: Amount,
     /// For a post or void: the id of the pending transfer it resolves.
     #[serde(with = "crate::serde_u128", default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub pending_id: u128,
     #[serde(with = "crate::serde_u128", default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub user_data_128: u128,
     #[serde(default)]
     pub user_data_64: u64,
@@ -109,6 +130,7 @@ pub struct NewTransfer {
 }
 
 /// The closed set of state changes. Tags are part of the wire format: never reuse one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Operation {
@@ -221,15 +243,18 @@ impl Decode for Operation {
 }
 
 /// An account as the ledger keeps it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub id: u128,
     pub debits_pending: Amount,
     pub debits_posted: Amount,
     pub credits_pending: Amount,
     pub credits_posted: Amount,
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub user_data_128: u128,
     pub user_data_64: u64,
     pub user_data_32: u32,
@@ -280,6 +305,7 @@ impl Decode for Account {
 }
 
 /// The state of a pending transfer (a hold).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
@@ -306,19 +332,25 @@ impl PendingStatus {
 }
 
 /// A transfer as the ledger keeps it: immutable once created, except the status of a hold.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfer {
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub id: u128,
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub debit_account_id: u128,
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub credit_account_id: u128,
     /// The amount actually moved (for balancing transfers, possibly less than requested).
     pub amount: Amount,
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub pending_id: u128,
     #[serde(with = "crate::serde_u128")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::DecimalU128))]
     pub user_data_128: u128,
     pub user_data_64: u64,
     pub user_data_32: u32,

@@ -142,6 +142,7 @@ pub mod v1 {
 }
 
 /// Proof that an operation was in `header`'s block, submitted by `org`, with `result`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationProof {
     pub header: Header,

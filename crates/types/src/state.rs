@@ -135,12 +135,15 @@ impl WriteSet {
 /// operation range `log_range`. The state root is
 /// `hash("hansa/state/v2", records_root || records_ops_root || records_range.0 ||
 /// records_range.1 || log_root || log_range.0 || log_range.1)`, integers as u64 little-endian.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StateCommitment {
     pub records_root: Hash,
     pub records_ops_root: Hash,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u64>, min_items = 2, max_items = 2))]
     pub records_range: (u64, u64),
     pub log_root: Hash,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u64>, min_items = 2, max_items = 2))]
     pub log_range: (u64, u64),
 }
 

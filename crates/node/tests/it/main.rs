@@ -2,6 +2,7 @@
 
 mod api;
 mod devnet;
+mod openapi;
 mod state_sync;
 mod support;
 mod tls;
