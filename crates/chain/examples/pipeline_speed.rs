@@ -8,6 +8,7 @@
 use commonware_runtime::{Runner as _, Supervisor as _};
 use hansa_chain::Executor as _;
 use hansa_chain::app::{App, AppConfig, Index};
+use hansa_chain::sim::SplitMix64;
 use hansa_ledger::testkit::{self, BANK, CNY, account, key, transfer};
 use hansa_types::{Batch, ResultCode};
 use std::time::{Duration, Instant};
@@ -63,13 +64,8 @@ fn main() {
         hansa_chain::Executor::finalized(&app, block.clone(), Vec::new()).await;
         parent = block;
 
-        let mut random = 12345u64;
-        let mut next = || {
-            random ^= random << 13;
-            random ^= random >> 7;
-            random ^= random << 17;
-            random
-        };
+        let mut random = SplitMix64::new(12345);
+        let mut next = || random.next_u64();
         let mut id = 1u128 << 64;
         let (mut build, mut apply, mut transfers) = (Duration::ZERO, Duration::ZERO, 0usize);
         let (cpu_before, wall_before) = (cpu_time(), Instant::now());

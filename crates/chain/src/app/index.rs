@@ -62,10 +62,6 @@ const TOTALS: TableDefinition<u32, (u128, u128, u64)> = TableDefinition::new("to
 const ANCHOR: TableDefinition<u8, &[u8]> = TableDefinition::new("anchor");
 
 const INDEXED_HEIGHT: &str = "indexed_height";
-/// The layout of the tables, recorded with the first block (2: runs of operations, batch
-/// results in runs).
-const FORMAT: &str = "format";
-const FORMAT_VERSION: u64 = 2;
 /// History below this height was pruned (0: none).
 const PRUNED_BELOW: &str = "pruned_below";
 const TRANSFER_COUNT: &str = "transfers";
@@ -162,9 +158,6 @@ impl Index {
         {
             let mut meta = write.open_table(META).map_err(error)?;
             let indexed = meta.get(INDEXED_HEIGHT).map_err(error)?.map_or(0, |value| value.value());
-            if indexed == 0 {
-                meta.insert(FORMAT, FORMAT_VERSION).map_err(error)?;
-            }
             if height <= indexed {
                 return Ok(()); // Replayed after a restart: recorded already.
             }
