@@ -112,6 +112,15 @@ pub struct Tuning {
     pub page_cache_pages: usize,
     /// Archive items per section (fixed for the life of the data).
     pub items_per_section: u64,
+    /// Views per section of marshal's cache of notarized and verified blocks (fixed for the
+    /// life of the data). The cache drops whole sections once they fall `view_retention`
+    /// views behind the finalized tip, so it holds at most `view_retention` plus this many
+    /// views of blocks: with sections as large as the archives' (4,096 views) a validator
+    /// kept a second copy of every block of its first hours.
+    pub cache_views_per_section: u64,
+    /// zstd level of the finalized blocks' values on disk (`None` stores them as they are).
+    /// Fixed for the life of the data.
+    pub block_compression: Option<u8>,
     /// Initial size of the archives' freezer tables.
     pub freezer_table_initial_size: u32,
     /// Target size of the archives' freezer value sections.
@@ -145,6 +154,8 @@ impl Tuning {
             page_bytes: 4_096,
             page_cache_pages: 1_024,
             items_per_section: 4_096,
+            cache_views_per_section: 64,
+            block_compression: Some(1),
             freezer_table_initial_size: 65_536,
             freezer_value_target_bytes: 256 * 1024 * 1024,
             pending_acknowledgements_max: 8,
@@ -170,6 +181,8 @@ impl Tuning {
             page_bytes: 1_024,
             page_cache_pages: 16,
             items_per_section: 64,
+            cache_views_per_section: 16,
+            block_compression: Some(1),
             freezer_table_initial_size: 64,
             freezer_value_target_bytes: 64 * 1024,
             pending_acknowledgements_max: 4,
@@ -218,6 +231,7 @@ fn archive_config<C>(
     name: &str,
     tuning: &Tuning,
     page_cache: &CacheRef,
+    compression: Option<u8>,
     codec_config: C,
 ) -> Result<immutable::Config<C>, ChainError> {
     let buffer = non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?;
@@ -231,7 +245,7 @@ fn archive_config<C>(
         freezer_key_page_cache: page_cache.clone(),
         freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
         freezer_value_target_size: tuning.freezer_value_target_bytes,
-        freezer_value_compression: None,
+        freezer_value_compression: compression,
         ordinal_partition: format!("{prefix}-{name}-ordinal"),
         items_per_section: non_zero_u64(tuning.items_per_section, "items_per_section")?,
         freezer_key_write_buffer: buffer,
@@ -249,6 +263,7 @@ fn prunable_config<C>(
     name: &str,
     tuning: &Tuning,
     page_cache: &CacheRef,
+    compression: Option<u8>,
     codec_config: C,
 ) -> Result<prunable::Config<EightCap, C>, ChainError> {
     let buffer = non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?;
@@ -258,7 +273,7 @@ fn prunable_config<C>(
         key_partition: format!("{prefix}-{name}-pruned-key"),
         key_page_cache: page_cache.clone(),
         value_partition: format!("{prefix}-{name}-pruned-value"),
-        compression: None,
+        compression,
         codec_config,
         items_per_section: non_zero_u64(tuning.items_per_section, "items_per_section")?,
         key_write_buffer: buffer,
@@ -343,7 +358,7 @@ where
         partition_prefix: format!("{prefix}-marshal"),
         mailbox_size,
         view_retention: ViewDelta::new(tuning.view_retention),
-        prunable_items_per_section: non_zero_u64(tuning.items_per_section, "items_per_section")?,
+        prunable_items_per_section: non_zero_u64(tuning.cache_views_per_section, "cache_views_per_section")?,
         page_cache: page_cache.clone(),
         replay_buffer: non_zero_usize(tuning.replay_buffer_bytes, "replay_buffer_bytes")?,
         key_write_buffer: non_zero_usize(tuning.write_buffer_bytes, "write_buffer_bytes")?,
@@ -407,21 +422,21 @@ where
         None => start_marshal!(
             immutable::Archive::init(
                 context.child("finalizations_by_height"),
-                archive_config(&prefix, "finalizations", &tuning, &page_cache, certificate_codec())?,
+                archive_config(&prefix, "finalizations", &tuning, &page_cache, None, certificate_codec())?,
             ),
             immutable::Archive::init(
                 context.child("finalized_blocks"),
-                archive_config(&prefix, "blocks", &tuning, &page_cache, ())?,
+                archive_config(&prefix, "blocks", &tuning, &page_cache, tuning.block_compression, ())?,
             )
         ),
         Some(_) => start_marshal!(
             prunable::Archive::init(
                 context.child("finalizations_by_height"),
-                prunable_config(&prefix, "finalizations", &tuning, &page_cache, certificate_codec())?,
+                prunable_config(&prefix, "finalizations", &tuning, &page_cache, None, certificate_codec())?,
             ),
             prunable::Archive::init(
                 context.child("finalized_blocks"),
-                prunable_config(&prefix, "blocks", &tuning, &page_cache, ())?,
+                prunable_config(&prefix, "blocks", &tuning, &page_cache, tuning.block_compression, ())?,
             )
         ),
     };

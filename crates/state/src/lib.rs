@@ -21,6 +21,7 @@
 //! block means.
 
 pub mod log_index;
+pub mod pack;
 pub mod proof;
 mod store;
 pub mod sync;

@@ -1,18 +1,20 @@
 //! Record proofs: that a record is in the state after a block, checkable offline.
 //!
-//! Specification (proof format 2). A [`StateProof`] carries the header of a finalized block,
+//! Specification (proof format 3). A [`StateProof`] carries the header of a finalized block,
 //! the [`StateCommitment`] whose root is the header's state root, and a [`RecordProof`]:
 //! - for a current record, the record's table, id and encoded value, and a QMDB `current`
 //!   key-value proof (Commonware codec, hex in JSON) that storage key `table u16 LE || id u128
-//!   LE` has that value *now*, against `records_root`;
+//!   LE` has the packed value ([`crate::pack`]) *now*, against `records_root`;
 //! - for a log record, its table, id, value, its location in the log, and a QMDB inclusion
-//!   proof of the log entry `encode(table, id) || value` at that location, against `log_root`.
+//!   proof of the log entry `encode(table, id) || pack(value)` at that location, against
+//!   `log_root`.
 //!
+//! Format 2 is the same with values stored unpacked (chains of storage format 1).
 //! Verification needs nothing but the proof (the header's finality is checked separately,
 //! against the genesis validator keys). The format number is part of the proof: every later
-//! verifier keeps accepting format 2.
+//! verifier keeps accepting formats 2 and 3.
 
-use crate::store::{CHUNK, Family, StorageKey, log_entry, storage_key};
+use crate::store::{CHUNK, Family, StorageKey, log_entry, storage_key, stored};
 use commonware_codec::{Decode as _, Encode as _};
 use commonware_cryptography::{Sha256, sha256::Digest};
 use commonware_storage::merkle::{Location, MAX_PROOF_DIGESTS_PER_ELEMENT, Proof};
@@ -22,7 +24,9 @@ use hansa_types::{Hash, Header, StateCommitment, StateKey, TableId};
 use serde::{Deserialize, Serialize};
 
 /// The proof format this crate issues.
-pub const PROOF_FORMAT: u16 = 2;
+pub const PROOF_FORMAT: u16 = 3;
+/// The earliest format this crate verifies (values unpacked).
+pub const PROOF_FORMAT_MIN: u16 = 2;
 
 /// A record and the proof that it is in the state after `header`'s block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +68,7 @@ pub enum RecordProof {
 /// Why a proof does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    #[error("proof format {0} is not known to this verifier (it knows up to {PROOF_FORMAT})")]
+    #[error("proof format {0} is not known to this verifier (it knows {PROOF_FORMAT_MIN} to {PROOF_FORMAT})")]
     UnknownFormat(u16),
     #[error("the state commitment does not hash to the header's state root")]
     StateRootMismatch,
@@ -97,8 +101,13 @@ impl RecordProof {
         }
     }
 
-    /// Checks the record against `state`.
-    pub fn verify(&self, state: &StateCommitment) -> Result<(), VerifyError> {
+    /// Checks the record against `state`, as a proof of `format` states it (see the module's
+    /// specification).
+    pub fn verify(&self, format: u16, state: &StateCommitment) -> Result<(), VerifyError> {
+        if !(PROOF_FORMAT_MIN..=PROOF_FORMAT).contains(&format) {
+            return Err(VerifyError::UnknownFormat(format));
+        }
+        let as_stored = |value: &[u8]| if format >= 3 { stored(value) } else { value.to_vec() };
         let key = self.key();
         match self {
             RecordProof::Current { value, proof, .. } => {
@@ -109,7 +118,7 @@ impl RecordProof {
                 .map_err(|error| VerifyError::Malformed(error.to_string()))?;
                 let operation =
                     qmdb::any::unordered::variable::Operation::<Family, StorageKey, Vec<u8>>::Update(
-                        qmdb::any::unordered::Update(storage_key(&key), value.clone()),
+                        qmdb::any::unordered::Update(storage_key(&key), as_stored(value)),
                     );
                 if !proof.verify::<Sha256, _>(operation, &digest_of(&state.records_root)) {
                     return Err(VerifyError::NotCurrent);
@@ -119,8 +128,10 @@ impl RecordProof {
                 let proof =
                     Proof::<Family, Digest>::decode_cfg(proof.clone(), &MAX_PROOF_DIGESTS_PER_ELEMENT)
                         .map_err(|error| VerifyError::Malformed(error.to_string()))?;
-                let operation =
-                    qmdb::keyless::variable::Operation::<Family, Vec<u8>>::Append(log_entry(&key, value));
+                let operation = qmdb::keyless::variable::Operation::<Family, Vec<u8>>::Append(log_entry(
+                    &key,
+                    &as_stored(value),
+                ));
                 let root = digest_of(&state.log_root);
                 if !qmdb::verify_proof::<Sha256, Family, _>(
                     &proof,
@@ -156,12 +167,12 @@ impl RecordProof {
 impl StateProof {
     /// Checks the record against the header's state root (not the header's finality).
     pub fn verify(&self) -> Result<(), VerifyError> {
-        if self.format != PROOF_FORMAT {
+        if !(PROOF_FORMAT_MIN..=PROOF_FORMAT).contains(&self.format) {
             return Err(VerifyError::UnknownFormat(self.format));
         }
         if self.state.root() != self.header.state_root {
             return Err(VerifyError::StateRootMismatch);
         }
-        self.record.verify(&self.state)
+        self.record.verify(self.format, &self.state)
     }
 }

@@ -117,6 +117,21 @@ const GENESIS_KEY: u64 = 2;
 /// Metadata key present while a state sync is under way (its value: the target height). A
 /// store that reopens with it holds a partial state: it syncs again before anything else.
 const SYNCING_KEY: u64 = 3;
+/// Metadata key of the storage format the databases were written in ([`STORAGE_FORMAT`]).
+const FORMAT_KEY: u64 = 4;
+/// The storage format: 2 stores every value packed ([`crate::pack`]). Data folders of the
+/// earlier format (values as they are, no format key) are refused with a clear error.
+pub const STORAGE_FORMAT: u64 = 2;
+
+/// A stored value as the databases hold and hash it.
+pub(crate) fn stored(value: &[u8]) -> Vec<u8> {
+    crate::pack::pack(value)
+}
+
+/// A value as the databases hold it, unpacked.
+fn unstored(packed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    crate::pack::unpack(packed, RECORD_BYTES_MAX).map_err(|error| StoreError::Malformed(error.to_string()))
+}
 
 /// The storage key of a state key.
 pub(crate) fn storage_key(key: &StateKey) -> StorageKey {
@@ -210,6 +225,22 @@ pub enum StoreError {
     NotEmpty(u64),
     #[error("a state sync to height {0} did not finish: the state is incomplete until a sync succeeds")]
     Unsynced(u64),
+    #[error(
+        "the state was written in storage format {0}, and this build reads format {STORAGE_FORMAT}: remove the \
+         validator's data folder and let it join from a snapshot"
+    )]
+    OtherFormat(u64),
+}
+
+/// Refuses databases written in another storage format (those of format 1 carry no key).
+fn check_format<E: commonware_storage::Context>(meta: &Meta<E>) -> Result<(), StoreError> {
+    let format = match meta.get(&U64::new(FORMAT_KEY)) {
+        None => 1,
+        Some(bytes) => {
+            u64::decode(bytes).map_err(|error| StoreError::Metadata(format!("storage format: {error}")))?
+        }
+    };
+    if format == STORAGE_FORMAT { Ok(()) } else { Err(StoreError::OtherFormat(format)) }
 }
 
 fn qmdb_error(error: impl std::fmt::Display) -> StoreError {
@@ -485,6 +516,9 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             Some(bytes) => Some(Checkpoint::decode(bytes)?),
             None => None,
         };
+        if checkpoint.is_some() || meta.get(&U64::new(SYNCING_KEY)).is_some() {
+            check_format(&meta)?;
+        }
         if let Some(bytes) = meta.get(&U64::new(SYNCING_KEY)) {
             // A sync did not finish: the partitions hold a partial state that only the sync
             // engine may reopen (it resumes from it).
@@ -577,6 +611,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                 databases.applied = reopened;
                 let mut meta = databases.meta.take().expect("present");
                 meta.put(U64::new(GENESIS_KEY), reopened.encode());
+                meta.put(U64::new(FORMAT_KEY), STORAGE_FORMAT.encode());
                 databases.meta = Some(meta);
                 Self::write_checkpoint(&mut databases).await?;
                 reopened
@@ -651,7 +686,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         }
         .map_err(qmdb_error)?;
         for (position, value) in current_positions.into_iter().zip(found) {
-            values[position] = value;
+            values[position] = value.map(|packed| unstored(&packed)).transpose()?;
         }
         let mut applied_keys = Vec::new();
         let mut applied_positions = Vec::new();
@@ -731,7 +766,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                     "log entry {location} holds {stored_key:?}, not {key:?}"
                 )));
             }
-            values[position] = Some(value.to_vec());
+            values[position] = Some(unstored(value)?);
         }
         Ok(values)
     }
@@ -763,7 +798,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                     return Ok(None);
                 };
                 let proof = databases.records().key_value_proof(storage).await.map_err(qmdb_error)?;
-                RecordProof::encode_current(key, value, &proof)
+                RecordProof::encode_current(key, unstored(&value)?, &proof)
             }
             TableKind::Log => {
                 let Some(location) = Self::locate(&databases, std::slice::from_ref(key))?[0] else {
@@ -778,7 +813,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                         if stored != *key {
                             return Err(StoreError::Corrupt(format!("log entry {location} is not {key:?}")));
                         }
-                        value.to_vec()
+                        unstored(value)?
                     }
                     _ => return Err(StoreError::Corrupt(format!("log entry {location} is not an append"))),
                 };
@@ -824,7 +859,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             None => databases.records().new_batch(),
         };
         for write in &writes.records {
-            records = records.write(storage_key(&write.key), write.value.clone());
+            records = records.write(storage_key(&write.key), write.value.as_deref().map(stored));
         }
         let records =
             records.merkleize(databases.records(), None, &mut Proportional).await.map_err(qmdb_error)?;
@@ -836,7 +871,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         let mut appends = FastMap::default();
         let mut locations = Vec::with_capacity(writes.log.len());
         for (offset, append) in writes.log.iter().enumerate() {
-            log = log.append(log_entry(&append.key, &append.value));
+            log = log.append(log_entry(&append.key, &stored(&append.value)));
             appends.insert(append.key, append.value.clone());
             locations.push((append.key, first + offset as u64));
         }

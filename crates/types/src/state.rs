@@ -132,7 +132,9 @@ impl WriteSet {
 /// operation log, the boundary being its inactivity floor rounded down to a bitmap chunk) are
 /// what a new validator syncs that database against. Log records are
 /// appended to an authenticated append-only log (QMDB `keyless`) with root `log_root` over the
-/// operation range `log_range`. The state root is
+/// operation range `log_range`. Both hold each value packed, with its zero bytes left out
+/// (`hansa-state`'s `pack`; chains of its storage format 1, whose proofs are of format 2,
+/// held values as they are). The state root is
 /// `hash("hansa/state/v2", records_root || records_ops_root || records_range.0 ||
 /// records_range.1 || log_root || log_range.0 || log_range.1)`, integers as u64 little-endian.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

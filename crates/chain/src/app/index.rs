@@ -31,18 +31,81 @@ const OPERATION_RUNS: TableDefinition<(u128, u64, u32), u32> = TableDefinition::
 /// The table of one entry per operation that indexes of an earlier format hold.
 const OPERATIONS_BEFORE_RUNS: &str = "operations";
 /// Each account's transfers, in buckets of accounts: (bucket of the account, timestamp of the
-/// bucket's first transfer in a block) to the bucket's transfers in that block, as packed
-/// (timestamp u64 LE, id u128 LE, account u128 LE) entries in timestamp order. One entry per
-/// bucket and block, not per transfer: a block writes at most [`ACCOUNT_BUCKETS`] entries
+/// bucket's first transfer in a block) to the bucket's transfers in that block, as
+/// (timestamp, id, account) entries in timestamp order, packed ([`EntryPacker`]). One entry
+/// per bucket and block, not per transfer: a block writes at most [`ACCOUNT_BUCKETS`] entries
 /// however many accounts it touches (random inserts into a B-tree cost a page each; this is
 /// what keeps the index's cost per transfer small). A query reads its account's bucket and
 /// keeps that account's entries.
 const ACCOUNT_TRANSFERS: TableDefinition<(u16, u64), &[u8]> =
-    TableDefinition::new("account_transfers_by_bucket");
+    TableDefinition::new("account_transfers_packed");
+/// The table of unpacked 40-byte entries that indexes of an earlier format hold.
+const ACCOUNT_TRANSFERS_BEFORE_PACKING: &str = "account_transfers_by_bucket";
 /// Buckets of accounts in [`ACCOUNT_TRANSFERS`].
 pub const ACCOUNT_BUCKETS: u16 = 256;
-/// Bytes of one packed (timestamp, id, account) entry.
-const ENTRY_BYTES: usize = 40;
+
+fn put_varint(out: &mut Vec<u8>, mut value: u128) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn take_varint(bytes: &mut &[u8]) -> Option<u128> {
+    let mut value = 0u128;
+    for shift in (0..128).step_by(7) {
+        let (byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u128::from(byte & 0x7F).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The entries of one bucket in one block, as LEB128 varints: the timestamp's increase over
+/// the previous entry's (the first: over the table key's timestamp), the id's change from the
+/// previous entry's (zigzag; the first: from 0), and the account. Timestamps are consecutive
+/// and ids usually grow within a block, so an entry takes about 8 bytes instead of 40.
+struct EntryPacker {
+    out: Vec<u8>,
+    timestamp: u64,
+    id: u128,
+}
+
+impl EntryPacker {
+    fn new(first_timestamp: u64) -> EntryPacker {
+        EntryPacker { out: Vec::new(), timestamp: first_timestamp, id: 0 }
+    }
+
+    fn push(&mut self, timestamp: u64, id: u128, account: u128) {
+        put_varint(&mut self.out, u128::from(timestamp.wrapping_sub(self.timestamp)));
+        let change = id.wrapping_sub(self.id) as i128;
+        put_varint(&mut self.out, ((change << 1) ^ (change >> 127)) as u128);
+        put_varint(&mut self.out, account);
+        (self.timestamp, self.id) = (timestamp, id);
+    }
+}
+
+/// The (timestamp, id, account) entries of a packed bucket whose key holds `first_timestamp`.
+fn unpack_entries(first_timestamp: u64, mut bytes: &[u8]) -> Result<Vec<(u64, u128, u128)>, IndexError> {
+    let malformed = || IndexError("a malformed entry of an account's transfers".into());
+    let (mut timestamp, mut id) = (first_timestamp, 0u128);
+    let mut entries = Vec::new();
+    while !bytes.is_empty() {
+        let increase =
+            u64::try_from(take_varint(&mut bytes).ok_or_else(malformed)?).map_err(|_| malformed())?;
+        let zigzag = take_varint(&mut bytes).ok_or_else(malformed)?;
+        let account = take_varint(&mut bytes).ok_or_else(malformed)?;
+        timestamp = timestamp.wrapping_add(increase);
+        let change = ((zigzag >> 1) as i128) ^ -((zigzag & 1) as i128);
+        id = id.wrapping_add(change as u128);
+        entries.push((timestamp, id, account));
+    }
+    Ok(entries)
+}
 
 /// The bucket of an account (a multiplicative hash of both halves of the id, so that
 /// sequential ids spread).
@@ -114,9 +177,12 @@ impl Index {
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Index, IndexError> {
         let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(error)?;
         let read = db.begin_read().map_err(error)?;
-        if read.list_tables().map_err(error)?.any(|table| table.name() == OPERATIONS_BEFORE_RUNS) {
+        if read.list_tables().map_err(error)?.any(|table| {
+            table.name() == OPERATIONS_BEFORE_RUNS || table.name() == ACCOUNT_TRANSFERS_BEFORE_PACKING
+        }) {
             return Err(IndexError(
-                "this index has an earlier format (one entry per operation): remove the validator's \
+                "this index has an earlier format (one entry per operation or unpacked account \
+                 transfers): remove the validator's \
                  data folder and let it join from a snapshot"
                     .into(),
             ));
@@ -181,19 +247,19 @@ impl Index {
             }
             // A block's transfers are in timestamp order, so each account's list is too; the
             // entries go in in key order.
-            let mut by_bucket: std::collections::BTreeMap<u16, Vec<u8>> = std::collections::BTreeMap::new();
+            let mut by_bucket: std::collections::BTreeMap<u16, (u64, EntryPacker)> =
+                std::collections::BTreeMap::new();
             for transfer in record.transfers {
                 for account in [transfer.debit_account_id, transfer.credit_account_id] {
-                    let packed = by_bucket.entry(bucket(account)).or_default();
-                    packed.extend_from_slice(&transfer.timestamp.to_le_bytes());
-                    packed.extend_from_slice(&transfer.id.to_le_bytes());
-                    packed.extend_from_slice(&account.to_le_bytes());
+                    let (_, packer) = by_bucket
+                        .entry(bucket(account))
+                        .or_insert_with(|| (transfer.timestamp, EntryPacker::new(transfer.timestamp)));
+                    packer.push(transfer.timestamp, transfer.id, account);
                 }
             }
             let mut account_transfers = write.open_table(ACCOUNT_TRANSFERS).map_err(error)?;
-            for (bucket, packed) in &by_bucket {
-                let first = u64::from_le_bytes(packed[..8].try_into().expect("8 bytes"));
-                account_transfers.insert((*bucket, first), packed.as_slice()).map_err(error)?;
+            for (bucket, (first, packer)) in &by_bucket {
+                account_transfers.insert((*bucket, *first), packer.out.as_slice()).map_err(error)?;
             }
             let mut balances = write.open_table(BALANCES).map_err(error)?;
             for (id, balance) in record.balances {
@@ -408,16 +474,12 @@ impl Index {
         if from > to {
             return Ok(Vec::new());
         }
-        let unpack = |bytes: &[u8]| -> Vec<(u64, u128)> {
-            bytes
-                .chunks_exact(ENTRY_BYTES)
-                .filter(|entry| u128::from_le_bytes(entry[24..].try_into().expect("16 bytes")) == account)
-                .map(|entry| {
-                    let timestamp = u64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
-                    let id = u128::from_le_bytes(entry[8..24].try_into().expect("16 bytes"));
-                    (timestamp, id)
-                })
-                .collect()
+        let unpack = |first: u64, bytes: &[u8]| -> Result<Vec<(u64, u128)>, IndexError> {
+            Ok(unpack_entries(first, bytes)?
+                .into_iter()
+                .filter(|entry| entry.2 == account)
+                .map(|(timestamp, id, _)| (timestamp, id))
+                .collect())
         };
         let account_bucket = bucket(account);
         let mut ids = Vec::new();
@@ -439,7 +501,7 @@ impl Index {
             for entry in range.rev() {
                 let (key, value) = entry.map_err(error)?;
                 let first = key.value().1;
-                if take(&mut unpack(value.value()).into_iter().rev(), &mut ids) || first <= from {
+                if take(&mut unpack(first, value.value())?.into_iter().rev(), &mut ids) || first <= from {
                     break;
                 }
             }
@@ -452,8 +514,8 @@ impl Index {
                 .map_err(error)?
                 .map_or(from, |(key, _)| key.value().1);
             for entry in table.range((account_bucket, start)..=(account_bucket, to)).map_err(error)? {
-                let (_, value) = entry.map_err(error)?;
-                if take(&mut unpack(value.value()).into_iter(), &mut ids) {
+                let (key, value) = entry.map_err(error)?;
+                if take(&mut unpack(key.value().1, value.value())?.into_iter(), &mut ids) {
                     break;
                 }
             }
@@ -706,6 +768,41 @@ mod tests {
             submitter: OrgId(1),
             status: PendingStatus::None,
         }
+    }
+
+    /// Packed entries read back as they went in: ids that grow, fall, jump across the whole
+    /// range, repeat; extreme accounts; equal timestamps (both sides of one transfer).
+    #[test]
+    fn packed_account_entries_read_back() {
+        let mut random = crate::sim::SplitMix64::new(11);
+        let first = 1_796_055_042_979_000_000u64;
+        let mut entries = Vec::new();
+        let mut timestamp = first;
+        for n in 0..2_000u128 {
+            let id = match n % 5 {
+                0 => 1_000 + n,
+                1 => u128::MAX - n,
+                2 => u128::from(random.next_u64()) << 64 | u128::from(random.next_u64()),
+                3 => 0,
+                _ => entries.last().map_or(5, |(_, id, _)| *id),
+            };
+            let account = if n % 3 == 0 { u128::MAX } else { u128::from(random.next_u64() % 10_000) };
+            entries.push((timestamp, id, account));
+            timestamp += random.next_u64() % 3; // sometimes the same timestamp
+        }
+        let mut packer = EntryPacker::new(first);
+        for (timestamp, id, account) in &entries {
+            packer.push(*timestamp, *id, *account);
+        }
+        assert_eq!(unpack_entries(first, &packer.out).expect("unpacks"), entries);
+        // Sequential ids and small accounts, as a block of W1 writes them: about 8 bytes each.
+        let mut packer = EntryPacker::new(first);
+        for n in 0..1_000u64 {
+            packer.push(first + n, u128::from(1_000_000 + n), u128::from(10_000 + n % 97));
+        }
+        assert!(packer.out.len() <= 1_000 * 8, "{} bytes", packer.out.len());
+        // A varint cut short is refused, not misread.
+        assert!(unpack_entries(first, &packer.out[..packer.out.len() - 1]).is_err());
     }
 
     /// A distinct digest per (height, batch).

@@ -832,11 +832,11 @@ pub(super) struct RecordProofEnvelope {
     certificate: Vec<u8>,
 }
 
-/// A record and the proof that it is in the state after `header`'s block (proof format 2,
+/// A record and the proof that it is in the state after `header`'s block (proof format 3,
 /// specified in the `hansa-state` crate's `proof.rs`).
 #[derive(Serialize, ToSchema)]
 struct StateProof {
-    /// The proof format: 2.
+    /// The proof format: 3 (format 2, values stored unpacked, still verifies).
     format: u16,
     header: Header,
     state: StateCommitment,

@@ -8,6 +8,7 @@ use hansa_ledger::modules::{
     self,
     ledger::{ACCOUNTS, HOLDS, RESOLUTIONS, TRANSFERS},
 };
+use hansa_state::proof::PROOF_FORMAT;
 use hansa_state::{LogIndex, Part, Peers, RecordProof, StateProof, Store, StoreConfig, VerifyError};
 use hansa_types::{Hash, Header, LogAppend, RecordWrite, StateCommitment, StateKey, WriteSet};
 use std::collections::BTreeMap;
@@ -266,8 +267,12 @@ fn proofs_of_current_and_log_records_verify_and_tampering_fails() {
         for key in [current, logged] {
             let (height, commitment, record) = store.prove(&key).await.expect("prove").expect("present");
             assert_eq!(record.value(), model.get(&key).expect("in model").as_slice());
-            let proof =
-                StateProof { format: 2, header: header_for(&commitment, height), state: commitment, record };
+            let proof = StateProof {
+                format: PROOF_FORMAT,
+                header: header_for(&commitment, height),
+                state: commitment,
+                record,
+            };
             assert_eq!(proof.verify(), Ok(()), "{key:?}");
             // Through JSON and back, as `hansa verify` reads it.
             let json = serde_json::to_string(&proof).expect("json");
@@ -287,8 +292,12 @@ fn proofs_of_current_and_log_records_verify_and_tampering_fails() {
             tampered.header.state_root = Hash([1; 32]);
             assert_eq!(tampered.verify(), Err(VerifyError::StateRootMismatch));
             let mut tampered = proof.clone();
-            tampered.format = 3;
-            assert_eq!(tampered.verify(), Err(VerifyError::UnknownFormat(3)));
+            tampered.format = PROOF_FORMAT + 1;
+            assert_eq!(tampered.verify(), Err(VerifyError::UnknownFormat(PROOF_FORMAT + 1)));
+            // Read as format 2 (values unpacked), a format 3 proof does not hold.
+            let mut tampered = proof.clone();
+            tampered.format = 2;
+            assert!(tampered.verify().is_err(), "read as another format");
         }
         // An absent record has no proof.
         assert!(store.prove(&ACCOUNTS.key(1_000_000)).await.expect("prove").is_none());
@@ -381,8 +390,12 @@ fn a_new_store_syncs_to_a_peers_checkpoint_and_refuses_a_snapshot_that_does_not_
         assert_matches(&client, &at_target).await;
         let logged = *at_target.log.keys().next().expect("a log record");
         let (height, commitment, record) = client.prove(&logged).await.expect("prove").expect("present");
-        let proof =
-            StateProof { format: 2, header: header_for(&commitment, height), state: commitment, record };
+        let proof = StateProof {
+            format: PROOF_FORMAT,
+            header: header_for(&commitment, height),
+            state: commitment,
+            record,
+        };
         assert_eq!(proof.verify(), Ok(()));
         let mut replayed = at_target;
         for (expected_model, expected, writes) in &after {
