@@ -32,71 +32,134 @@ pub struct PackError(&'static str);
 /// Groups a tag run can cover.
 const RUN_MAX: usize = 255;
 
-fn zeros_in(group: &[u8]) -> usize {
-    group.iter().filter(|byte| **byte == 0).count()
+/// The group of 8 bytes at `group`, as a little-endian word.
+fn word(value: &[u8], group: usize) -> u64 {
+    u64::from_le_bytes(value[group * 8..group * 8 + 8].try_into().expect("8 bytes"))
+}
+
+/// The tag of a word: bit `i` set when byte `i` is not zero. (Each byte is folded onto its
+/// lowest bit, and one multiplication gathers the eight bits into the top byte; no two
+/// partial products meet there.)
+fn tag_of(word: u64) -> u8 {
+    let mut folded = word | (word >> 4);
+    folded |= folded >> 2;
+    folded |= folded >> 1;
+    ((folded & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+}
+
+/// Zero bytes in a word.
+fn zeros_in(word: u64) -> u32 {
+    8 - tag_of(word).count_ones()
+}
+
+fn push_present(out: &mut Vec<u8>, bytes: &[u8]) {
+    for byte in bytes {
+        if *byte != 0 {
+            out.push(*byte);
+        }
+    }
 }
 
 /// Packs `value`.
 pub fn pack(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len() / 2 + 16);
+    let mut out = Vec::with_capacity(value.len() + value.len() / 8 + 8);
+    pack_into(&mut out, value);
+    out
+}
+
+/// Packs `value` at the end of `out`.
+pub fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
     let mut length = value.len() as u64;
-    loop {
-        let byte = (length & 0x7F) as u8;
+    while length >= 0x80 {
+        out.push(length as u8 | 0x80);
         length >>= 7;
-        if length == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
     }
+    out.push(length as u8);
     let full = value.len() / 8;
     let mut group = 0;
     while group < full {
-        let bytes = &value[group * 8..group * 8 + 8];
-        let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+        let current = word(value, group);
         group += 1;
-        if word == 0 {
-            let run = (group..full)
-                .take(RUN_MAX)
-                .take_while(|next| value[next * 8..next * 8 + 8].iter().all(|byte| *byte == 0));
-            let count = run.count();
+        if current == 0 {
+            let mut count = 0;
+            while count < RUN_MAX && group + count < full && word(value, group + count) == 0 {
+                count += 1;
+            }
             out.extend_from_slice(&[0x00, count as u8]);
             group += count;
             continue;
         }
-        let tag = bytes.iter().enumerate().fold(0u8, |tag, (bit, byte)| tag | (u8::from(*byte != 0) << bit));
+        let tag = tag_of(current);
         out.push(tag);
         if tag == 0xFF {
-            out.extend_from_slice(bytes);
-            let count = (group..full)
-                .take(RUN_MAX)
-                .take_while(|next| zeros_in(&value[next * 8..next * 8 + 8]) <= 1)
-                .count();
+            out.extend_from_slice(&current.to_le_bytes());
+            let mut count = 0;
+            while count < RUN_MAX && group + count < full && zeros_in(word(value, group + count)) <= 1 {
+                count += 1;
+            }
             out.push(count as u8);
             out.extend_from_slice(&value[group * 8..(group + count) * 8]);
             group += count;
         } else {
-            out.extend(bytes.iter().filter(|byte| **byte != 0));
+            push_present(out, &value[(group - 1) * 8..group * 8]);
         }
     }
     let tail = &value[full * 8..];
     if !tail.is_empty() {
-        let tag = tail.iter().enumerate().fold(0u8, |tag, (bit, byte)| tag | (u8::from(*byte != 0) << bit));
-        out.push(tag);
-        out.extend(tail.iter().filter(|byte| **byte != 0));
+        let mut padded = [0u8; 8];
+        padded[..tail.len()].copy_from_slice(tail);
+        out.push(tag_of(u64::from_le_bytes(padded)));
+        push_present(out, tail);
     }
-    out
+}
+
+/// Reads packed bytes front to back.
+struct Input<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Input<'_> {
+    fn byte(&mut self, what: &'static str) -> Result<u8, PackError> {
+        let byte = *self.bytes.get(self.at).ok_or(PackError(what))?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    fn take(&mut self, count: usize, what: &'static str) -> Result<&[u8], PackError> {
+        let end = self.at.checked_add(count).filter(|end| *end <= self.bytes.len()).ok_or(PackError(what))?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    /// One group of `width` bytes from its tag: its non-zero bytes.
+    fn expand(&mut self, tag: u8, width: usize, out: &mut Vec<u8>) -> Result<(), PackError> {
+        let present = self.take(tag.count_ones() as usize, "a group is cut short")?;
+        let mut present = present.iter();
+        for bit in 0..width {
+            if tag & (1 << bit) == 0 {
+                out.push(0);
+            } else {
+                let byte = *present.next().expect("as many bytes as bits");
+                if byte == 0 {
+                    return Err(PackError("a zero byte marked as not zero"));
+                }
+                out.push(byte);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Unpacks what [`pack`] produced; `max` bounds the unpacked length (the bytes are read from
 /// disk or from a peer).
 pub fn unpack(packed: &[u8], max: usize) -> Result<Vec<u8>, PackError> {
-    let mut input = packed.iter().copied();
-    let mut next = |what: &'static str| input.next().ok_or(PackError(what));
+    let mut input = Input { bytes: packed, at: 0 };
     // At most 5 varint bytes: 35 bits, more than any record's length.
     let mut length: u64 = 0;
     for shift in [0, 7, 14, 21, 28] {
-        let byte = next("the length is cut short")?;
+        let byte = input.byte("the length is cut short")?;
         length |= u64::from(byte & 0x7F) << shift;
         if byte & 0x80 == 0 {
             break;
@@ -109,30 +172,12 @@ pub fn unpack(packed: &[u8], max: usize) -> Result<Vec<u8>, PackError> {
     let mut out = Vec::with_capacity(length);
     let full = length / 8;
     let mut group = 0;
-    // One group from a tag: its non-zero bytes.
-    let expand = |tag: u8,
-                  width: usize,
-                  out: &mut Vec<u8>,
-                  next: &mut dyn FnMut(&'static str) -> Result<u8, PackError>| {
-        for bit in 0..width {
-            if tag & (1 << bit) == 0 {
-                out.push(0);
-            } else {
-                let byte = next("a group is cut short")?;
-                if byte == 0 {
-                    return Err(PackError("a zero byte marked as not zero"));
-                }
-                out.push(byte);
-            }
-        }
-        Ok(())
-    };
     while group < full {
-        let tag = next("a tag is missing")?;
+        let tag = input.byte("a tag is missing")?;
         group += 1;
         match tag {
             0x00 => {
-                let count = usize::from(next("a zero run's count is missing")?);
+                let count = usize::from(input.byte("a zero run's count is missing")?);
                 if count > full - group {
                     return Err(PackError("a zero run past the end"));
                 }
@@ -140,30 +185,26 @@ pub fn unpack(packed: &[u8], max: usize) -> Result<Vec<u8>, PackError> {
                 group += count;
             }
             0xFF => {
-                for _ in 0..8 {
-                    out.push(next("a group is cut short")?);
-                }
-                let count = usize::from(next("a raw run's count is missing")?);
+                out.extend_from_slice(input.take(8, "a group is cut short")?);
+                let count = usize::from(input.byte("a raw run's count is missing")?);
                 if count > full - group {
                     return Err(PackError("a raw run past the end"));
                 }
-                for _ in 0..8 * count {
-                    out.push(next("a raw run is cut short")?);
-                }
+                out.extend_from_slice(input.take(8 * count, "a raw run is cut short")?);
                 group += count;
             }
-            tag => expand(tag, 8, &mut out, &mut next)?,
+            tag => input.expand(tag, 8, &mut out)?,
         }
     }
     let tail = length % 8;
     if tail > 0 {
-        let tag = next("the last tag is missing")?;
+        let tag = input.byte("the last tag is missing")?;
         if tag >> tail != 0 {
             return Err(PackError("the last tag marks bytes past the end"));
         }
-        expand(tag, tail, &mut out, &mut next)?;
+        input.expand(tag, tail, &mut out)?;
     }
-    if input.next().is_some() {
+    if input.at != packed.len() {
         return Err(PackError("trailing bytes"));
     }
     Ok(out)
@@ -203,6 +244,23 @@ mod tests {
             }
         }
         values
+    }
+
+    #[test]
+    fn tags_mark_the_non_zero_bytes() {
+        let mut random = Xorshift(7);
+        for _ in 0..100_000 {
+            // Words with each byte zero half of the time.
+            let mask = random.next();
+            let word = random.next()
+                & (0..8).fold(0u64, |m, i| if mask >> i & 1 == 1 { m | 0xFF << (8 * i) } else { m });
+            let expected =
+                word.to_le_bytes().iter().enumerate().fold(0u8, |t, (i, b)| t | (u8::from(*b != 0) << i));
+            assert_eq!(tag_of(word), expected, "{word:#x}");
+        }
+        assert_eq!(tag_of(0), 0);
+        assert_eq!(tag_of(u64::MAX), 0xFF);
+        assert_eq!(tag_of(0x0100_0000_0000_0080), 0b1000_0001);
     }
 
     #[test]

@@ -871,7 +871,10 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         let mut appends = FastMap::default();
         let mut locations = Vec::with_capacity(writes.log.len());
         for (offset, append) in writes.log.iter().enumerate() {
-            log = log.append(log_entry(&append.key, &stored(&append.value)));
+            let mut entry = Vec::with_capacity(18 + append.value.len() + append.value.len() / 8 + 8);
+            append.key.encode_to(&mut entry);
+            crate::pack::pack_into(&mut entry, &append.value);
+            log = log.append(entry);
             appends.insert(append.key, append.value.clone());
             locations.push((append.key, first + offset as u64));
         }
