@@ -22,12 +22,19 @@
 //!
 //! The packed bytes are what the state databases hold and hash: a proof of a record packs its
 //! value to recompute the database operation. [`pack`] is deterministic and [`unpack`] its
-//! inverse, refusing anything [`pack`] would not have produced.
+//! inverse, refusing anything [`pack`] would not have produced (so every value has exactly one
+//! packing). A packing is at most 17 bytes per 16 of the value, plus 6 ([`packed_max`]).
 
 /// Why packed bytes do not unpack.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("packed record: {0}")]
 pub struct PackError(&'static str);
+
+/// The longest packing of a value of `length` bytes: a dense group and its run count (10
+/// bytes) then a group with two zero bytes (7) repeat, plus the length varint and a tail tag.
+pub const fn packed_max(length: usize) -> usize {
+    length + length / 16 + 8
+}
 
 /// Groups a tag run can cover.
 const RUN_MAX: usize = 255;
@@ -120,6 +127,11 @@ struct Input<'a> {
 }
 
 impl Input<'_> {
+    /// The next byte, not consumed.
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
     fn byte(&mut self, what: &'static str) -> Result<u8, PackError> {
         let byte = *self.bytes.get(self.at).ok_or(PackError(what))?;
         self.at += 1;
@@ -162,6 +174,9 @@ pub fn unpack(packed: &[u8], max: usize) -> Result<Vec<u8>, PackError> {
         let byte = input.byte("the length is cut short")?;
         length |= u64::from(byte & 0x7F) << shift;
         if byte & 0x80 == 0 {
+            if byte == 0 && shift > 0 {
+                return Err(PackError("the length's varint is longer than it needs to be"));
+            }
             break;
         }
         if shift == 28 {
@@ -169,7 +184,8 @@ pub fn unpack(packed: &[u8], max: usize) -> Result<Vec<u8>, PackError> {
         }
     }
     let length = usize::try_from(length).ok().filter(|length| *length <= max).ok_or(PackError("too long"))?;
-    let mut out = Vec::with_capacity(length);
+    // A zero run of 2 bytes unpacks to at most 2,048: reserve no more than the input can fill.
+    let mut out = Vec::with_capacity(length.min(packed.len().saturating_mul(1024)));
     let full = length / 8;
     let mut group = 0;
     while group < full {
@@ -183,15 +199,32 @@ pub fn unpack(packed: &[u8], max: usize) -> Result<Vec<u8>, PackError> {
                 }
                 out.resize(out.len() + 8 * (1 + count), 0);
                 group += count;
+                // The packer extends a run as far as it can: a shorter run must end at a group
+                // that is not zero.
+                if count < RUN_MAX && group < full && input.peek() == Some(0x00) {
+                    return Err(PackError("a zero run that stops short"));
+                }
             }
             0xFF => {
-                out.extend_from_slice(input.take(8, "a group is cut short")?);
+                let first = input.take(8, "a group is cut short")?;
+                if first.contains(&0) {
+                    return Err(PackError("a zero byte in a group marked dense"));
+                }
+                out.extend_from_slice(first);
                 let count = usize::from(input.byte("a raw run's count is missing")?);
                 if count > full - group {
                     return Err(PackError("a raw run past the end"));
                 }
-                out.extend_from_slice(input.take(8 * count, "a raw run is cut short")?);
+                let run = input.take(8 * count, "a raw run is cut short")?;
+                if run.chunks_exact(8).any(|group| zeros_in(word(group, 0)) > 1) {
+                    return Err(PackError("a group with two zero bytes in a raw run"));
+                }
+                out.extend_from_slice(run);
                 group += count;
+                // A shorter run must end at a group with two zero bytes or more.
+                if count < RUN_MAX && group < full && input.peek().is_some_and(|tag| tag.count_ones() >= 7) {
+                    return Err(PackError("a raw run that stops short"));
+                }
             }
             tag => input.expand(tag, 8, &mut out)?,
         }
@@ -285,6 +318,48 @@ mod tests {
         assert!(pack(&dense).len() <= dense.len() + dense.len() / 128 + 8);
     }
 
+    /// Every packing that unpacks is the one `pack` makes of what it unpacks to: packings
+    /// of random values with one byte changed or cut, and random bytes.
+    #[test]
+    fn every_value_has_one_packing() {
+        let mut random = Xorshift(0xD1B5_4A32_D192_ED03);
+        let mut accepted = 0;
+        let mut check = |candidate: &[u8]| {
+            if let Ok(value) = unpack(candidate, 4096) {
+                assert_eq!(pack(&value), candidate, "{candidate:?} unpacks to {value:?}");
+                assert!(candidate.len() <= packed_max(value.len()));
+                accepted += 1;
+            }
+        };
+        for value in values() {
+            let packed = pack(&value);
+            assert!(packed.len() <= packed_max(value.len()), "{} for {}", packed.len(), value.len());
+            for _ in 0..4 {
+                let mut changed = packed.clone();
+                let at = (random.next() % changed.len() as u64) as usize;
+                changed[at] = random.next() as u8;
+                check(&changed);
+                changed.truncate(at);
+                check(&changed);
+            }
+        }
+        // Random bytes after a small length, drawn mostly from the bytes that mean something
+        // to the format (zero, 0xFF, small counts), so that many of them unpack.
+        for _ in 0..200_000 {
+            let mut bytes = vec![(random.next() % 40) as u8];
+            for _ in 0..random.next() % 48 {
+                bytes.push(match random.next() % 10 {
+                    0..=3 => 0,
+                    4..=5 => 0xFF,
+                    6..=7 => (random.next() % 4) as u8,
+                    _ => random.next() as u8,
+                });
+            }
+            check(&bytes);
+        }
+        assert!(accepted > 100, "only {accepted} candidates unpacked: the check saw too little");
+    }
+
     #[test]
     fn malformed_packings_are_refused() {
         let good = pack(&[1, 0, 2, 0, 0, 0, 0, 0, 3]);
@@ -302,7 +377,20 @@ mod tests {
         assert!(unpack(&[1, 0x02, 0x05], 1).is_err());
         // A zero run longer than the value.
         assert!(unpack(&[16, 0x00, 2], 16).is_err());
-        // A length that never ends.
-        assert!(unpack(&[0xFF; 11], usize::MAX).is_err());
+        // A length that never ends, and one longer than it needs to be.
+        assert!(unpack(&[0xFF; 11], 1 << 20).is_err());
+        assert!(unpack(&[0x80, 0x00], 16).is_err());
+        // A zero run that stops short of the next zero group.
+        assert_eq!(unpack(&[16, 0x00, 1], 16), Ok(vec![0; 16]));
+        assert!(unpack(&[16, 0x00, 0, 0x00, 0], 16).is_err());
+        // A dense group with a zero byte; a raw run holding a group with two zero bytes; a raw
+        // run that stops before a group it should have taken.
+        assert!(unpack(&[8, 0xFF, 1, 2, 3, 4, 5, 6, 7, 0, 0], 8).is_err());
+        let mut two_zeros = vec![16, 0xFF, 1, 2, 3, 4, 5, 6, 7, 8, 1];
+        two_zeros.extend_from_slice(&[1, 2, 3, 4, 5, 6, 0, 0]);
+        assert!(unpack(&two_zeros, 16).is_err());
+        let stops_short = [16, 0xFF, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0xFF, 1, 2, 3, 4, 5, 6, 7, 8, 0];
+        assert!(unpack(&stops_short, 16).is_err());
+        assert_eq!(pack(&[1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8])[..3], [16, 0xFF, 1]);
     }
 }

@@ -9,7 +9,10 @@
 //!   proof of the log entry `encode(table, id) || pack(value)` at that location, against
 //!   `log_root`.
 //!
-//! Format 2 is the same with values stored unpacked (chains of storage format 1).
+//! Format 2 is the same with values stored unpacked (chains of storage format 1), whose headers
+//! hash the commitment under the earlier tag ([`StateCommitment::root_v2`]). The format number
+//! thus decides which root the header must carry: a format 3 proof relabelled as format 2 (or
+//! the reverse) no longer matches its header.
 //! Verification needs nothing but the proof (the header's finality is checked separately,
 //! against the genesis validator keys). The format number is part of the proof: every later
 //! verifier keeps accepting formats 2 and 3.
@@ -103,7 +106,7 @@ impl RecordProof {
 
     /// Checks the record against `state`, as a proof of `format` states it (see the module's
     /// specification).
-    pub fn verify(&self, format: u16, state: &StateCommitment) -> Result<(), VerifyError> {
+    pub(crate) fn verify(&self, format: u16, state: &StateCommitment) -> Result<(), VerifyError> {
         if !(PROOF_FORMAT_MIN..=PROOF_FORMAT).contains(&format) {
             return Err(VerifyError::UnknownFormat(format));
         }
@@ -170,7 +173,8 @@ impl StateProof {
         if !(PROOF_FORMAT_MIN..=PROOF_FORMAT).contains(&self.format) {
             return Err(VerifyError::UnknownFormat(self.format));
         }
-        if self.state.root() != self.header.state_root {
+        let root = if self.format >= 3 { self.state.root() } else { self.state.root_v2() };
+        if root != self.header.state_root {
             return Err(VerifyError::StateRootMismatch);
         }
         self.record.verify(self.format, &self.state)

@@ -91,14 +91,15 @@ pub(crate) type RecordsOp = qmdb::any::unordered::variable::Operation<Family, St
 /// An operation of the log, as state sync carries it.
 pub(crate) type LogOp = keyless::variable::Operation<Family, Vec<u8>>;
 
-/// How a records operation decodes (bounded: a peer's bytes are untrusted).
+/// How a records operation decodes (bounded: a peer's bytes are untrusted). Values are
+/// stored packed, which can be a little longer than the record.
 pub(crate) fn records_op_codec() -> <RecordsOp as commonware_codec::Read>::Cfg {
-    ((), ((0..=RECORD_BYTES_MAX).into(), ()))
+    ((), ((0..=crate::pack::packed_max(RECORD_BYTES_MAX)).into(), ()))
 }
 
 /// How a log operation decodes.
 pub(crate) fn log_op_codec() -> <LogOp as commonware_codec::Read>::Cfg {
-    ((0..=RECORD_BYTES_MAX + 18).into(), ())
+    ((0..=crate::pack::packed_max(RECORD_BYTES_MAX) + 18).into(), ())
 }
 
 /// Checkpoints whose state peers can still sync to: the records are pruned to the sync
@@ -226,8 +227,9 @@ pub enum StoreError {
     #[error("a state sync to height {0} did not finish: the state is incomplete until a sync succeeds")]
     Unsynced(u64),
     #[error(
-        "the state was written in storage format {0}, and this build reads format {STORAGE_FORMAT}: remove the \
-         validator's data folder and let it join from a snapshot"
+        "the state was written in storage format {0}, and this build reads format {STORAGE_FORMAT}; its \
+         state roots differ, so it cannot continue a chain begun in another format: start a new chain, or \
+         run the build that wrote this one"
     )]
     OtherFormat(u64),
 }
@@ -1202,5 +1204,57 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         databases.meta = Some(meta.sync().await.map_err(|error| StoreError::Metadata(error.to_string()))?);
         databases.durable = checkpoint;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
+
+    /// A store whose metadata names another storage format (or none: format 1, values stored
+    /// as they are) is refused with a clear error; the same store with its format back opens.
+    #[test]
+    fn a_store_of_another_format_is_refused() {
+        deterministic::Runner::seeded(3).start(|context| async move {
+            let config = StoreConfig::small("format", |_| TableKind::Current);
+            let index = LogIndex::in_memory().expect("index");
+            let store =
+                Store::open(context.child("first"), config.clone(), index.clone()).await.expect("open");
+            store.close().await;
+            drop(store);
+            let metadata = |label: &'static str| {
+                Metadata::<_, U64, Vec<u8>>::init(
+                    context.child(label),
+                    metadata::Config {
+                        partition: "format-state-metadata".into(),
+                        codec_config: ((0..).into(), ()),
+                    },
+                )
+            };
+            for (label, format) in [("without", None), ("other", Some(7u64))] {
+                let mut meta = metadata(label).await.expect("metadata");
+                match format {
+                    None => {
+                        meta.remove(&U64::new(FORMAT_KEY));
+                    }
+                    Some(format) => {
+                        meta.put(U64::new(FORMAT_KEY), format.encode());
+                    }
+                }
+                drop(meta.sync().await.expect("sync"));
+                let refused = Store::open(context.child(label), config.clone(), index.clone()).await;
+                let expected = format.unwrap_or(1);
+                assert!(
+                    matches!(refused, Err(StoreError::OtherFormat(found)) if found == expected),
+                    "{label}: {:?}",
+                    refused.err()
+                );
+            }
+            let mut meta = metadata("restored").await.expect("metadata");
+            meta.put(U64::new(FORMAT_KEY), STORAGE_FORMAT.encode());
+            drop(meta.sync().await.expect("sync"));
+            Store::open(context.child("again"), config, index).await.expect("the store of this format opens");
+        });
     }
 }

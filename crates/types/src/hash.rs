@@ -89,6 +89,7 @@ pub mod domain {
     pub const MERKLE_NODE: &str = "hansa/merkle/node/v1";
     pub const STATE_ROOT: &str = "hansa/state/v1";
     pub const STATE_ROOT_V2: &str = "hansa/state/v2";
+    pub const STATE_ROOT_V3: &str = "hansa/state/v3";
     pub const ACCOUNT: &str = "hansa/account/v1";
     pub const TRANSFER: &str = "hansa/transfer/v1";
     pub const SEQUENCE: &str = "hansa/sequence/v1";

@@ -133,10 +133,12 @@ impl WriteSet {
 /// what a new validator syncs that database against. Log records are
 /// appended to an authenticated append-only log (QMDB `keyless`) with root `log_root` over the
 /// operation range `log_range`. Both hold each value packed, with its zero bytes left out
-/// (`hansa-state`'s `pack`; chains of its storage format 1, whose proofs are of format 2,
-/// held values as they are). The state root is
-/// `hash("hansa/state/v2", records_root || records_ops_root || records_range.0 ||
+/// (`hansa-state`'s `pack`). The state root is
+/// `hash("hansa/state/v3", records_root || records_ops_root || records_range.0 ||
 /// records_range.1 || log_root || log_range.0 || log_range.1)`, integers as u64 little-endian.
+/// Chains of the earlier rule (values held as they are, proofs of format 2) hashed the same
+/// parts under `"hansa/state/v2"` ([`StateCommitment::root_v2`]): the tag tells the two rules
+/// apart, so neither's headers, snapshots or proofs pass for the other's.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StateCommitment {
@@ -150,9 +152,19 @@ pub struct StateCommitment {
 }
 
 impl StateCommitment {
+    /// The state root a header carries.
     pub fn root(&self) -> Hash {
+        self.root_under(crate::hash::domain::STATE_ROOT_V3)
+    }
+
+    /// The state root under the earlier rule (values stored unpacked; proofs of format 2).
+    pub fn root_v2(&self) -> Hash {
+        self.root_under(crate::hash::domain::STATE_ROOT_V2)
+    }
+
+    fn root_under(&self, domain: &str) -> Hash {
         hash_parts(
-            crate::hash::domain::STATE_ROOT_V2,
+            domain,
             &[
                 &self.records_root.0,
                 &self.records_ops_root.0,

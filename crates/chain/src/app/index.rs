@@ -57,7 +57,10 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u128> {
     for shift in (0..128).step_by(7) {
         let (byte, rest) = bytes.split_first()?;
         *bytes = rest;
-        value |= u128::from(byte & 0x7F).checked_shl(shift)?;
+        if shift == 126 && byte & 0x7C != 0 {
+            return None; // Past 128 bits.
+        }
+        value |= u128::from(byte & 0x7F) << shift;
         if byte & 0x80 == 0 {
             return Some(value);
         }
@@ -801,8 +804,32 @@ mod tests {
             packer.push(first + n, u128::from(1_000_000 + n), u128::from(10_000 + n % 97));
         }
         assert!(packer.out.len() <= 1_000 * 8, "{} bytes", packer.out.len());
-        // A varint cut short is refused, not misread.
+        // A varint cut short, or one past 128 bits, is refused, not misread.
         assert!(unpack_entries(first, &packer.out[..packer.out.len() - 1]).is_err());
+        let mut past = vec![0xFF; 18];
+        past.push(0x04);
+        assert_eq!(take_varint(&mut past.as_slice()), None);
+        let mut most = vec![0xFF; 18];
+        most.push(0x03);
+        assert_eq!(take_varint(&mut most.as_slice()), Some(u128::MAX));
+    }
+
+    /// An index written before the account lists were packed is refused with a clear error,
+    /// not misread.
+    #[test]
+    fn an_index_of_the_unpacked_format_is_refused() {
+        let path = std::env::temp_dir().join(format!("hansa-index-old-{}.redb", std::process::id()));
+        {
+            let db = Database::create(&path).expect("create");
+            let write = db.begin_write().expect("write");
+            let old: TableDefinition<(u16, u64), &[u8]> =
+                TableDefinition::new(ACCOUNT_TRANSFERS_BEFORE_PACKING);
+            write.open_table(old).expect("table").insert((1, 2), [0u8; 40].as_slice()).expect("insert");
+            write.commit().expect("commit");
+        }
+        let refused = Index::open(&path, 1 << 20).err().expect("refused");
+        assert!(refused.0.contains("earlier format"), "{refused:?}");
+        std::fs::remove_file(&path).expect("remove");
     }
 
     /// A distinct digest per (height, batch).

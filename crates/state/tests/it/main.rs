@@ -294,10 +294,17 @@ fn proofs_of_current_and_log_records_verify_and_tampering_fails() {
             let mut tampered = proof.clone();
             tampered.format = PROOF_FORMAT + 1;
             assert_eq!(tampered.verify(), Err(VerifyError::UnknownFormat(PROOF_FORMAT + 1)));
-            // Read as format 2 (values unpacked), a format 3 proof does not hold.
+            // Read as format 2 (values unpacked), a format 3 proof does not hold, also with
+            // its value replaced by the packed bytes the database hashed.
             let mut tampered = proof.clone();
             tampered.format = 2;
-            assert!(tampered.verify().is_err(), "read as another format");
+            assert_eq!(tampered.verify(), Err(VerifyError::StateRootMismatch));
+            match &mut tampered.record {
+                RecordProof::Current { value, .. } | RecordProof::Log { value, .. } => {
+                    *value = hansa_state::pack::pack(value)
+                }
+            }
+            assert_eq!(tampered.verify(), Err(VerifyError::StateRootMismatch), "relabelled as format 2");
         }
         // An absent record has no proof.
         assert!(store.prove(&ACCOUNTS.key(1_000_000)).await.expect("prove").is_none());

@@ -342,9 +342,11 @@ fn state_keys_derived_ids_and_the_state_root() {
         log_root: Hash([5; 32]),
         log_range: (6, 7),
     };
+    // The root under the earlier rule (format 2 proofs) never changes.
     assert_eq!(
-        commitment.root().to_hex(),
+        commitment.root_v2().to_hex(),
         "30a5d87c9f73ea7968193fda506ae514ddd3ff7ae87d173e0249c806e8d270c2"
     );
+    assert_ne!(commitment.root(), commitment.root_v2());
     assert_eq!(StateCommitment::decode(&commitment.encode()), Ok(commitment));
 }
