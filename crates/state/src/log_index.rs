@@ -99,8 +99,9 @@ impl LogIndex {
         let read = db.begin_read().map_err(error)?;
         if read.list_tables().map_err(error)?.any(|table| table.name() == LOCATIONS_BEFORE_RUNS) {
             return Err(LogIndexError(
-                "this log index has an earlier format (one entry per record): remove the validator's \
-                 data folder and let it join from a snapshot"
+                "this log index has an earlier format (one entry per record), written by an earlier build \
+                 whose chains this build cannot continue (their state roots differ): start a new chain, or \
+                 run the build that wrote this one"
                     .into(),
             ));
         }

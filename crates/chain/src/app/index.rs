@@ -74,13 +74,15 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u128> {
 /// and ids usually grow within a block, so an entry takes about 8 bytes instead of 40.
 struct EntryPacker {
     out: Vec<u8>,
+    /// The first entry's timestamp: the table key's.
+    first: u64,
     timestamp: u64,
     id: u128,
 }
 
 impl EntryPacker {
     fn new(first_timestamp: u64) -> EntryPacker {
-        EntryPacker { out: Vec::new(), timestamp: first_timestamp, id: 0 }
+        EntryPacker { out: Vec::new(), first: first_timestamp, timestamp: first_timestamp, id: 0 }
     }
 
     fn push(&mut self, timestamp: u64, id: u128, account: u128) {
@@ -185,8 +187,8 @@ impl Index {
         }) {
             return Err(IndexError(
                 "this index has an earlier format (one entry per operation or unpacked account \
-                 transfers): remove the validator's \
-                 data folder and let it join from a snapshot"
+                 transfers), written by an earlier build whose chains this build cannot continue (their \
+                 state roots differ): start a new chain, or run the build that wrote this one"
                     .into(),
             ));
         }
@@ -250,19 +252,19 @@ impl Index {
             }
             // A block's transfers are in timestamp order, so each account's list is too; the
             // entries go in in key order.
-            let mut by_bucket: std::collections::BTreeMap<u16, (u64, EntryPacker)> =
+            let mut by_bucket: std::collections::BTreeMap<u16, EntryPacker> =
                 std::collections::BTreeMap::new();
             for transfer in record.transfers {
                 for account in [transfer.debit_account_id, transfer.credit_account_id] {
-                    let (_, packer) = by_bucket
+                    by_bucket
                         .entry(bucket(account))
-                        .or_insert_with(|| (transfer.timestamp, EntryPacker::new(transfer.timestamp)));
-                    packer.push(transfer.timestamp, transfer.id, account);
+                        .or_insert_with(|| EntryPacker::new(transfer.timestamp))
+                        .push(transfer.timestamp, transfer.id, account);
                 }
             }
             let mut account_transfers = write.open_table(ACCOUNT_TRANSFERS).map_err(error)?;
-            for (bucket, (first, packer)) in &by_bucket {
-                account_transfers.insert((*bucket, *first), packer.out.as_slice()).map_err(error)?;
+            for (bucket, packer) in &by_bucket {
+                account_transfers.insert((*bucket, packer.first), packer.out.as_slice()).map_err(error)?;
             }
             let mut balances = write.open_table(BALANCES).map_err(error)?;
             for (id, balance) in record.balances {
