@@ -94,11 +94,17 @@ impl ChainBlock {
             leader: ed25519::PrivateKey::from_seed(0).public_key(),
             parent: (View::zero(), to_digest(&block.parent())),
         };
-        Self::assemble(block, context)
+        Self::assemble(block, context, None)
     }
 
     /// Wraps a block above genesis, decoding its header context and checking its operations.
     pub fn new(block: hansa_types::Block) -> Result<Self, BlockError> {
+        Self::checked(block, None)
+    }
+
+    /// [`ChainBlock::new`] for a block decoded from `encoded`: a block's encoding is canonical
+    /// (one per block), so those bytes are kept instead of encoding it again.
+    fn checked(block: hansa_types::Block, encoded: Option<Bytes>) -> Result<Self, BlockError> {
         if block.height() == 0 {
             return Self::genesis(block);
         }
@@ -106,16 +112,20 @@ impl ChainBlock {
         if !block.operations_match_header() {
             return Err(BlockError::OperationsMismatch);
         }
-        Self::assemble(block, context)
+        Self::assemble(block, context, encoded)
     }
 
-    fn assemble(block: hansa_types::Block, context: ConsensusContext) -> Result<Self, BlockError> {
-        let encoded = block.encode();
+    fn assemble(
+        block: hansa_types::Block,
+        context: ConsensusContext,
+        encoded: Option<Bytes>,
+    ) -> Result<Self, BlockError> {
+        let encoded = encoded.unwrap_or_else(|| Bytes::from(block.encode()));
         if encoded.len() > BLOCK_BYTES_MAX {
             return Err(BlockError::TooLarge { length: encoded.len(), maximum: BLOCK_BYTES_MAX });
         }
         let digest = to_digest(&block.digest());
-        Ok(Self { inner: Arc::new(Inner { block, digest, context, encoded: Bytes::from(encoded) }) })
+        Ok(Self { inner: Arc::new(Inner { block, digest, context, encoded }) })
     }
 
     /// The Hansa block.
@@ -192,7 +202,8 @@ impl Read for ChainBlock {
         let bytes: Bytes = buf.take_owned(length);
         let block = hansa_types::Block::decode(&bytes)
             .map_err(|error| CodecError::Wrapped("hansa block", Box::new(error)))?;
-        ChainBlock::new(block).map_err(|error| CodecError::Wrapped("hansa block", Box::new(error)))
+        ChainBlock::checked(block, Some(bytes))
+            .map_err(|error| CodecError::Wrapped("hansa block", Box::new(error)))
     }
 }
 

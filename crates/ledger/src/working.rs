@@ -43,6 +43,14 @@ impl Prefetched {
         self.records.insert(key, value);
     }
 
+    /// Records what storage holds for each of `keys` (a round of fetches, `values` in order),
+    /// growing the map once.
+    pub fn extend(&mut self, keys: Vec<StateKey>, values: Vec<Option<Vec<u8>>>) {
+        assert_eq!(keys.len(), values.len(), "one value per key");
+        self.records.reserve(keys.len());
+        self.records.extend(keys.into_iter().zip(values));
+    }
+
     pub fn len(&self) -> usize {
         self.records.len()
     }

@@ -70,7 +70,7 @@ fn main() {
                 log.push(LogAppend { key: TRANSFERS.key(u128::from(next_transfer)), value: vec![3; 128] });
             }
             let writes = WriteSet { records, log };
-            let speculation = source.speculate(None, height, &writes).await.expect("speculate");
+            let speculation = source.speculate(None, height, writes).await.expect("speculate");
             source.apply(&speculation).await.expect("apply");
             if height % 32 == 0 || height == blocks {
                 source.checkpoint().await.expect("checkpoint");

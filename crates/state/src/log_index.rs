@@ -62,7 +62,7 @@ fn read_marks(db: &Database) -> Result<BTreeMap<u16, u128>, LogIndexError> {
             .map_err(error)?
             .expect("the table has the key just read");
         let (first, (_, count)) = (last.0.value().1, last.1.value());
-        highest.insert(table_id, first + u128::from(count) - 1);
+        highest.insert(table_id, first + (u128::from(count) - 1));
         match table_id.checked_add(1) {
             Some(next) => from = next,
             None => break,
@@ -131,12 +131,45 @@ impl LogIndex {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(out),
             Err(other) => return Err(error(other)),
         };
-        for (position, (table_id, id)) in wanted {
-            // The run starting at or below the id, if it reaches the id.
-            let run = table.range((table_id, 0)..=(table_id, id)).map_err(error)?.next_back();
-            let Some(run) = run.transpose().map_err(error)? else { continue };
-            let first = run.0.value().1;
-            let (location, count) = run.1.value();
+        // What the last query found: for ids of `table` from `from` through `last`, the run
+        // starting at or below them is `run` (first id, first location, count).
+        struct Known {
+            table: u16,
+            from: u128,
+            last: u128,
+            run: Option<(u128, u64, u64)>,
+        }
+        let mut known: Option<Known> = None;
+        for (at, &(position, (table_id, id))) in wanted.iter().enumerate() {
+            let covered = known
+                .as_ref()
+                .is_some_and(|known| known.table == table_id && known.from <= id && id <= known.last);
+            if !covered {
+                let run = table.range((table_id, 0)..=(table_id, id)).map_err(error)?.next_back();
+                let run = run.transpose().map_err(error)?.map(|(key, value)| {
+                    let (location, count) = value.value();
+                    (key.value().1, location, count)
+                });
+                // Runs never overlap: the ids this run reaches have it below them.
+                let mut last = run.map_or(id, |(first, _, count)| id.max(first + (u128::from(count) - 1)));
+                // When the next id wanted follows this one (a batch numbered in sequence) and
+                // the run does not reach it, one more query finds where the next run starts:
+                // every id before that start has this same run below it. A stretch of ids that
+                // no run covers (a batch not indexed yet) then costs two queries, not one per id.
+                let follows = wanted.get(at + 1).is_some_and(|(_, (next_table, next_id))| {
+                    *next_table == table_id && *next_id == last.wrapping_add(1) && last < u128::MAX
+                });
+                if follows {
+                    let start =
+                        table.range((table_id, last + 1)..=(table_id, u128::MAX)).map_err(error)?.next();
+                    last = match start.transpose().map_err(error)? {
+                        Some((key, _)) => key.value().1 - 1,
+                        None => u128::MAX,
+                    };
+                }
+                known = Some(Known { table: table_id, from: id, last, run });
+            }
+            let Some((first, location, count)) = known.as_ref().and_then(|known| known.run) else { continue };
             if id - first < u128::from(count) {
                 out[position] = Some(location + (id - first) as u64);
             }
@@ -161,7 +194,7 @@ impl LogIndex {
         write.commit().map_err(error)?;
         let mut highest = self.highest.lock().expect("never poisoned");
         for ((table, first), (_, count)) in runs {
-            let last = first + u128::from(count) - 1;
+            let last = first + (u128::from(count) - 1);
             let high = highest.entry(table).or_insert(last);
             *high = (*high).max(last);
         }
@@ -177,15 +210,16 @@ impl LogIndex {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
             Err(other) => return Err(error(other)),
         };
-        let (mut count, mut covered_to) = (0u64, 0u128);
+        // `next`: the lowest id not counted yet (`None`: every id up to the largest counted).
+        let (mut count, mut next) = (0u64, Some(0u128));
         for entry in runs.range((table, 0)..=(table, u128::MAX)).map_err(error)? {
             let (key, value) = entry.map_err(error)?;
             let first = key.value().1;
-            let end = first + u128::from(value.value().1);
-            let from = first.max(covered_to);
-            if end > from {
-                count += (end - from) as u64;
-                covered_to = end;
+            let last = first + (u128::from(value.value().1) - 1);
+            let Some(from) = next.map(|next| first.max(next)) else { break };
+            if last >= from {
+                count += (last - from + 1) as u64;
+                next = last.checked_add(1);
             }
         }
         Ok(count)
@@ -255,6 +289,30 @@ mod tests {
         );
     }
 
+    /// The largest ids: a run that ends at the last id, ids in a gap below it, and a stretch
+    /// past the last run of a table.
+    #[test]
+    fn the_largest_ids_are_found() {
+        let index = LogIndex::in_memory().expect("index");
+        index
+            .insert(&[(A.key(u128::MAX - 1), 80), (A.key(u128::MAX), 81), (A.key(7), 1)], false)
+            .expect("insert");
+        let keys = [
+            A.key(8),
+            A.key(9),
+            A.key(u128::MAX - 3),
+            A.key(u128::MAX - 2),
+            A.key(u128::MAX - 1),
+            A.key(u128::MAX),
+        ];
+        assert_eq!(index.lookup(&keys).expect("lookup"), vec![None, None, None, None, Some(80), Some(81)]);
+        assert_eq!(index.count(A.id.0).expect("count"), 3);
+        assert_eq!(read_marks(&index.db).expect("marks"), BTreeMap::from([(A.id.0, u128::MAX)]));
+        index.insert(&[(B.key(u128::MAX - 5), 90)], false).expect("insert");
+        let keys = [B.key(u128::MAX - 6), B.key(u128::MAX - 5), B.key(u128::MAX - 4), B.key(u128::MAX - 3)];
+        assert_eq!(index.lookup(&keys).expect("lookup"), vec![None, Some(90), None, None]);
+    }
+
     /// Blocks of appends to a log, as finalization indexes them: stretches of consecutive ids,
     /// random ids, two tables interleaved. Every lookup agrees with a map of every record, and
     /// consecutive ids cost one entry per stretch.
@@ -299,6 +357,15 @@ mod tests {
         let expected: Vec<Option<u64>> =
             keys.iter().map(|key| model.get(&(key.table.0, key.id)).copied()).collect();
         assert_eq!(index.lookup(&keys).expect("lookup"), expected);
+        // Every id of the numbered stretch and around it, in both tables and in one lookup (as a
+        // block of batches numbered in sequence asks): runs, gaps between them, ids past the last.
+        let stretch: Vec<StateKey> = (990..=sequential + 30)
+            .flat_map(|id| [A.key(id), B.key(id), Table::log(0x0102, "c").key(id)])
+            .collect();
+        let expected: Vec<Option<u64>> =
+            stretch.iter().map(|key| model.get(&(key.table.0, key.id)).copied()).collect();
+        assert!(expected.iter().filter(|found| found.is_some()).count() > 100, "the stretch meets runs");
+        assert_eq!(index.lookup(&stretch).expect("lookup"), expected);
         for table in [A, B] {
             let records = model.keys().filter(|(owner, _)| *owner == table.id.0).count() as u64;
             assert_eq!(index.count(table.id.0).expect("count"), records);

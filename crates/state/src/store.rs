@@ -826,12 +826,13 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
     }
 
     /// Builds the state after the block at `height` with `writes`, on `parent` (`None`: the
-    /// applied tip, which must be at `height - 1`).
+    /// applied tip, which must be at `height - 1`). The speculation keeps the log's values
+    /// (taken, not copied) to answer reads until the block is applied.
     pub async fn speculate(
         &self,
         parent: Option<&Arc<Speculation>>,
         height: u64,
-        writes: &WriteSet,
+        writes: WriteSet,
     ) -> Result<Arc<Speculation>, StoreError> {
         let databases = self.databases.read().await;
         databases.open()?;
@@ -872,13 +873,14 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         let first = *log.size();
         let mut appends = FastMap::default();
         let mut locations = Vec::with_capacity(writes.log.len());
-        for (offset, append) in writes.log.iter().enumerate() {
+        appends.reserve(writes.log.len());
+        for (offset, append) in writes.log.into_iter().enumerate() {
             let mut entry = Vec::with_capacity(18 + append.value.len() + append.value.len() / 8 + 8);
             append.key.encode_to(&mut entry);
             crate::pack::pack_into(&mut entry, &append.value);
             log = log.append(entry);
-            appends.insert(append.key, append.value.clone());
             locations.push((append.key, first + offset as u64));
+            appends.insert(append.key, append.value);
         }
         let floor = databases.log().inactivity_floor_loc();
         let log = log.merkleize(databases.log(), None, floor).await.map_err(qmdb_error)?;

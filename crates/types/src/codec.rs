@@ -25,8 +25,14 @@ pub enum DecodeError {
 pub trait Encode {
     fn encode_to(&self, out: &mut Vec<u8>);
 
+    /// Bytes to reserve for the encoding: a type that knows its length spares [`Encode::encode`]
+    /// growing its buffer step by step (five reallocations for a transfer).
+    fn encoded_len_hint(&self) -> usize {
+        0
+    }
+
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.encoded_len_hint());
         self.encode_to(&mut out);
         out
     }

@@ -267,6 +267,11 @@ pub struct Account {
 }
 
 impl Encode for Account {
+    /// Six u128s, a u64, two u32s, two u16s, the timestamp and the owner.
+    fn encoded_len_hint(&self) -> usize {
+        6 * 16 + 8 + 2 * 4 + 2 * 2 + 8 + 4
+    }
+
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.id.encode_to(out);
         self.debits_pending.encode_to(out);
@@ -365,6 +370,11 @@ pub struct Transfer {
 }
 
 impl Encode for Transfer {
+    /// Six u128s, a u64 and three u32s, two u16s, the timestamp, the submitter and the status.
+    fn encoded_len_hint(&self) -> usize {
+        6 * 16 + 8 + 3 * 4 + 2 * 2 + 8 + 4 + 1
+    }
+
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.id.encode_to(out);
         self.debit_account_id.encode_to(out);

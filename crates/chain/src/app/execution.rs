@@ -39,9 +39,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 return Ok(prefetched);
             }
             let values = self.inner.store.read(parent.as_ref(), &keys).await?;
-            for (key, value) in keys.into_iter().zip(values) {
-                prefetched.insert(key, value);
-            }
+            prefetched.extend(keys, values);
         }
     }
 
@@ -60,7 +58,6 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             Ok(deltas) => deltas,
             Err(violation) => panic!("the ledger broke an invariant at height {height}: {violation}"),
         };
-        let state = self.inner.store.speculate(parent.as_ref(), height, &outcome.writes).await?;
         let transfers: Vec<Transfer> = outcome
             .writes
             .log
@@ -89,6 +86,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 (org, SequenceWindow::decode(bytes).expect("the ledger writes decodable windows"))
             })
             .collect();
+        let state = self.inner.store.speculate(parent.as_ref(), height, outcome.writes).await?;
         let placeholder = Block {
             header: Header {
                 version: HEADER_VERSION,
@@ -259,6 +257,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         if lock(&self.inner.speculative).contains_key(&digest) {
             return true;
         }
+        let _executing = Executing::start(self, digest);
         // The parent's verification may still be running on another task: consensus treats
         // `false` as "permanently invalid", so wait (bounded) for its state rather than reject
         // a valid block. Simulations (no wall-clock waits) skip the wait.
@@ -316,10 +315,40 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         true
     }
 
+    /// If a verification is executing `digest` now: a receiver that completes when it ends
+    /// (its speculative state then remembered, unless the block proved invalid).
+    pub(super) fn executing(&self, digest: &Hash) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let mut executing = lock(&self.inner.executing);
+        let waiters = executing.get_mut(digest)?;
+        let (done, receiver) = tokio::sync::oneshot::channel();
+        waiters.push(done);
+        Some(receiver)
+    }
+
     fn remember(&self, speculative: Speculative) {
         let digest = speculative.block.digest();
         let mut map = lock(&self.inner.speculative);
         map.insert(digest, Arc::new(speculative));
         evict_lowest(&mut map, self.inner.config.speculative_blocks_max, |entry| entry.block.height());
+    }
+}
+
+/// A verification's execution of one block, from its start to its end (however it ends: the
+/// waiters' senders drop with the entry, which wakes them).
+struct Executing<'a, E: commonware_storage::Context + Spawner> {
+    app: &'a App<E>,
+    digest: Hash,
+}
+
+impl<'a, E: commonware_storage::Context + Spawner> Executing<'a, E> {
+    fn start(app: &'a App<E>, digest: Hash) -> Executing<'a, E> {
+        lock(&app.inner.executing).entry(digest).or_default();
+        Executing { app, digest }
+    }
+}
+
+impl<E: commonware_storage::Context + Spawner> Drop for Executing<'_, E> {
+    fn drop(&mut self) {
+        lock(&self.app.inner.executing).remove(&self.digest);
     }
 }

@@ -36,7 +36,14 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         assert_eq!(height, previous.height + 1, "finalized blocks arrive in height order");
         assert_eq!(block.parent(), previous.digest, "a finalized block extends the finalized chain");
         let digest = block.digest();
-        let known = lock(&self.inner.speculative).get(&digest).cloned();
+        let mut known = lock(&self.inner.speculative).get(&digest).cloned();
+        if known.is_none()
+            && let Some(verified) = self.executing(&digest)
+        {
+            // A verification is executing this block now: its state, not a second execution.
+            let _ = verified.await;
+            known = lock(&self.inner.speculative).get(&digest).cloned();
+        }
         let speculative = match known {
             Some(entry) => entry,
             None => {

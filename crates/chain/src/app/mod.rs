@@ -303,6 +303,9 @@ struct Inner<E: commonware_storage::Context + Spawner> {
     /// Unfinalized blocks seen as a parent or a proposal, to rebuild a speculative state that a
     /// concurrent or skipped verification did not leave behind.
     seen: Mutex<BTreeMap<Hash, Block>>,
+    /// Blocks a verification is executing now, with whoever waits for it to end (finalization
+    /// of the same block, which would otherwise execute it a second time meanwhile).
+    executing: Mutex<HashMap<Hash, Vec<oneshot::Sender<()>>>>,
     finalized: Arc<RwLock<Arc<Finalized>>>,
     /// Serialises finalization (the delivery task calls it in order; this makes it explicit).
     applying: tokio::sync::Mutex<()>,
@@ -390,6 +393,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 arrivals: std::sync::Condvar::new(),
                 speculative: Mutex::new(BTreeMap::new()),
                 seen: Mutex::new(BTreeMap::new()),
+                executing: Mutex::new(HashMap::new()),
                 finalized: Arc::new(RwLock::new(Arc::new(finalized))),
                 applying: tokio::sync::Mutex::new(()),
                 waiters: Mutex::new(Waiters::default()),

@@ -32,8 +32,8 @@ pub struct SoakOptions {
     pub chart: PathBuf,
 }
 
-/// Seconds into the soak, and each validator's resident memory then (MiB).
-type RssSample = (f64, Vec<f64>);
+/// Seconds into the soak, and each validator's resident memory and heap in use then (MiB).
+type RssSample = (f64, Vec<f64>, Vec<f64>);
 
 /// One minute of the soak.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -42,6 +42,18 @@ struct Minute {
     throughput_ops_s: f64,
     p99_ms: f64,
     rss_mib: Vec<f64>,
+    /// What each validator's allocator counts in use (`/v1/status` `memory`): resident memory
+    /// less what is freed but kept, code and stacks.
+    heap_in_use_mib: Vec<f64>,
+}
+
+/// A validator's heap in use (MiB) by its `/v1/status`; 0 if it does not answer.
+fn heap_in_use_mib(endpoint: &str) -> f64 {
+    Client::new(vec![endpoint.to_string()])
+        .get("/v1/status")
+        .ok()
+        .and_then(|status| status["memory"]["heap_in_use_bytes"].as_u64())
+        .map_or(0.0, |bytes| bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn w1_load(accounts: u64, avoid: Option<usize>) -> Load {
@@ -137,11 +149,13 @@ pub fn run(options: SoakOptions) -> Result<()> {
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let (samples, sampling, pids) = (samples.clone(), sampling.clone(), cluster.pids());
+        let endpoints = cluster.endpoints.clone();
         let start = Instant::now();
         std::thread::spawn(move || {
             while sampling.load(Ordering::Relaxed) {
                 let rss = pids.iter().map(|pid| status_mib(*pid, "VmRSS")).collect();
-                samples.lock().expect("lock").push((start.elapsed().as_secs_f64(), rss));
+                let heap = endpoints.iter().map(|endpoint| heap_in_use_mib(endpoint)).collect();
+                samples.lock().expect("lock").push((start.elapsed().as_secs_f64(), rss, heap));
                 std::thread::sleep(Duration::from_secs(5));
             }
         })
@@ -160,19 +174,21 @@ pub fn run(options: SoakOptions) -> Result<()> {
         let mut latencies: Vec<f64> = within.iter().map(|f| f.1).collect();
         latencies.sort_by(f64::total_cmp);
         // Memory at the end of the minute: the last sample taken within it.
-        let rss = samples.iter().rfind(|(at, _)| *at >= from && *at < to).map(|(_, rss)| rss.clone());
+        let sample = samples.iter().rfind(|(at, _, _)| *at >= from && *at < to);
         let line = Minute {
             minute: minute + 1,
             throughput_ops_s: operations as f64 / 60.0,
             p99_ms: percentile(&latencies, 0.99),
-            rss_mib: rss.unwrap_or_default(),
+            rss_mib: sample.map(|(_, rss, _)| rss.clone()).unwrap_or_default(),
+            heap_in_use_mib: sample.map(|(_, _, heap)| heap.clone()).unwrap_or_default(),
         };
         eprintln!(
-            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?}",
+            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?}, heap in use MiB {:?}",
             line.minute,
             line.throughput_ops_s,
             line.p99_ms,
-            line.rss_mib.iter().map(|r| r.round()).collect::<Vec<_>>()
+            line.rss_mib.iter().map(|r| r.round()).collect::<Vec<_>>(),
+            line.heap_in_use_mib.iter().map(|r| r.round()).collect::<Vec<_>>()
         );
         emit(
             &json!({ "system": "hansa", "case": "SOAK-MINUTE", "validators": 4, "minute": line }),

@@ -52,6 +52,10 @@ fn four_validators_survive_a_crash_and_the_restarted_one_catches_up() {
     let status = get(&restarted, "/v1/status").expect("status");
     assert_eq!(status["node"]["bounds"]["mempool_operations_max"], 1_048_576, "{status}");
     assert_eq!(status["bounds"]["mempool_operations"]["max"], 1_048_576);
+    // The allocator's counts: a running validator holds megabytes of heap.
+    let in_use = status["memory"]["heap_in_use_bytes"].as_u64().expect("heap in use");
+    assert!(in_use > 1 << 20, "{status}");
+    assert!(status["memory"]["heap_free_kept_bytes"].is_u64(), "{status}");
     let header =
         |endpoint: &str| get(endpoint, &format!("/v1/blocks/{target}")).expect("block")["header"].clone();
     assert_eq!(header(&restarted)["state_root"], header(&survivors[0])["state_root"]);

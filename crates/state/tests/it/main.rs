@@ -108,7 +108,7 @@ async fn run_blocks(
     for _ in 0..blocks {
         let (height, _) = store.applied().await;
         let writes = generator.write_set(model);
-        let speculation = store.speculate(None, height + 1, &writes).await.expect("speculate");
+        let speculation = store.speculate(None, height + 1, writes.clone()).await.expect("speculate");
         store.apply(&speculation).await.expect("apply");
         model.apply(&writes);
         assert_eq!(store.applied().await.1, *speculation.commitment());
@@ -160,7 +160,7 @@ fn the_store_matches_the_model_across_reopens_and_crashes() {
             let mut model = model.clone();
             for (after, expected, writes) in &history[durable as usize..] {
                 let speculation =
-                    store.speculate(None, store.applied().await.0 + 1, writes).await.expect("spec");
+                    store.speculate(None, store.applied().await.0 + 1, writes.clone()).await.expect("spec");
                 assert_eq!(speculation.commitment(), expected, "a replayed block gives the same state");
                 store.apply(&speculation).await.expect("apply");
                 model.apply(writes);
@@ -201,7 +201,7 @@ fn speculation_reads_through_unapplied_parents_and_forks_do_not_interfere() {
             records: vec![RecordWrite { key: account, value: Some(vec![1]) }],
             log: vec![LogAppend { key: transfer, value: vec![9, 9] }],
         };
-        let parent = store.speculate(None, 1, &parent_writes).await.expect("parent");
+        let parent = store.speculate(None, 1, parent_writes).await.expect("parent");
         // The applied tip does not see the parent's writes; the parent does.
         assert_eq!(store.read(None, &[account, transfer]).await.expect("read"), vec![None, None]);
         let through = store.read(Some(&parent), &[account, transfer]).await.expect("read");
@@ -211,8 +211,8 @@ fn speculation_reads_through_unapplied_parents_and_forks_do_not_interfere() {
             WriteSet { records: vec![RecordWrite { key: account, value: Some(vec![2]) }], log: vec![] };
         let child_b_writes =
             WriteSet { records: vec![RecordWrite { key: account, value: None }], log: vec![] };
-        let child_a = store.speculate(Some(&parent), 2, &child_a_writes).await.expect("a");
-        let child_b = store.speculate(Some(&parent), 2, &child_b_writes).await.expect("b");
+        let child_a = store.speculate(Some(&parent), 2, child_a_writes).await.expect("a");
+        let child_b = store.speculate(Some(&parent), 2, child_b_writes.clone()).await.expect("b");
         assert_ne!(child_a.commitment().root(), child_b.commitment().root());
         assert_eq!(store.read(Some(&child_a), &[account]).await.expect("read"), vec![Some(vec![2])]);
         assert_eq!(store.read(Some(&child_b), &[account]).await.expect("read"), vec![None]);
@@ -229,10 +229,10 @@ fn speculation_reads_through_unapplied_parents_and_forks_do_not_interfere() {
         assert!(store.apply(&child_b).await.is_err());
         // A block that writes nothing leaves every root as it was, and logs nothing.
         let before = store.applied().await.1;
-        let empty = store.speculate(None, 3, &WriteSet::default()).await.expect("empty");
+        let empty = store.speculate(None, 3, WriteSet::default()).await.expect("empty");
         assert_eq!(*empty.commitment(), before);
         let after_empty =
-            store.speculate(Some(&empty), 4, &child_b_writes).await.expect("after an empty block");
+            store.speculate(Some(&empty), 4, child_b_writes).await.expect("after an empty block");
         store.apply(&empty).await.expect("apply empty");
         assert_eq!(store.applied().await, (3, before));
         store.apply(&after_empty).await.expect("apply the next");
@@ -407,7 +407,7 @@ fn a_new_store_syncs_to_a_peers_checkpoint_and_refuses_a_snapshot_that_does_not_
         let mut replayed = at_target;
         for (expected_model, expected, writes) in &after {
             let height = client.applied().await.0 + 1;
-            let speculation = client.speculate(None, height, writes).await.expect("speculate");
+            let speculation = client.speculate(None, height, writes.clone()).await.expect("speculate");
             assert_eq!(speculation.commitment(), expected, "block {height} after the sync");
             client.apply(&speculation).await.expect("apply");
             replayed.apply(writes);

@@ -213,6 +213,9 @@ fn account_and_transfer_records() {
         "8c21ba9d20c4fd9b44606068207a1dde7e0878a702f5d0598c311466c59ec383"
     );
     assert_eq!(Transfer::decode(&record.encode()), Ok(record));
+    // The length hints are the fixed lengths: an encoding reserves its buffer once.
+    assert_eq!(record.encode().len(), record.encoded_len_hint());
+    assert_eq!(account.encode().len(), account.encoded_len_hint());
 }
 
 #[test]
