@@ -131,19 +131,17 @@ impl LogIndex {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(out),
             Err(other) => return Err(error(other)),
         };
-        // What the last query found: for ids of `table` from `from` through `last`, the run
-        // starting at or below them is `run` (first id, first location, count).
+        // What the last query found: for ids of `table` from the one it was made for through
+        // `last`, the run starting at or below them is `run` (first id, first location, count).
+        // `wanted` is sorted, so every later id of the same table is at or above that first one.
         struct Known {
             table: u16,
-            from: u128,
             last: u128,
             run: Option<(u128, u64, u64)>,
         }
         let mut known: Option<Known> = None;
         for (at, &(position, (table_id, id))) in wanted.iter().enumerate() {
-            let covered = known
-                .as_ref()
-                .is_some_and(|known| known.table == table_id && known.from <= id && id <= known.last);
+            let covered = known.as_ref().is_some_and(|known| known.table == table_id && id <= known.last);
             if !covered {
                 let run = table.range((table_id, 0)..=(table_id, id)).map_err(error)?.next_back();
                 let run = run.transpose().map_err(error)?.map(|(key, value)| {
@@ -157,7 +155,7 @@ impl LogIndex {
                 // every id before that start has this same run below it. A stretch of ids that
                 // no run covers (a batch not indexed yet) then costs two queries, not one per id.
                 let follows = wanted.get(at + 1).is_some_and(|(_, (next_table, next_id))| {
-                    *next_table == table_id && *next_id == last.wrapping_add(1) && last < u128::MAX
+                    *next_table == table_id && last.checked_add(1) == Some(*next_id)
                 });
                 if follows {
                     let start =
@@ -167,7 +165,7 @@ impl LogIndex {
                         None => u128::MAX,
                     };
                 }
-                known = Some(Known { table: table_id, from: id, last, run });
+                known = Some(Known { table: table_id, last, run });
             }
             let Some((first, location, count)) = known.as_ref().and_then(|known| known.run) else { continue };
             if id - first < u128::from(count) {

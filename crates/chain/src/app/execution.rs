@@ -10,6 +10,7 @@ use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_B
 use hansa_types::{Account, Block, Decode, Hash, Header, OrgId, SealedBatch, Transfer, merkle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// The state a block executes on: the applied tip (`None`) or a speculative state.
 type Parent = Option<Arc<Speculation>>;
@@ -129,6 +130,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         if let Some(entry) = lock(&self.inner.speculative).get(&digest) {
             return Some(Some(entry.state.clone()));
         }
+        let _executing = Executing::start(self, digest);
         let parent = lock(&self.inner.seen).get(&block.parent()).cloned();
         let parent_state = if block.parent() == finalized.digest {
             None
@@ -315,13 +317,13 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         true
     }
 
-    /// If a verification is executing `digest` now: a receiver that completes when it ends
-    /// (its speculative state then remembered, unless the block proved invalid).
-    pub(super) fn executing(&self, digest: &Hash) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    /// If `digest` is being executed now: a receiver that completes when every execution of it
+    /// has ended (its speculative state then remembered, unless the block proved invalid).
+    pub(super) fn executing(&self, digest: &Hash) -> Option<oneshot::Receiver<()>> {
         let mut executing = lock(&self.inner.executing);
-        let waiters = executing.get_mut(digest)?;
-        let (done, receiver) = tokio::sync::oneshot::channel();
-        waiters.push(done);
+        let running = executing.get_mut(digest)?;
+        let (done, receiver) = oneshot::channel();
+        running.waiters.push(done);
         Some(receiver)
     }
 
@@ -333,8 +335,15 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     }
 }
 
-/// A verification's execution of one block, from its start to its end (however it ends: the
-/// waiters' senders drop with the entry, which wakes them).
+/// The executions of one block running now, and who waits for them all to end.
+#[derive(Default)]
+pub(super) struct Running {
+    executions: usize,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+/// One execution of a block, from its start to its end (however it ends). When the last of a
+/// block's executions ends, its entry goes and the waiters' senders drop with it, which wakes them.
 struct Executing<'a, E: commonware_storage::Context + Spawner> {
     app: &'a App<E>,
     digest: Hash,
@@ -342,13 +351,19 @@ struct Executing<'a, E: commonware_storage::Context + Spawner> {
 
 impl<'a, E: commonware_storage::Context + Spawner> Executing<'a, E> {
     fn start(app: &'a App<E>, digest: Hash) -> Executing<'a, E> {
-        lock(&app.inner.executing).entry(digest).or_default();
+        lock(&app.inner.executing).entry(digest).or_default().executions += 1;
         Executing { app, digest }
     }
 }
 
 impl<E: commonware_storage::Context + Spawner> Drop for Executing<'_, E> {
     fn drop(&mut self) {
-        lock(&self.app.inner.executing).remove(&self.digest);
+        let mut executing = lock(&self.app.inner.executing);
+        if let Some(running) = executing.get_mut(&self.digest) {
+            running.executions -= 1;
+            if running.executions == 0 {
+                executing.remove(&self.digest);
+            }
+        }
     }
 }

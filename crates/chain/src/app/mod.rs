@@ -18,6 +18,7 @@
 
 mod admission;
 mod execution;
+use execution::Running;
 mod finalization;
 pub mod index;
 pub mod join;
@@ -303,9 +304,10 @@ struct Inner<E: commonware_storage::Context + Spawner> {
     /// Unfinalized blocks seen as a parent or a proposal, to rebuild a speculative state that a
     /// concurrent or skipped verification did not leave behind.
     seen: Mutex<BTreeMap<Hash, Block>>,
-    /// Blocks a verification is executing now, with whoever waits for it to end (finalization
-    /// of the same block, which would otherwise execute it a second time meanwhile).
-    executing: Mutex<HashMap<Hash, Vec<oneshot::Sender<()>>>>,
+    /// Blocks being executed now (by a verification, or to rebuild a speculative state), with
+    /// whoever waits for the executions to end: finalization of the same block, which would
+    /// otherwise execute it a second time meanwhile.
+    executing: Mutex<HashMap<Hash, Running>>,
     finalized: Arc<RwLock<Arc<Finalized>>>,
     /// Serialises finalization (the delivery task calls it in order; this makes it explicit).
     applying: tokio::sync::Mutex<()>,

@@ -176,9 +176,11 @@ struct Status {
     node: NodeStatus,
 }
 
-/// The process's heap as its allocator (glibc's malloc) counts it: what is in use, and what is
-/// freed but kept for reuse. Resident memory is about their sum plus code and stacks; a heap
-/// whose use is flat while the kept part grows is fragmenting, not leaking.
+/// The process's heap as its allocator (jemalloc) counts it: what the program has allocated, and
+/// what the allocator holds resident beyond that (freed memory not yet returned, whole pages
+/// around small allocations, its own metadata). Resident memory is about their sum plus code,
+/// stacks and what C libraries allocate from the system's malloc; a heap whose use is flat
+/// while the rest grows is fragmenting, not leaking. Zeros if the counters cannot be read.
 #[derive(Serialize, ToSchema)]
 struct MemoryStatus {
     heap_in_use_bytes: u64,
@@ -187,11 +189,16 @@ struct MemoryStatus {
 
 impl MemoryStatus {
     fn now() -> MemoryStatus {
-        // SAFETY: mallinfo2 only reads the allocator's counters (taking its arenas' locks).
-        let info = unsafe { libc::mallinfo2() };
+        use tikv_jemalloc_ctl::{epoch, stats};
+        // jemalloc's counters are a snapshot refreshed when the epoch advances.
+        let read = || -> Result<(usize, usize), tikv_jemalloc_ctl::Error> {
+            epoch::advance()?;
+            Ok((stats::allocated::read()?, stats::resident::read()?))
+        };
+        let (allocated, resident) = read().unwrap_or((0, 0));
         MemoryStatus {
-            heap_in_use_bytes: (info.uordblks + info.hblkhd) as u64,
-            heap_free_kept_bytes: info.fordblks as u64,
+            heap_in_use_bytes: allocated as u64,
+            heap_free_kept_bytes: resident.saturating_sub(allocated) as u64,
         }
     }
 }

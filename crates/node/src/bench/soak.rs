@@ -1,6 +1,7 @@
 //! `hansa bench --soak`: W1 at 4 validators for many minutes, per-minute figures, a chart, and
 //! the restart of a validator killed under load (after a 1-minute run and after the soak), and
-//! the join from a snapshot of that validator with its data folder emptied.
+//! the join from a snapshot of that validator with its data folder emptied: under load, then
+//! once more with the load stopped (the join alone, without three busy validators beside it).
 
 use super::{
     ACCOUNT_BASE, Cluster, Load, directory_bytes, emit, load_phase, percentile, print_machine, status_mib,
@@ -33,7 +34,8 @@ pub struct SoakOptions {
 }
 
 /// Seconds into the soak, and each validator's resident memory and heap in use then (MiB).
-type RssSample = (f64, Vec<f64>, Vec<f64>);
+/// A validator that did not answer its status has no heap figure (`None`), not 0.
+type RssSample = (f64, Vec<f64>, Vec<Option<f64>>);
 
 /// One minute of the soak.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -43,17 +45,17 @@ struct Minute {
     p99_ms: f64,
     rss_mib: Vec<f64>,
     /// What each validator's allocator counts in use (`/v1/status` `memory`): resident memory
-    /// less what is freed but kept, code and stacks.
-    heap_in_use_mib: Vec<f64>,
+    /// less what is freed but kept, code and stacks. `null` where the validator did not answer.
+    heap_in_use_mib: Vec<Option<f64>>,
 }
 
-/// A validator's heap in use (MiB) by its `/v1/status`; 0 if it does not answer.
-fn heap_in_use_mib(endpoint: &str) -> f64 {
+/// A validator's heap in use (MiB) by its `/v1/status`; `None` if it does not answer.
+fn heap_in_use_mib(endpoint: &str) -> Option<f64> {
     Client::new(vec![endpoint.to_string()])
         .get("/v1/status")
         .ok()
         .and_then(|status| status["memory"]["heap_in_use_bytes"].as_u64())
-        .map_or(0.0, |bytes| bytes as f64 / (1024.0 * 1024.0))
+        .map(|bytes| bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn w1_load(accounts: u64, avoid: Option<usize>) -> Load {
@@ -64,18 +66,27 @@ fn height(endpoint: &str) -> Result<u64> {
     Client::new(vec![endpoint.to_string()]).get("/v1/status")?["height"].as_u64().context("no height")
 }
 
-/// Kills the victim under W1 load, restarts it, and measures the seconds until its
-/// `/v1/health` answers 200 (caught up with the network's finalized height).
+/// Kills the victim (under W1 load with `loaded`), restarts it, and measures the seconds until
+/// its `/v1/health` answers 200 (caught up with the network's finalized height).
 /// With `empty`, the victim's data folder is removed before the restart: it joins from its
 /// peers' state snapshot instead of resuming.
-fn restart_under_load(cluster: &Cluster, accounts: u64, ids: &Arc<AtomicU64>, empty: bool) -> Result<Value> {
+fn restart(
+    cluster: &Cluster,
+    accounts: u64,
+    ids: &Arc<AtomicU64>,
+    empty: bool,
+    loaded: bool,
+) -> Result<Value> {
     let stop = AtomicBool::new(false);
     let within = if empty { JOINED_WITHIN } else { READY_WITHIN };
     std::thread::scope(|scope| -> Result<Value> {
-        let load = scope
-            .spawn(|| load_phase(cluster, w1_load(accounts, Some(VICTIM)), within * 2, ids, Some(&stop)));
+        let load = loaded.then(|| {
+            scope.spawn(|| load_phase(cluster, w1_load(accounts, Some(VICTIM)), within * 2, ids, Some(&stop)))
+        });
         let measured = (|| -> Result<Value> {
-            std::thread::sleep(BEFORE_KILL);
+            if loaded {
+                std::thread::sleep(BEFORE_KILL);
+            }
             let victim = &cluster.endpoints[VICTIM];
             let status = Client::new(vec![victim.clone()]).get("/v1/status")?;
             let height_at_kill = status["height"].as_u64().unwrap_or(0);
@@ -117,10 +128,16 @@ fn restart_under_load(cluster: &Cluster, accounts: u64, ids: &Arc<AtomicU64>, em
             }
         })();
         stop.store(true, Ordering::Relaxed);
-        let phase = load.join().map_err(|_| anyhow::anyhow!("the load thread panicked"))??;
+        let phase = match load {
+            Some(load) => Some(load.join().map_err(|_| anyhow::anyhow!("the load thread panicked"))??),
+            None => None,
+        };
         let mut measured = measured?;
-        measured["throughput_during_ops_s"] =
-            json!(phase.ok as f64 / phase.finals.last().map_or(1.0, |f| f.0));
+        measured["under_load"] = json!(loaded);
+        if let Some(phase) = phase {
+            measured["throughput_during_ops_s"] =
+                json!(phase.ok as f64 / phase.finals.last().map_or(1.0, |f| f.0));
+        }
         Ok(measured)
     })
 }
@@ -137,9 +154,9 @@ pub fn run(options: SoakOptions) -> Result<()> {
         let phase =
             load_phase(&cluster, w1_load(options.accounts, None), Duration::from_secs(60), &ids, None)?;
         eprintln!("  1-minute run: {:.0} ops/s", phase.throughput);
-        let restart = restart_under_load(&cluster, options.accounts, &ids, false)?;
-        eprintln!("  restart after 1 minute: {restart}");
-        restart
+        let after_minute = restart(&cluster, options.accounts, &ids, false, true)?;
+        eprintln!("  restart after 1 minute: {after_minute}");
+        after_minute
     };
 
     let cluster = Cluster::start(&options.dir.join("soak"), 4, 9_800)?;
@@ -183,12 +200,16 @@ pub fn run(options: SoakOptions) -> Result<()> {
             heap_in_use_mib: sample.map(|(_, _, heap)| heap.clone()).unwrap_or_default(),
         };
         eprintln!(
-            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?}, heap in use MiB {:?}",
+            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?}, heap in use MiB [{}]",
             line.minute,
             line.throughput_ops_s,
             line.p99_ms,
             line.rss_mib.iter().map(|r| r.round()).collect::<Vec<_>>(),
-            line.heap_in_use_mib.iter().map(|r| r.round()).collect::<Vec<_>>()
+            line.heap_in_use_mib
+                .iter()
+                .map(|heap| heap.map_or_else(|| "no answer".to_string(), |heap| format!("{heap:.0}")))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         emit(
             &json!({ "system": "hansa", "case": "SOAK-MINUTE", "validators": 4, "minute": line }),
@@ -198,13 +219,17 @@ pub fn run(options: SoakOptions) -> Result<()> {
     }
     let disk = directory_bytes(&cluster.dir.join("validator-0/data"));
     let operations = phase.ok + phase.failed + 2 * options.accounts;
-    let restart = restart_under_load(&cluster, options.accounts, &ids, false)?;
-    eprintln!("  restart after the soak: {restart}");
-    // The same validator, its data folder emptied: it joins from a snapshot.
-    // A join that fails is reported, not fatal: the soak's figures stand on their own.
-    let join = restart_under_load(&cluster, options.accounts, &ids, true)
+    let restart_after = restart(&cluster, options.accounts, &ids, false, true)?;
+    eprintln!("  restart after the soak: {restart_after}");
+    // The same validator, its data folder emptied: it joins from a snapshot, under load and
+    // then with the load stopped. A join that fails is reported, not fatal: the soak's figures
+    // stand on their own.
+    let join = restart(&cluster, options.accounts, &ids, true, true)
         .unwrap_or_else(|error| json!({ "failed": error.to_string() }));
     eprintln!("  join from a snapshot after the soak: {join}");
+    let join_idle = restart(&cluster, options.accounts, &ids, true, false)
+        .unwrap_or_else(|error| json!({ "failed": error.to_string() }));
+    eprintln!("  join from a snapshot, the load stopped: {join_idle}");
     drop(cluster);
 
     let minute = |n: usize| minutes.get(n - 1);
@@ -219,8 +244,8 @@ pub fn run(options: SoakOptions) -> Result<()> {
             .map(|(then, now)| now / then.max(1.0) - 1.0)
             .fold(f64::MIN, f64::max)
     });
-    let restart_ratio =
-        restart["ready_s"].as_f64().unwrap_or(0.0) / short["ready_s"].as_f64().unwrap_or(1.0).max(0.001);
+    let restart_ratio = restart_after["ready_s"].as_f64().unwrap_or(0.0)
+        / short["ready_s"].as_f64().unwrap_or(1.0).max(0.001);
     emit(
         &json!({
             "system": "hansa", "case": "SOAK", "validators": 4, "minutes": options.minutes,
@@ -231,14 +256,15 @@ pub fn run(options: SoakOptions) -> Result<()> {
             "rss_last_minute_vs_third_max_growth": rss_growth,
             "disk_bytes_per_op": disk as f64 / operations.max(1) as f64,
             "restart_after_1_minute": short,
-            "restart_after_soak": restart,
+            "restart_after_soak": restart_after,
             "restart_ratio": restart_ratio,
             "join_after_soak": join,
+            "join_after_soak_load_stopped": join_idle,
             "validated": true,
         }),
         &mut lines,
     );
-    std::fs::write(&options.chart, chart(&minutes, &restart, &short))
+    std::fs::write(&options.chart, chart(&minutes, &restart_after, &short))
         .with_context(|| format!("writing {}", options.chart.display()))?;
     eprintln!("  chart: {}", options.chart.display());
     let machine_after = print_machine("after");
