@@ -26,13 +26,13 @@ pub use memory::MemoryState;
 pub use modules::ledger::{ExpiryBucket, ExpiryDirectory, Hold, Resolution};
 pub use modules::{BlockDeltas, InvariantViolation, check_block};
 pub use sequences::{SEQUENCE_WINDOW, SEQUENCES, SequenceWindow, sequence_key};
-pub use working::{AccountBalance, Prefetched, Working};
+pub use working::{AccountBalance, Changes, Prefetched, Working};
 
 use hansa_types::batch::BatchError;
 use hansa_types::block::{OPERATIONS_PER_BLOCK_MAX, result_leaf};
 use hansa_types::{
-    Hash, Operation, OrgId, PublicKey, ResultCode, Role, SealedBatch, SignatureCheck, StateKey, VerifyingKey,
-    WriteSet, merkle, verify_all,
+    Hash, Operation, OrgId, PublicKey, ResultCode, Role, SealedBatch, SignatureCheck, StateKey, Transfer,
+    VerifyingKey, WriteSet, merkle, verify_all,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +60,8 @@ pub struct BlockOutcome {
     /// Balances after each change of an account with the `history` flag, in order (for
     /// queries: not part of the state).
     pub balances: Vec<(u128, AccountBalance)>,
+    /// The transfers the block recorded, in order: `writes.log`'s transfers, decoded.
+    pub transfers: Vec<Transfer>,
 }
 
 /// Which records a block reads, found in rounds (see [`Ledger::read_plan`]).
@@ -294,8 +296,22 @@ impl Ledger {
             .zip(&results)
             .map(|(operation, code)| result_leaf(operation.id(), *code))
             .collect();
-        let (writes, balances) = state.into_write_set(modules::kind);
-        Ok(BlockOutcome { results, results_root: merkle::root(&leaves), writes, balances })
+        let changes = state.into_write_set(modules::kind);
+        let transfers = changes
+            .appended
+            .into_iter()
+            .filter_map(|(_, record)| match record {
+                modules::Record::Transfer(transfer) => Some(transfer),
+                _ => None,
+            })
+            .collect();
+        Ok(BlockOutcome {
+            results,
+            results_root: merkle::root(&leaves),
+            writes: changes.writes,
+            balances: changes.balances,
+            transfers,
+        })
     }
 
     /// Verifies the signatures of `batches` at once (ZIP-215), naming the first bad one by its

@@ -180,6 +180,15 @@ impl Harness {
     ) -> Result<BlockOutcome, crate::BlockError> {
         let time_ms = self.time_ms + advance_ms;
         let outcome = self.state.execute(&self.ledger, time_ms, batches, Signatures::Verify)?;
+        // The decoded transfers the outcome carries are the write set's, in order.
+        let logged: Vec<hansa_types::Transfer> = outcome
+            .writes
+            .log
+            .iter()
+            .filter(|append| append.key.table == crate::modules::ledger::TRANSFERS.id)
+            .map(|append| hansa_types::Decode::decode(&append.value).expect("logged transfers decode"))
+            .collect();
+        assert_eq!(outcome.transfers, logged, "the outcome's transfers are the write set's");
         self.time_ms = time_ms;
         self.height += 1;
         Ok(outcome)

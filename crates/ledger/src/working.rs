@@ -245,10 +245,7 @@ impl<'p> Working<'p> {
     /// The block's changes, in a deterministic order, and the balances noted. A current record
     /// written back with the value storage already holds is left out; `kind` tells log tables
     /// from current ones.
-    pub fn into_write_set(
-        self,
-        kind: impl Fn(&StateKey) -> TableKind,
-    ) -> (WriteSet, Vec<(u128, AccountBalance)>) {
+    pub fn into_write_set(self, kind: impl Fn(&StateKey) -> TableKind) -> Changes {
         assert!(self.undo.is_none(), "a block ends outside any linked chain");
         let log: Vec<LogAppend> = self
             .log
@@ -271,8 +268,18 @@ impl<'p> Working<'p> {
             })
             .collect();
         records.sort_unstable_by_key(|write| write.key);
-        (WriteSet { records, log }, self.balances)
+        Changes { writes: WriteSet { records, log }, appended: self.log, balances: self.balances }
     }
+}
+
+/// A block's changes: encoded for storage, and the appended log records still decoded (so that
+/// a caller wanting them need not decode what was just encoded).
+pub struct Changes {
+    pub writes: WriteSet,
+    /// The log records appended, in order (the same as `writes.log`, decoded).
+    pub appended: Vec<(StateKey, Record)>,
+    /// Balances noted for accounts with the `history` flag.
+    pub balances: Vec<(u128, AccountBalance)>,
 }
 
 #[cfg(test)]
@@ -307,7 +314,7 @@ mod tests {
         assert_eq!(working.get::<Hold>(HOLDS.key(1)), Some(hold(6)));
         assert_eq!(working.get::<Hold>(HOLDS.key(2)), None);
         assert!(!working.exists(RESOLUTIONS.key(9)));
-        let (writes, _) = working.into_write_set(crate::modules::kind);
+        let writes = working.into_write_set(crate::modules::kind).writes;
         assert_eq!(writes.records, vec![RecordWrite { key: HOLDS.key(1), value: Some(hold(6).encode()) }]);
         assert!(writes.log.is_empty());
     }
@@ -332,7 +339,7 @@ mod tests {
         assert!(!working.exists(RESOLUTIONS.key(2)), "rolled back");
         working.append(RESOLUTIONS.key(2), Resolution { timestamp: 20, ..resolution() });
         assert_eq!(working.get::<Resolution>(RESOLUTIONS.key(2)).map(|r| r.timestamp), Some(20));
-        let (writes, _) = working.into_write_set(crate::modules::kind);
+        let writes = working.into_write_set(crate::modules::kind).writes;
         let keys: Vec<u128> = writes.log.iter().map(|append| append.key.id).collect();
         assert_eq!(keys, vec![3, 2]);
         assert!(writes.records.is_empty());
@@ -359,7 +366,7 @@ mod tests {
         }
         working.delete(HOLDS.key(4));
         assert_eq!(working.get::<Hold>(HOLDS.key(5)), Some(hold(5)), "read only");
-        let (writes, _) = working.into_write_set(crate::modules::kind);
+        let writes = working.into_write_set(crate::modules::kind).writes;
         let keys: Vec<u128> = writes.records.iter().map(|write| write.key.id).collect();
         assert_eq!(keys, vec![1, 3, 4]);
         assert_eq!(writes.records[2].value, None);

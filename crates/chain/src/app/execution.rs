@@ -3,11 +3,11 @@
 
 use super::{App, Speculative, evict_lowest, lock};
 use commonware_runtime::Spawner;
-use hansa_ledger::modules::ledger::{ACCOUNTS, TRANSFERS};
+use hansa_ledger::modules::ledger::ACCOUNTS;
 use hansa_ledger::{Prefetched, SequenceWindow, Signatures, sequence_key};
 use hansa_state::Speculation;
 use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX};
-use hansa_types::{Account, Block, Decode, Hash, Header, OrgId, SealedBatch, Transfer, merkle};
+use hansa_types::{Account, Block, Decode, Hash, Header, OrgId, SealedBatch, merkle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -59,13 +59,6 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             Ok(deltas) => deltas,
             Err(violation) => panic!("the ledger broke an invariant at height {height}: {violation}"),
         };
-        let transfers: Vec<Transfer> = outcome
-            .writes
-            .log
-            .iter()
-            .filter(|append| append.key.table == TRANSFERS.id)
-            .map(|append| Transfer::decode(&append.value).expect("the ledger writes decodable transfers"))
-            .collect();
         let accounts_created: Vec<(u32, u128)> = outcome
             .writes
             .records
@@ -106,7 +99,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             block: placeholder,
             results: outcome.results,
             balances: outcome.balances,
-            transfers,
+            transfers: outcome.transfers,
             accounts_created,
             deltas,
             windows,

@@ -264,6 +264,9 @@ pub fn run(options: SoakOptions) -> Result<()> {
         }),
         &mut lines,
     );
+    if let Some(folder) = options.chart.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    }
     std::fs::write(&options.chart, chart(&minutes, &restart_after, &short))
         .with_context(|| format!("writing {}", options.chart.display()))?;
     eprintln!("  chart: {}", options.chart.display());
