@@ -40,7 +40,8 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         if known.is_none()
             && let Some(verified) = self.executing(&digest)
         {
-            // A verification is executing this block now: its state, not a second execution.
+            // This block is being executed now (verified, or rebuilt as an unseen ancestor):
+            // wait for that state rather than execute it a second time.
             let _ = verified.await;
             known = lock(&self.inner.speculative).get(&digest).cloned();
         }
