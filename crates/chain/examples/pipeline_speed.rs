@@ -13,6 +13,11 @@ use hansa_ledger::testkit::{self, BANK, CNY, account, key, transfer};
 use hansa_types::{Batch, ResultCode};
 use std::time::{Duration, Instant};
 
+/// The validator's allocator (crates/node/src/main.rs), so that allocation costs what it does
+/// there.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const ACCOUNTS: u128 = 10_000;
 const TRANSFERS_PER_BATCH: usize = 8_190;
 

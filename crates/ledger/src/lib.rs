@@ -76,7 +76,8 @@ pub struct ReadPlan<'b> {
 }
 
 impl ReadPlan<'_> {
-    /// The records still to fetch, given those fetched so far (sorted; empty when done).
+    /// The records still to fetch, given those fetched so far: each once, in the order the
+    /// operations name them (empty when done).
     pub fn next(&mut self, known: &Prefetched) -> Vec<StateKey> {
         let mut out = Vec::new();
         if self.round == 0 {
@@ -103,9 +104,15 @@ impl ReadPlan<'_> {
             self.expiry = modules::ledger::expiry_reads(self.now, known, &mut out);
         }
         self.round += 1;
-        out.retain(|key| !known.contains(key));
-        out.sort_unstable();
-        out.dedup();
+        // Most keys repeat (a block's transfers name the same accounts again and again): drop
+        // repeats with a set rather than sorting them all together.
+        let mut named: std::collections::HashSet<StateKey, std::hash::BuildHasherDefault<ahash::AHasher>> =
+            std::collections::HashSet::with_capacity_and_hasher(out.len(), Default::default());
+        if known.is_empty() {
+            out.retain(|key| named.insert(*key));
+        } else {
+            out.retain(|key| !known.contains(key) && named.insert(*key));
+        }
         out
     }
 }
@@ -249,7 +256,7 @@ impl Ledger {
         if count > OPERATIONS_PER_BLOCK_MAX {
             return Err(BlockError::TooManyOperations { count, maximum: OPERATIONS_PER_BLOCK_MAX });
         }
-        let mut state = Working::new(prefetched);
+        let mut state = Working::new(prefetched, count);
         // Check every envelope before changing anything, against the windows as the block's
         // earlier batches leave them, so that a block repeating one (organisation, sequence)
         // is rejected whole; then every signature at once.

@@ -125,14 +125,17 @@ impl AccountBalance {
 }
 
 impl<'p> Working<'p> {
-    pub fn new(prefetched: &'p Prefetched) -> Working<'p> {
+    /// A view for a block of `operations` operations (room for as many log records is made at
+    /// once: growing the log moves every record appended before, and a block appends one per
+    /// transfer).
+    pub fn new(prefetched: &'p Prefetched, operations: usize) -> Working<'p> {
         Working {
             prefetched,
             // Most prefetched records are read once and some are written: room for all at once
             // spares the map its rehashing as the block runs.
             entries: FastMap::with_capacity_and_hasher(prefetched.len() + 1024, Default::default()),
-            log: Vec::new(),
-            appended: FastMap::default(),
+            log: Vec::with_capacity(operations),
+            appended: FastMap::with_capacity_and_hasher(operations, Default::default()),
             undo: None,
             log_mark: 0,
             balances: Vec::new(),
@@ -203,8 +206,9 @@ impl<'p> Working<'p> {
     /// Appends an immutable record to the log; it can be read back at once.
     pub fn append<R: RecordType>(&mut self, key: StateKey, record: R) {
         assert!(Self::is_log(&key), "{key:?} appended to a current table");
-        assert!(!self.exists(key), "log record {key:?} is written once");
-        self.appended.insert(key, self.log.len());
+        let written_before = self.appended.insert(key, self.log.len()).is_some()
+            || Self::prefetched(self.prefetched, key).is_some();
+        assert!(!written_before, "log record {key:?} is written once");
         self.log.push((key, record.into_record()));
     }
 
@@ -303,7 +307,7 @@ mod tests {
         prefetched.insert(HOLDS.key(1), Some(hold(5).encode()));
         prefetched.insert(HOLDS.key(2), None);
         prefetched.insert(RESOLUTIONS.key(9), None);
-        let mut working = Working::new(&prefetched);
+        let mut working = Working::new(&prefetched, 4);
         working.put(HOLDS.key(1), hold(6));
         working.begin();
         working.put(HOLDS.key(1), hold(7));
@@ -327,7 +331,7 @@ mod tests {
         prefetched.insert(RESOLUTIONS.key(1), Some(resolution().encode()));
         prefetched.insert(RESOLUTIONS.key(2), None);
         prefetched.insert(RESOLUTIONS.key(3), None);
-        let mut working = Working::new(&prefetched);
+        let mut working = Working::new(&prefetched, 4);
         assert!(working.exists(RESOLUTIONS.key(1)), "stored before the block");
         assert_eq!(working.get::<Resolution>(RESOLUTIONS.key(1)), Some(resolution()));
         assert!(!working.exists(RESOLUTIONS.key(2)));
@@ -350,7 +354,7 @@ mod tests {
     fn a_log_record_is_appended_once() {
         let mut prefetched = Prefetched::new();
         prefetched.insert(RESOLUTIONS.key(1), Some(resolution().encode()));
-        let mut working = Working::new(&prefetched);
+        let mut working = Working::new(&prefetched, 4);
         working.append(RESOLUTIONS.key(1), resolution());
     }
 
@@ -360,7 +364,7 @@ mod tests {
         for id in 0..6u64 {
             prefetched.insert(HOLDS.key(u128::from(id)), Some(hold(id).encode()));
         }
-        let mut working = Working::new(&prefetched);
+        let mut working = Working::new(&prefetched, 4);
         for id in (0..5u64).rev() {
             working.put(HOLDS.key(u128::from(id)), hold(if id % 2 == 0 { id } else { id + 10 }));
         }
@@ -376,7 +380,7 @@ mod tests {
     #[should_panic(expected = "not in the read set")]
     fn reading_outside_the_read_set_panics() {
         let prefetched = Prefetched::new();
-        let mut working = Working::new(&prefetched);
+        let mut working = Working::new(&prefetched, 4);
         working.get::<Hold>(HOLDS.key(1));
     }
 }

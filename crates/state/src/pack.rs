@@ -59,12 +59,16 @@ fn zeros_in(word: u64) -> u32 {
     8 - tag_of(word).count_ones()
 }
 
-fn push_present(out: &mut Vec<u8>, bytes: &[u8]) {
-    for byte in bytes {
-        if *byte != 0 {
-            out.push(*byte);
-        }
+/// Appends the non-zero bytes of `word` (little-endian), without a branch per byte.
+fn push_present(out: &mut Vec<u8>, word: u64) {
+    let mut present = [0u8; 8];
+    let mut count = 0;
+    for byte in word.to_le_bytes() {
+        // `count` is at most the byte's index here, so below 8.
+        present[count & 7] = byte;
+        count += usize::from(byte != 0);
     }
+    out.extend_from_slice(&present[..count]);
 }
 
 /// Packs `value`.
@@ -108,15 +112,16 @@ pub fn pack_into(out: &mut Vec<u8>, value: &[u8]) {
             out.extend_from_slice(&value[group * 8..(group + count) * 8]);
             group += count;
         } else {
-            push_present(out, &value[(group - 1) * 8..group * 8]);
+            push_present(out, current);
         }
     }
     let tail = &value[full * 8..];
     if !tail.is_empty() {
         let mut padded = [0u8; 8];
         padded[..tail.len()].copy_from_slice(tail);
-        out.push(tag_of(u64::from_le_bytes(padded)));
-        push_present(out, tail);
+        let last = u64::from_le_bytes(padded);
+        out.push(tag_of(last));
+        push_present(out, last);
     }
 }
 
@@ -148,18 +153,21 @@ impl Input<'_> {
     /// One group of `width` bytes from its tag: its non-zero bytes.
     fn expand(&mut self, tag: u8, width: usize, out: &mut Vec<u8>) -> Result<(), PackError> {
         let present = self.take(tag.count_ones() as usize, "a group is cut short")?;
-        let mut present = present.iter();
-        for bit in 0..width {
-            if tag & (1 << bit) == 0 {
-                out.push(0);
-            } else {
-                let byte = *present.next().expect("as many bytes as bits");
-                if byte == 0 {
-                    return Err(PackError("a zero byte marked as not zero"));
-                }
-                out.push(byte);
-            }
+        if present.contains(&0) {
+            return Err(PackError("a zero byte marked as not zero"));
         }
+        // Without a branch per byte: each of the 8 places takes the next present byte, masked
+        // to zero where its bit is clear (`next` stays at most 8, within the padding).
+        let mut padded = [0u8; 9];
+        padded[..present.len()].copy_from_slice(present);
+        let mut group = [0u8; 8];
+        let mut next = 0;
+        for (bit, slot) in group.iter_mut().enumerate() {
+            let set = (tag >> bit) & 1;
+            *slot = padded[next] & 0u8.wrapping_sub(set);
+            next += usize::from(set);
+        }
+        out.extend_from_slice(&group[..width]);
         Ok(())
     }
 }

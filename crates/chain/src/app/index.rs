@@ -252,19 +252,20 @@ impl Index {
             }
             // A block's transfers are in timestamp order, so each account's list is too; the
             // entries go in in key order.
-            let mut by_bucket: std::collections::BTreeMap<u16, EntryPacker> =
-                std::collections::BTreeMap::new();
+            let mut by_bucket: Vec<Option<EntryPacker>> =
+                std::iter::repeat_with(|| None).take(usize::from(ACCOUNT_BUCKETS)).collect();
             for transfer in record.transfers {
                 for account in [transfer.debit_account_id, transfer.credit_account_id] {
-                    by_bucket
-                        .entry(bucket(account))
-                        .or_insert_with(|| EntryPacker::new(transfer.timestamp))
+                    by_bucket[usize::from(bucket(account))]
+                        .get_or_insert_with(|| EntryPacker::new(transfer.timestamp))
                         .push(transfer.timestamp, transfer.id, account);
                 }
             }
             let mut account_transfers = write.open_table(ACCOUNT_TRANSFERS).map_err(error)?;
-            for (bucket, packer) in &by_bucket {
-                account_transfers.insert((*bucket, packer.first), packer.out.as_slice()).map_err(error)?;
+            for (bucket, packer) in by_bucket.iter().enumerate() {
+                let Some(packer) = packer else { continue };
+                let bucket = u16::try_from(bucket).expect("fewer than 2^16 buckets");
+                account_transfers.insert((bucket, packer.first), packer.out.as_slice()).map_err(error)?;
             }
             let mut balances = write.open_table(BALANCES).map_err(error)?;
             for (id, balance) in record.balances {

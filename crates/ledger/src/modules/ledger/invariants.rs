@@ -55,16 +55,20 @@ pub fn check_block(
     // Per ledger: (Σ new debits posted - Σ old, the same for credits, pending likewise).
     let mut sums: BTreeMap<u32, [u128; 4]> = BTreeMap::new();
     let mut deltas: BTreeMap<u32, LedgerDelta> = BTreeMap::new();
-    let appended: BTreeMap<u128, &[u8]> = writes
-        .log
-        .iter()
-        .filter(|append| append.key.table == TRANSFERS.id)
-        .map(|append| (append.key.id, append.value.as_slice()))
-        .collect();
+    // The transfers the block appended, by id: built only if the block opened a hold.
+    let mut appended: Option<BTreeMap<u128, &[u8]>> = None;
     for write in &writes.records {
         if write.key.table == HOLDS.id && write.value.is_some() {
             let id = write.key.id;
             let transfer = appended
+                .get_or_insert_with(|| {
+                    writes
+                        .log
+                        .iter()
+                        .filter(|append| append.key.table == TRANSFERS.id)
+                        .map(|append| (append.key.id, append.value.as_slice()))
+                        .collect()
+                })
                 .get(&id)
                 .map(|bytes| Transfer::decode(bytes).expect("appended transfers decode"))
                 .or_else(|| before.decode::<Transfer>(&TRANSFERS.key(id)));
