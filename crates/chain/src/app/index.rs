@@ -120,6 +120,10 @@ fn bucket(account: u128) -> u16 {
 }
 /// (account id, timestamp) to (height, encoded balance) for accounts with the history flag.
 const BALANCES: TableDefinition<(u128, u64), (u64, &[u8])> = TableDefinition::new("balances");
+/// The same entries by time, (timestamp, account id), so that pruning finds the expired ones
+/// without scanning every account's history. An account's last entry before a pruning cutoff
+/// stays in [`BALANCES`] (its balance at later heights) and leaves this table.
+const BALANCE_TIMES: TableDefinition<(u64, u128), ()> = TableDefinition::new("balance_times");
 /// (ledger id, account id) of every account, for audits.
 const ACCOUNT_IDS: TableDefinition<(u32, u128), ()> = TableDefinition::new("account_ids");
 /// Ledger id to (Σ debits posted, Σ debits pending, accounts), wrapping.
@@ -192,8 +196,29 @@ impl Index {
                     .into(),
             ));
         }
+        let backfill = read.list_tables().map_err(error)?.any(|table| table.name() == BALANCES.name())
+            && !read.list_tables().map_err(error)?.any(|table| table.name() == BALANCE_TIMES.name());
         drop(read);
+        if backfill {
+            Self::backfill_balance_times(&db)?;
+        }
         Ok(Index { db: Arc::new(db) })
+    }
+
+    /// Fills [`BALANCE_TIMES`] from [`BALANCES`] in an index written before it existed, so
+    /// that pruning finds every entry.
+    fn backfill_balance_times(db: &Database) -> Result<(), IndexError> {
+        let mut write = db.begin_write().map_err(error)?;
+        write.set_durability(Durability::Immediate).map_err(error)?;
+        {
+            let balances = write.open_table(BALANCES).map_err(error)?;
+            let mut times = write.open_table(BALANCE_TIMES).map_err(error)?;
+            for entry in balances.iter().map_err(error)? {
+                let (id, timestamp) = entry.map_err(error)?.0.value();
+                times.insert((timestamp, id), ()).map_err(error)?;
+            }
+        }
+        write.commit().map_err(error)
     }
 
     /// An index in memory (simulations: it survives a simulated restart as long as the caller
@@ -268,10 +293,12 @@ impl Index {
                 account_transfers.insert((bucket, packer.first), packer.out.as_slice()).map_err(error)?;
             }
             let mut balances = write.open_table(BALANCES).map_err(error)?;
+            let mut balance_times = write.open_table(BALANCE_TIMES).map_err(error)?;
             for (id, balance) in record.balances {
                 balances
                     .insert((*id, balance.timestamp), (height, encode_balance(balance).as_slice()))
                     .map_err(error)?;
+                balance_times.insert((balance.timestamp, *id), ()).map_err(error)?;
             }
             let mut account_ids = write.open_table(ACCOUNT_IDS).map_err(error)?;
             for key in record.accounts_created {
@@ -417,6 +444,19 @@ impl Index {
             let mut account_transfers = write.open_table(ACCOUNT_TRANSFERS).map_err(error)?;
             for bucket in 0..ACCOUNT_BUCKETS {
                 account_transfers.retain_in((bucket, 0)..(bucket, cutoff_ns), |_, _| false).map_err(error)?;
+            }
+            // Balance histories: each account's entries before the cutoff go, but its last one
+            // (its balance from then until its next change, inside the window).
+            let mut balance_times = write.open_table(BALANCE_TIMES).map_err(error)?;
+            let mut last_before: std::collections::BTreeMap<u128, u64> = std::collections::BTreeMap::new();
+            for entry in balance_times.range((0, 0)..(cutoff_ns, 0)).map_err(error)? {
+                let (timestamp, id) = entry.map_err(error)?.0.value();
+                last_before.insert(id, timestamp); // In time order: the last one stays.
+            }
+            balance_times.retain_in((0, 0)..(cutoff_ns, 0), |_, _| false).map_err(error)?;
+            let mut balances = write.open_table(BALANCES).map_err(error)?;
+            for (id, last) in last_before {
+                balances.retain_in((id, 0)..(id, last), |_, _| false).map_err(error)?;
             }
             write.open_table(META).map_err(error)?.insert(PRUNED_BELOW, below).map_err(error)?;
         }
@@ -832,6 +872,93 @@ mod tests {
         }
         let refused = Index::open(&path, 1 << 20).err().expect("refused");
         assert!(refused.0.contains("earlier format"), "{refused:?}");
+        std::fs::remove_file(&path).expect("remove");
+    }
+
+    /// Pruning drops each account's balance entries from before the cutoff but its last one,
+    /// so its balance at every height from the cutoff on is what it was before; an index
+    /// written before the table by time existed is filled in when opened and prunes the same
+    /// way.
+    #[test]
+    fn pruning_keeps_each_accounts_last_balance_before_the_cutoff() {
+        let path = std::env::temp_dir().join(format!("hansa-index-balances-{}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let index = Index::open(&path, 1 << 20).expect("open");
+        // Account 11 changes at every height, 12 at heights 2 and 5, 13 at heights 9 and 20.
+        let changes = |height: u64| -> Vec<u128> {
+            let mut ids = vec![11];
+            if height == 2 || height == 5 {
+                ids.push(12);
+            }
+            if height == 9 || height == 20 {
+                ids.push(13);
+            }
+            ids
+        };
+        for height in 1..=24u64 {
+            let balances: Vec<(u128, AccountBalance)> = changes(height)
+                .into_iter()
+                .enumerate()
+                .map(|(k, id)| {
+                    let balance = AccountBalance {
+                        debits_pending: hansa_types::Amount(0),
+                        debits_posted: hansa_types::Amount(u128::from(height)),
+                        credits_pending: hansa_types::Amount(0),
+                        credits_posted: hansa_types::Amount(id),
+                        timestamp: height * 1_000_000 + k as u64,
+                    };
+                    (id, balance)
+                })
+                .collect();
+            let summary = block(height);
+            let deltas = hansa_ledger::BlockDeltas::default();
+            let record = BlockRecord {
+                block: &summary,
+                outcomes: &[],
+                transfers: &[],
+                balances: &balances,
+                accounts_created: &[],
+                deltas: &deltas,
+            };
+            index.record(&record, false).expect("record");
+        }
+        let accounts = [11u128, 12, 13];
+        let before: Vec<Vec<Option<AccountBalance>>> = accounts
+            .iter()
+            .map(|id| (0..=24).map(|height| index.balance_at(*id, height).expect("balance")).collect())
+            .collect();
+        let heights = |index: &Index, id: u128| -> Vec<u64> {
+            index.balances(id, 100).expect("balances").into_iter().map(|(height, _)| height).collect()
+        };
+        let prune = |index: &Index, below: u64| {
+            index.prune(below).expect("prune");
+            for (position, id) in accounts.iter().enumerate() {
+                for height in below..=24 {
+                    let balance = index.balance_at(*id, height).expect("balance");
+                    assert_eq!(balance, before[position][height as usize], "account {id} at {height}");
+                }
+            }
+            let read = index.db.begin_read().expect("read");
+            let times = read.open_table(BALANCE_TIMES).expect("times");
+            let cutoff_ns = below * 1_000_000;
+            assert_eq!(times.range((0, 0)..(cutoff_ns, 0)).expect("range").count(), 0, "expired rows stay");
+        };
+        prune(&index, 6);
+        assert_eq!(heights(&index, 11), (5..=24).collect::<Vec<u64>>());
+        assert_eq!(heights(&index, 12), vec![5]);
+        assert_eq!(heights(&index, 13), vec![9, 20]);
+
+        // As an index of the earlier format: no table by time. Reopened, it is filled in.
+        let write = index.db.begin_write().expect("write");
+        write.delete_table(BALANCE_TIMES).expect("delete");
+        write.commit().expect("commit");
+        drop(index);
+        let index = Index::open(&path, 1 << 20).expect("reopen");
+        prune(&index, 15);
+        assert_eq!(heights(&index, 11), (14..=24).collect::<Vec<u64>>());
+        assert_eq!(heights(&index, 12), vec![5], "its last balance answers for every later height");
+        assert_eq!(heights(&index, 13), vec![9, 20]);
+        drop(index);
         std::fs::remove_file(&path).expect("remove");
     }
 

@@ -4,6 +4,7 @@
 use super::chain::{RecordProofEnvelope, record_proof};
 use super::{ApiError, ApiResult, ApiState, ErrorBody, SortedJson, parse_id, parse_query};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use hansa_chain::app::TransferFilter;
 use hansa_ledger::modules::ledger::{ACCOUNTS, TRANSFERS};
 use hansa_types::{Account, Amount, OrgId, Transfer};
@@ -325,7 +326,7 @@ struct BalancesQuery {
         (status = 200, description = "`{height, balance}` with `height`, `{balances}` without", body = Balances),
         (status = 400, description = "`bad_id`; `bad_query`; `no_history`: the account was \
             created without the `history` flag", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such account, or no balance at that height", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account, or no balance at that height;             `not_kept`: the height is below this validator's `history_from` (pruned, or joined from a             snapshot)", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn account_balances(
@@ -344,6 +345,19 @@ async fn account_balances(
     }
     match query.height {
         Some(height) => {
+            // Below the window the history was pruned: an account keeps only its last balance
+            // from before it, which does not answer for every earlier height.
+            let history_from = state.app.index().history_from()?;
+            if height < history_from {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_kept",
+                    format!(
+                        "this validator keeps balance histories from height {history_from} on (pruned, or \
+                         joined from a snapshot); an archive validator has height {height}"
+                    ),
+                ));
+            }
             let balance = state
                 .app
                 .balance_at(id, height)?

@@ -66,6 +66,19 @@ fn a_new_store_syncs_from_a_validators_checkpoint_verified_against_a_finalized_h
         other => panic!("a pruned block was answered: {other:?}"),
     }
     assert!(get(&endpoint, "/v1/operations/60001").is_err(), "a pruned operation's location was answered");
+    // The wallet's balance history (it has the `history` flag) is pruned too, but its last
+    // balance from before the window still answers for the heights inside it.
+    match get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}/balances?height={paid_at}")) {
+        Err(hansa_client::ClientError::Api { status: 404, code, .. }) => assert_eq!(code, "not_kept"),
+        other => panic!("a balance below the window was answered: {other:?}"),
+    }
+    let wallet = get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}")).expect("wallet");
+    let inside =
+        get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}/balances?height={}", status["height"]))
+            .expect("the balance inside the window");
+    assert_eq!(inside["balance"]["debits_posted"], wallet["account"]["debits_posted"], "{inside} {wallet}");
+    let history = get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}/balances")).expect("history");
+    assert_eq!(history["balances"].as_array().map(Vec::len), Some(1), "one balance kept: {history}");
     assert!(get(&endpoint, &format!("/v1/blocks/{}", status["height"])).is_ok(), "the tip's block is kept");
     let proof =
         get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}/proof")).expect("current state is proven");
