@@ -44,9 +44,31 @@ struct Minute {
     throughput_ops_s: f64,
     p99_ms: f64,
     rss_mib: Vec<f64>,
+    /// Each validator's highest resident memory among the minute's samples (every 5 s): with
+    /// jemalloc returning pages in bursts, one sample at the end of a minute can fall a third
+    /// below the minute's peak.
+    rss_mib_peak: Vec<f64>,
     /// What each validator's allocator counts in use (`/v1/status` `memory`): resident memory
     /// less what is freed but kept, code and stacks. `null` where the validator did not answer.
     heap_in_use_mib: Vec<Option<f64>>,
+}
+
+/// Each validator's highest resident memory among the samples taken in `[from, to)` seconds
+/// (empty if none was).
+fn peaks(samples: &[RssSample], from: f64, to: f64) -> Vec<f64> {
+    let mut peak: Vec<f64> = Vec::new();
+    for (_, rss, _) in samples.iter().filter(|(at, _, _)| *at >= from && *at < to) {
+        peak.resize(peak.len().max(rss.len()), 0.0);
+        for (highest, now) in peak.iter_mut().zip(rss) {
+            *highest = highest.max(*now);
+        }
+    }
+    peak
+}
+
+/// The largest relative growth of any validator from `then` to `now` (per validator, in order).
+fn max_growth(then: &[f64], now: &[f64]) -> f64 {
+    then.iter().zip(now).map(|(then, now)| now / then.max(1.0) - 1.0).fold(f64::MIN, f64::max)
 }
 
 /// A validator's heap in use (MiB) by its `/v1/status`; `None` if it does not answer.
@@ -197,14 +219,16 @@ pub fn run(options: SoakOptions) -> Result<()> {
             throughput_ops_s: operations as f64 / 60.0,
             p99_ms: percentile(&latencies, 0.99),
             rss_mib: sample.map(|(_, rss, _)| rss.clone()).unwrap_or_default(),
+            rss_mib_peak: peaks(&samples, from, to),
             heap_in_use_mib: sample.map(|(_, _, heap)| heap.clone()).unwrap_or_default(),
         };
         eprintln!(
-            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?}, heap in use MiB [{}]",
+            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?} (peak {:?}), heap in use MiB [{}]",
             line.minute,
             line.throughput_ops_s,
             line.p99_ms,
             line.rss_mib.iter().map(|r| r.round()).collect::<Vec<_>>(),
+            line.rss_mib_peak.iter().map(|r| r.round()).collect::<Vec<_>>(),
             line.heap_in_use_mib
                 .iter()
                 .map(|heap| heap.map_or_else(|| "no answer".to_string(), |heap| format!("{heap:.0}")))
@@ -235,15 +259,10 @@ pub fn run(options: SoakOptions) -> Result<()> {
     let minute = |n: usize| minutes.get(n - 1);
     let last = minutes.last().context("no minute measured")?;
     let throughput_ratio = minute(2).map(|second| last.throughput_ops_s / second.throughput_ops_s.max(1.0));
-    let rss_max = minutes.iter().flat_map(|m| m.rss_mib.iter().copied()).fold(0.0, f64::max);
-    let rss_growth = minute(3).map(|third| {
-        third
-            .rss_mib
-            .iter()
-            .zip(&last.rss_mib)
-            .map(|(then, now)| now / then.max(1.0) - 1.0)
-            .fold(f64::MIN, f64::max)
-    });
+    // The highest of every sample, not only of those at the ends of minutes.
+    let rss_max = minutes.iter().flat_map(|m| m.rss_mib_peak.iter().copied()).fold(0.0, f64::max);
+    let rss_growth = minute(3).map(|third| max_growth(&third.rss_mib, &last.rss_mib));
+    let rss_peak_growth = minute(3).map(|third| max_growth(&third.rss_mib_peak, &last.rss_mib_peak));
     let restart_ratio = restart_after["ready_s"].as_f64().unwrap_or(0.0)
         / short["ready_s"].as_f64().unwrap_or(1.0).max(0.001);
     emit(
@@ -254,6 +273,7 @@ pub fn run(options: SoakOptions) -> Result<()> {
             "last_minute_vs_second": throughput_ratio,
             "rss_mib_max": rss_max,
             "rss_last_minute_vs_third_max_growth": rss_growth,
+            "rss_peak_last_minute_vs_third_max_growth": rss_peak_growth,
             "disk_bytes_per_op": disk as f64 / operations.max(1) as f64,
             "restart_after_1_minute": short,
             "restart_after_soak": restart_after,
@@ -364,4 +384,25 @@ fn chart(minutes: &[Minute], restart: &Value, short: &Value) -> String {
         height - 8.0
     ));
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minutes_peaks_are_each_validators_highest_sample_within_it() {
+        let samples: Vec<RssSample> = vec![
+            (59.0, vec![500.0, 900.0], vec![None, None]),
+            (60.0, vec![700.0, 650.0], vec![None, None]),
+            (65.0, vec![720.0, 600.0], vec![None, None]),
+            (119.9, vec![690.0, 800.0], vec![None, None]),
+            (120.0, vec![999.0, 999.0], vec![None, None]),
+        ];
+        assert_eq!(peaks(&samples, 60.0, 120.0), vec![720.0, 800.0]);
+        assert_eq!(peaks(&samples, 0.0, 60.0), vec![500.0, 900.0]);
+        assert!(peaks(&samples, 180.0, 240.0).is_empty());
+        assert!((max_growth(&[700.0, 800.0], &[700.0, 880.0]) - 0.1).abs() < 1e-9);
+        assert!((max_growth(&[700.0, 800.0], &[630.0, 720.0]) + 0.1).abs() < 1e-9);
+    }
 }
