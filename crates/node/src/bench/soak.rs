@@ -48,6 +48,9 @@ struct Minute {
     /// jemalloc returning pages in bursts, one sample at the end of a minute can fall a third
     /// below the minute's peak.
     rss_mib_peak: Vec<f64>,
+    /// Each validator's mean resident memory over the minute's samples: steadier than one
+    /// sample, which moves with the blocks in flight and the mempool at that instant.
+    rss_mib_mean: Vec<f64>,
     /// What each validator's allocator counts in use (`/v1/status` `memory`): resident memory
     /// less what is freed but kept, code and stacks. `null` where the validator did not answer.
     heap_in_use_mib: Vec<Option<f64>>,
@@ -64,6 +67,20 @@ fn peaks(samples: &[RssSample], from: f64, to: f64) -> Vec<f64> {
         }
     }
     peak
+}
+
+/// Each validator's mean resident memory over the samples taken in `[from, to)` seconds
+/// (empty if none was).
+fn means(samples: &[RssSample], from: f64, to: f64) -> Vec<f64> {
+    let within: Vec<&Vec<f64>> =
+        samples.iter().filter(|(at, _, _)| *at >= from && *at < to).map(|(_, rss, _)| rss).collect();
+    let validators = within.iter().map(|rss| rss.len()).max().unwrap_or(0);
+    (0..validators)
+        .map(|validator| {
+            let values: Vec<f64> = within.iter().filter_map(|rss| rss.get(validator).copied()).collect();
+            values.iter().sum::<f64>() / values.len().max(1) as f64
+        })
+        .collect()
 }
 
 /// The largest relative growth of any validator from `then` to `now` (per validator, in order).
@@ -220,15 +237,17 @@ pub fn run(options: SoakOptions) -> Result<()> {
             p99_ms: percentile(&latencies, 0.99),
             rss_mib: sample.map(|(_, rss, _)| rss.clone()).unwrap_or_default(),
             rss_mib_peak: peaks(&samples, from, to),
+            rss_mib_mean: means(&samples, from, to),
             heap_in_use_mib: sample.map(|(_, _, heap)| heap.clone()).unwrap_or_default(),
         };
         eprintln!(
-            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?} (peak {:?}), heap in use MiB [{}]",
+            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?} (peak {:?}, mean {:?}), heap in use MiB [{}]",
             line.minute,
             line.throughput_ops_s,
             line.p99_ms,
             line.rss_mib.iter().map(|r| r.round()).collect::<Vec<_>>(),
             line.rss_mib_peak.iter().map(|r| r.round()).collect::<Vec<_>>(),
+            line.rss_mib_mean.iter().map(|r| r.round()).collect::<Vec<_>>(),
             line.heap_in_use_mib
                 .iter()
                 .map(|heap| heap.map_or_else(|| "no answer".to_string(), |heap| format!("{heap:.0}")))
@@ -263,6 +282,7 @@ pub fn run(options: SoakOptions) -> Result<()> {
     let rss_max = minutes.iter().flat_map(|m| m.rss_mib_peak.iter().copied()).fold(0.0, f64::max);
     let rss_growth = minute(3).map(|third| max_growth(&third.rss_mib, &last.rss_mib));
     let rss_peak_growth = minute(3).map(|third| max_growth(&third.rss_mib_peak, &last.rss_mib_peak));
+    let rss_mean_growth = minute(3).map(|third| max_growth(&third.rss_mib_mean, &last.rss_mib_mean));
     let restart_ratio = restart_after["ready_s"].as_f64().unwrap_or(0.0)
         / short["ready_s"].as_f64().unwrap_or(1.0).max(0.001);
     emit(
@@ -274,6 +294,7 @@ pub fn run(options: SoakOptions) -> Result<()> {
             "rss_mib_max": rss_max,
             "rss_last_minute_vs_third_max_growth": rss_growth,
             "rss_peak_last_minute_vs_third_max_growth": rss_peak_growth,
+            "rss_mean_last_minute_vs_third_max_growth": rss_mean_growth,
             "disk_bytes_per_op": disk as f64 / operations.max(1) as f64,
             "restart_after_1_minute": short,
             "restart_after_soak": restart_after,
@@ -402,6 +423,10 @@ mod tests {
         assert_eq!(peaks(&samples, 60.0, 120.0), vec![720.0, 800.0]);
         assert_eq!(peaks(&samples, 0.0, 60.0), vec![500.0, 900.0]);
         assert!(peaks(&samples, 180.0, 240.0).is_empty());
+        let mean = means(&samples, 60.0, 120.0);
+        assert_eq!(mean.len(), 2);
+        assert!((mean[0] - 2110.0 / 3.0).abs() < 1e-9 && (mean[1] - 2050.0 / 3.0).abs() < 1e-9, "{mean:?}");
+        assert!(means(&samples, 180.0, 240.0).is_empty());
         assert!((max_growth(&[700.0, 800.0], &[700.0, 880.0]) - 0.1).abs() < 1e-9);
         assert!((max_growth(&[700.0, 800.0], &[630.0, 720.0]) + 0.1).abs() < 1e-9);
     }
