@@ -106,13 +106,8 @@ impl ReadPlan<'_> {
         self.round += 1;
         // Most keys repeat (a block's transfers name the same accounts again and again): drop
         // repeats with a set rather than sorting them all together.
-        let mut named: std::collections::HashSet<StateKey, std::hash::BuildHasherDefault<ahash::AHasher>> =
-            std::collections::HashSet::with_capacity_and_hasher(out.len(), Default::default());
-        if known.is_empty() {
-            out.retain(|key| named.insert(*key));
-        } else {
-            out.retain(|key| !known.contains(key) && named.insert(*key));
-        }
+        let mut named = working::FastSet::with_capacity_and_hasher(out.len(), Default::default());
+        out.retain(|key| !known.contains(key) && named.insert(*key));
         out
     }
 }

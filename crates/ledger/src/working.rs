@@ -16,6 +16,8 @@ use std::hash::BuildHasherDefault;
 /// A hash map with a fast, fixed (non-random) hasher. Lookups only: nothing iterates one in
 /// an order that could reach the state.
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<ahash::AHasher>>;
+/// The set of [`FastMap`]'s keys, with its hasher.
+pub(crate) type FastSet<K> = std::collections::HashSet<K, BuildHasherDefault<ahash::AHasher>>;
 
 /// Encoded records fetched for a block: `None` means "fetched, and absent".
 #[derive(Debug, Clone, Default)]

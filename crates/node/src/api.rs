@@ -164,6 +164,19 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
+    /// History asked for at `height`, below `history_from`, the lowest height whose `what` this
+    /// validator keeps (it pruned the rest, or joined from a snapshot).
+    fn not_kept(what: &str, history_from: u64, height: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_kept",
+            format!(
+                "this validator keeps {what} from height {history_from} on (pruned, or joined from a \
+                 snapshot); an archive validator has height {height}"
+            ),
+        )
+    }
+
     /// The error as the API sends it.
     fn body(self) -> ErrorBody {
         ErrorBody { error: ErrorDetail { code: self.code, message: self.message } }

@@ -186,9 +186,11 @@ impl Index {
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Index, IndexError> {
         let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(error)?;
         let read = db.begin_read().map_err(error)?;
-        if read.list_tables().map_err(error)?.any(|table| {
-            table.name() == OPERATIONS_BEFORE_RUNS || table.name() == ACCOUNT_TRANSFERS_BEFORE_PACKING
-        }) {
+        let tables: Vec<String> =
+            read.list_tables().map_err(error)?.map(|table| table.name().to_string()).collect();
+        drop(read);
+        let has = |name: &str| tables.iter().any(|table| table == name);
+        if has(OPERATIONS_BEFORE_RUNS) || has(ACCOUNT_TRANSFERS_BEFORE_PACKING) {
             return Err(IndexError(
                 "this index has an earlier format (one entry per operation or unpacked account \
                  transfers), written by an earlier build whose chains this build cannot continue (their \
@@ -196,10 +198,7 @@ impl Index {
                     .into(),
             ));
         }
-        let backfill = read.list_tables().map_err(error)?.any(|table| table.name() == BALANCES.name())
-            && !read.list_tables().map_err(error)?.any(|table| table.name() == BALANCE_TIMES.name());
-        drop(read);
-        if backfill {
+        if has(BALANCES.name()) && !has(BALANCE_TIMES.name()) {
             Self::backfill_balance_times(&db)?;
         }
         Ok(Index { db: Arc::new(db) })

@@ -1020,14 +1020,7 @@ async fn block(
     let Some(block) = state.app.index().block(height)? else {
         let history_from = state.app.index().history_from()?;
         if height > 0 && height < history_from {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_kept",
-                format!(
-                    "this validator keeps finalized blocks from height {history_from} on (pruned, or joined \
-                     from a snapshot); an archive validator has block {height}"
-                ),
-            ));
+            return Err(ApiError::not_kept("finalized blocks", history_from, height));
         }
         return Err(ApiError::not_found("final block"));
     };

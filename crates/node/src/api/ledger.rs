@@ -4,7 +4,6 @@
 use super::chain::{RecordProofEnvelope, record_proof};
 use super::{ApiError, ApiResult, ApiState, ErrorBody, SortedJson, parse_id, parse_query};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use hansa_chain::app::TransferFilter;
 use hansa_ledger::modules::ledger::{ACCOUNTS, TRANSFERS};
 use hansa_types::{Account, Amount, OrgId, Transfer};
@@ -349,14 +348,7 @@ async fn account_balances(
             // from before it, which does not answer for every earlier height.
             let history_from = state.app.index().history_from()?;
             if height < history_from {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_kept",
-                    format!(
-                        "this validator keeps balance histories from height {history_from} on (pruned, or \
-                         joined from a snapshot); an archive validator has height {height}"
-                    ),
-                ));
+                return Err(ApiError::not_kept("balance histories", history_from, height));
             }
             let balance = state
                 .app
