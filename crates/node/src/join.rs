@@ -183,11 +183,16 @@ pub async fn join_if_needed(
         {
             Ok(joined) => {
                 eprintln!(
-                    "hansa: joined at height {} in {:.1} s ({} accounts, {} transfers)",
+                    "hansa: joined at height {} in {:.1} s ({} accounts, {} transfers; records {:.1} s, \
+                     log {:.1} s, log index {:.1} s, accounts read {:.1} s)",
                     joined.height,
                     started.elapsed().as_secs_f64(),
                     joined.accounts,
-                    joined.transfers
+                    joined.transfers,
+                    joined.sync.records.as_secs_f64(),
+                    joined.sync.log.as_secs_f64(),
+                    joined.sync.reindex.as_secs_f64(),
+                    joined.bootstrap.as_secs_f64(),
                 );
                 return Ok(Some(joined.height));
             }

@@ -89,7 +89,7 @@ fn main() {
         .await
         .expect("open");
         let started = Instant::now();
-        synced
+        let report = synced
             .sync_from(context.child("sync"), target.height, target.commitment, Local(source.clone()))
             .await
             .expect("sync");
@@ -101,8 +101,14 @@ fn main() {
             source.read(None, &probe).await.expect("read")
         );
         println!(
-            "synced height {} ({} records operations, {} log entries) in {seconds:.1} s",
-            target.height, target.commitment.records_range.1, target.commitment.log_range.1
+            "synced height {} ({} records operations, {} log entries) in {seconds:.1} s: records {:.1} s, \
+             log {:.1} s, log index {:.1} s",
+            target.height,
+            target.commitment.records_range.1,
+            target.commitment.log_range.1,
+            report.phases.records.as_secs_f64(),
+            report.phases.log.as_secs_f64(),
+            report.phases.reindex.as_secs_f64(),
         );
     });
     let _ = std::fs::remove_dir_all(&folder);

@@ -29,6 +29,6 @@ pub mod sync;
 pub use log_index::{LogIndex, LogIndexError};
 pub use proof::{RecordProof, StateProof, VerifyError};
 pub use store::{
-    Checkpoint, SNAPSHOTS_KEPT, Speculation, Store, StoreConfig, StoreError, StoreStatus, Synced,
+    Checkpoint, SNAPSHOTS_KEPT, Speculation, Store, StoreConfig, StoreError, StoreStatus, SyncPhases, Synced,
 };
 pub use sync::{Part, Peers};

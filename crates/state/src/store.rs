@@ -47,6 +47,7 @@ use commonware_utils::{
     NZU64, NZUsize,
     sequence::{FixedBytes, U64},
 };
+use futures::StreamExt as _;
 use hansa_types::{Decode, Encode, Hash, StateCommitment, StateKey, TableId, TableKind, WriteSet};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
@@ -487,8 +488,10 @@ fn digest_of(hash: &Hash) -> Digest {
     Digest(hash.0)
 }
 
-/// Log entries read at a time when the log index is rebuilt after a sync.
+/// Log entries read at a time when the log index is rebuilt after a sync, and reads kept in
+/// flight: a read waits on the disk for part of its time, which the others fill.
 const REINDEX_CHUNK: u64 = 4_096;
+const REINDEX_READS_IN_FLIGHT: usize = 4;
 /// Records operations (and keys) read at a time by [`Store::current_keys`].
 const SCAN_OPS: u64 = 4_096;
 
@@ -497,6 +500,17 @@ const SCAN_OPS: u64 = 4_096;
 pub struct Synced {
     /// Log entries per table id.
     pub log_entries: BTreeMap<u16, u64>,
+    /// Where the time went, by the runtime's clock: fetching and verifying the records, the
+    /// same for the log, and rebuilding the log's index.
+    pub phases: SyncPhases,
+}
+
+/// How long each part of a state sync took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncPhases {
+    pub records: std::time::Duration,
+    pub log: std::time::Duration,
+    pub reindex: std::time::Duration,
 }
 
 impl<E: commonware_storage::Context + Spawner> Store<E> {
@@ -1049,7 +1063,11 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         if let Some(log) = databases.log.take() {
             log.destroy().await.map_err(qmdb_error)?;
         }
+        let mut phases = SyncPhases::default();
+        let since =
+            |start: std::time::SystemTime| context.current().duration_since(start).unwrap_or_default();
         let synced = async {
+            let start = context.current();
             let records: RecordsDb<E> = qmdb::sync::sync(engine::Config {
                 context: context.child("sync_records"),
                 source: Remote { peers: peers.clone(), part: Part::Records, _op: PhantomData },
@@ -1064,6 +1082,8 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             })
             .await
             .map_err(|error| StoreError::Sync(format!("records: {error}")))?;
+            phases.records = since(start);
+            let start = context.current();
             let log: LogDb<E> = qmdb::sync::sync(engine::Config {
                 context: context.child("sync_log"),
                 source: Remote { peers, part: Part::Log, _op: PhantomData },
@@ -1078,6 +1098,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             })
             .await
             .map_err(|error| StoreError::Sync(format!("log: {error}")))?;
+            phases.log = since(start);
             Ok::<_, StoreError>((records, log))
         }
         .await;
@@ -1101,14 +1122,16 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             return Err(error);
         }
         let synced = databases.commitment();
+        let start = context.current();
         let log_entries = Self::reindex(&databases).await?;
+        phases.reindex = since(start);
         databases.applied_height = height;
         databases.applied = synced;
         databases.unsynced = None;
         // The marker goes with the checkpoint's own metadata write: both or neither.
         databases.meta.as_mut().expect("present").remove(&U64::new(SYNCING_KEY));
         Self::write_checkpoint(&mut databases).await?;
-        Ok(Synced { log_entries })
+        Ok(Synced { log_entries, phases })
     }
 
     /// The keys of `table` that hold a record in the applied state, in key order. Reads every
@@ -1155,11 +1178,16 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         databases.index.clear()?;
         let log = databases.log();
         let bounds = log.bounds();
-        let mut next = *bounds.start;
-        while next < *bounds.end {
-            let end = (next + REINDEX_CHUNK).min(*bounds.end);
-            let locations: Vec<Location<Family>> = (next..end).map(Location::new).collect();
-            let entries = log.get_many(&locations).await.map_err(qmdb_error)?;
+        let (first, last) = (*bounds.start, *bounds.end);
+        let mut reads = futures::stream::iter((first..last).step_by(REINDEX_CHUNK as usize))
+            .map(|next| async move {
+                let end = (next + REINDEX_CHUNK).min(last);
+                let locations: Vec<Location<Family>> = (next..end).map(Location::new).collect();
+                log.get_many(&locations).await.map(|entries| (next, end, entries))
+            })
+            .buffered(REINDEX_READS_IN_FLIGHT);
+        while let Some(read) = reads.next().await {
+            let (next, end, entries) = read.map_err(qmdb_error)?;
             let mut located = Vec::with_capacity(entries.len());
             for (location, entry) in (next..end).zip(entries) {
                 // Commits carry no value; every append is a key and a value.
@@ -1170,7 +1198,6 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
                 located.push((key, location));
             }
             databases.index.insert(&located, false)?;
-            next = end;
         }
         databases.index.sync()?;
         Ok(entries_per_table)

@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 /// Most operations a server answers in one response.
 pub const SERVE_OPS_MAX: u64 = 4_096;
 /// Operations a syncing store asks for at a time, and requests it keeps outstanding.
-pub const FETCH_OPS: u64 = 2_048;
+pub const FETCH_OPS: u64 = 4_096;
 pub const FETCH_REQUESTS_OUTSTANDING: usize = 8;
 
 /// The two databases of a snapshot.

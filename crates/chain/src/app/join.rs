@@ -17,7 +17,7 @@
 use super::{AppConfig, FinalizedBlock, Index, IndexError, LedgerTotals};
 use commonware_runtime::Spawner;
 use hansa_ledger::{Consortium, modules::ledger::ACCOUNTS, modules::ledger::TRANSFERS};
-use hansa_state::{LogIndex, Peers, Store, StoreError};
+use hansa_state::{LogIndex, Peers, Store, StoreError, SyncPhases};
 use hansa_types::{Account, Decode as _, Header, StateCommitment};
 use std::collections::BTreeMap;
 
@@ -145,6 +145,10 @@ pub struct Joined {
     pub accounts: u64,
     /// Transfers in the synced state.
     pub transfers: u64,
+    /// How long the sync's parts took (zero when a restart found the state already synced).
+    pub sync: SyncPhases,
+    /// How long reading the synced accounts to start the index took.
+    pub bootstrap: std::time::Duration,
 }
 
 /// Syncs the state at `snapshot` from `peers` into this validator's store (empty, or left
@@ -178,7 +182,11 @@ pub async fn join<E: commonware_storage::Context + Spawner, P: Peers>(
     let result = async {
         let synced = store.sync_from(context.child("sync"), snapshot.height, snapshot.state, peers).await?;
         let transfers = synced.log_entries.get(&TRANSFERS.id.0).copied().unwrap_or(0);
-        start_index(&store, index, transfers).await
+        let started = context.current();
+        let mut joined = start_index(&store, index, transfers).await?;
+        joined.sync = synced.phases;
+        joined.bootstrap = context.current().duration_since(started).unwrap_or_default();
+        Ok(joined)
     }
     .await;
     store.close().await;
@@ -224,5 +232,11 @@ async fn start_index<E: commonware_storage::Context + Spawner>(
     }
     let totals: Vec<(u32, LedgerTotals)> = totals.into_iter().collect();
     index.bootstrap(&totals, &account_ids, transfers)?;
-    Ok(Joined { height, accounts: account_ids.len() as u64, transfers })
+    Ok(Joined {
+        height,
+        accounts: account_ids.len() as u64,
+        transfers,
+        sync: SyncPhases::default(),
+        bootstrap: std::time::Duration::ZERO,
+    })
 }

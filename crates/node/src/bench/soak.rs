@@ -54,6 +54,19 @@ struct Minute {
     /// What each validator's allocator counts in use (`/v1/status` `memory`): resident memory
     /// less what is freed but kept, code and stacks. `null` where the validator did not answer.
     heap_in_use_mib: Vec<Option<f64>>,
+    /// Validator 0's data folder at the end of the minute (the last sample within it), MiB.
+    disk_mib: Option<f64>,
+}
+
+/// Bytes on disk per operation from the end of minute `from` to the end of the last minute:
+/// what the chain keeps per transfer once the parts that do not grow with transfers (marshal's
+/// cache of recent blocks, the records of the accounts) are in place. `None` without both
+/// samples or without operations between them.
+fn disk_bytes_per_op_after(minutes: &[Minute], operations_per_minute: &[u64], from: usize) -> Option<f64> {
+    let start = minutes.get(from.checked_sub(1)?)?.disk_mib?;
+    let end = minutes.last()?.disk_mib?;
+    let operations: u64 = operations_per_minute.iter().skip(from).sum();
+    (operations > 0 && minutes.len() > from).then(|| (end - start) * 1_048_576.0 / operations as f64)
 }
 
 /// Each validator's highest resident memory among the samples taken in `[from, to)` seconds
@@ -173,6 +186,13 @@ fn restart(
         };
         let mut measured = measured?;
         measured["under_load"] = json!(loaded);
+        if empty {
+            // The validator's own account of the join: where its time went.
+            let log = std::fs::read_to_string(cluster.dir.join(format!("validator-{VICTIM}/node.log")))
+                .unwrap_or_default();
+            measured["join_log"] =
+                json!(log.lines().rev().find(|line| line.starts_with("hansa: joined at height")));
+        }
         if let Some(phase) = phase {
             measured["throughput_during_ops_s"] =
                 json!(phase.ok as f64 / phase.finals.last().map_or(1.0, |f| f.0));
@@ -202,16 +222,22 @@ pub fn run(options: SoakOptions) -> Result<()> {
     cluster.setup(ACCOUNT_BASE, options.accounts, 0, 1_000_000_000_000)?;
     // Resident memory of every validator every 5 s, while the load runs.
     let samples: Arc<Mutex<Vec<RssSample>>> = Arc::default();
+    // Validator 0's data folder, in MiB, with the same clock.
+    let disk_samples: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let (samples, sampling, pids) = (samples.clone(), sampling.clone(), cluster.pids());
+        let disk_samples = disk_samples.clone();
+        let data = cluster.dir.join("validator-0/data");
         let endpoints = cluster.endpoints.clone();
         let start = Instant::now();
         std::thread::spawn(move || {
             while sampling.load(Ordering::Relaxed) {
                 let rss = pids.iter().map(|pid| status_mib(*pid, "VmRSS")).collect();
                 let heap = endpoints.iter().map(|endpoint| heap_in_use_mib(endpoint)).collect();
-                samples.lock().expect("lock").push((start.elapsed().as_secs_f64(), rss, heap));
+                let at = start.elapsed().as_secs_f64();
+                samples.lock().expect("lock").push((at, rss, heap));
+                disk_samples.lock().expect("lock").push((at, directory_bytes(&data) as f64 / 1_048_576.0));
                 std::thread::sleep(Duration::from_secs(5));
             }
         })
@@ -222,7 +248,9 @@ pub fn run(options: SoakOptions) -> Result<()> {
     let _ = sampler.join();
     validate(&cluster, options.accounts + phase.ok)?;
     let samples = samples.lock().expect("lock").clone();
+    let disk_samples = disk_samples.lock().expect("lock").clone();
     let mut minutes = Vec::new();
+    let mut operations_per_minute = Vec::new();
     for minute in 0..options.minutes {
         let (from, to) = ((minute * 60) as f64, ((minute + 1) * 60) as f64);
         let within: Vec<&(f64, f64, u64)> = phase.finals.iter().filter(|f| f.0 >= from && f.0 < to).collect();
@@ -239,9 +267,10 @@ pub fn run(options: SoakOptions) -> Result<()> {
             rss_mib_peak: peaks(&samples, from, to),
             rss_mib_mean: means(&samples, from, to),
             heap_in_use_mib: sample.map(|(_, _, heap)| heap.clone()).unwrap_or_default(),
+            disk_mib: disk_samples.iter().rfind(|(at, _)| *at >= from && *at < to).map(|(_, mib)| *mib),
         };
         eprintln!(
-            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?} (peak {:?}, mean {:?}), heap in use MiB [{}]",
+            "  minute {:>2}: {:>8.0} ops/s, p99 {:>6.0} ms, RSS MiB {:?} (peak {:?}, mean {:?}), heap in use MiB [{}], disk {:.0} MiB",
             line.minute,
             line.throughput_ops_s,
             line.p99_ms,
@@ -252,13 +281,15 @@ pub fn run(options: SoakOptions) -> Result<()> {
                 .iter()
                 .map(|heap| heap.map_or_else(|| "no answer".to_string(), |heap| format!("{heap:.0}")))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            line.disk_mib.unwrap_or(f64::NAN),
         );
         emit(
             &json!({ "system": "hansa", "case": "SOAK-MINUTE", "validators": 4, "minute": line }),
             &mut lines,
         );
         minutes.push(line);
+        operations_per_minute.push(operations);
     }
     let disk = directory_bytes(&cluster.dir.join("validator-0/data"));
     let operations = phase.ok + phase.failed + 2 * options.accounts;
@@ -296,6 +327,7 @@ pub fn run(options: SoakOptions) -> Result<()> {
             "rss_peak_last_minute_vs_third_max_growth": rss_peak_growth,
             "rss_mean_last_minute_vs_third_max_growth": rss_mean_growth,
             "disk_bytes_per_op": disk as f64 / operations.max(1) as f64,
+            "disk_bytes_per_op_after_minute_2": disk_bytes_per_op_after(&minutes, &operations_per_minute, 2),
             "restart_after_1_minute": short,
             "restart_after_soak": restart_after,
             "restart_ratio": restart_ratio,
@@ -429,5 +461,38 @@ mod tests {
         assert!(means(&samples, 180.0, 240.0).is_empty());
         assert!((max_growth(&[700.0, 800.0], &[700.0, 880.0]) - 0.1).abs() < 1e-9);
         assert!((max_growth(&[700.0, 800.0], &[630.0, 720.0]) + 0.1).abs() < 1e-9);
+    }
+
+    fn minute(minute: u64, disk_mib: Option<f64>) -> Minute {
+        Minute {
+            minute,
+            throughput_ops_s: 0.0,
+            p99_ms: 0.0,
+            rss_mib: Vec::new(),
+            rss_mib_peak: Vec::new(),
+            rss_mib_mean: Vec::new(),
+            heap_in_use_mib: Vec::new(),
+            disk_mib,
+        }
+    }
+
+    #[test]
+    fn disk_per_operation_after_a_minute_counts_only_what_grew_after_it() {
+        // 500 MiB fixed by minute 2, then 100 MiB per minute for 1,048,576 operations a minute.
+        let minutes: Vec<Minute> = (1..=4)
+            .map(|m| minute(m, Some(if m < 2 { 300.0 } else { 500.0 + 100.0 * (m - 2) as f64 })))
+            .collect();
+        let operations = [7, 3, 1_048_576, 1_048_576];
+        assert_eq!(disk_bytes_per_op_after(&minutes, &operations, 2), Some(100.0));
+        assert_eq!(
+            disk_bytes_per_op_after(&minutes, &operations, 1),
+            Some(400.0 * 1_048_576.0 / 2_097_155.0)
+        );
+        // Nothing after the last minute, a minute without a sample, or no operations: no figure.
+        assert_eq!(disk_bytes_per_op_after(&minutes, &operations, 4), None);
+        assert_eq!(disk_bytes_per_op_after(&minutes, &[0, 0, 0, 0], 2), None);
+        let mut unsampled = minutes;
+        unsampled[1].disk_mib = None;
+        assert_eq!(disk_bytes_per_op_after(&unsampled, &operations, 2), None);
     }
 }
