@@ -508,8 +508,11 @@ pub struct Synced {
 /// How long each part of a state sync took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncPhases {
+    /// Fetching, verifying and writing the current records (QMDB `current`).
     pub records: std::time::Duration,
+    /// The same for the log, including the rebuild of its Merkle structure at the end.
     pub log: std::time::Duration,
+    /// Rebuilding the log's index from the synced log.
     pub reindex: std::time::Duration,
 }
 
