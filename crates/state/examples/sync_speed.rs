@@ -24,6 +24,16 @@ impl Peers for Local {
     }
 }
 
+/// Opens (or creates) the store `name` in `folder`, with its log index beside it.
+async fn open(
+    context: commonware_runtime::tokio::Context,
+    folder: &std::path::Path,
+    name: &str,
+) -> Store<commonware_runtime::tokio::Context> {
+    let index = LogIndex::open(&folder.join(format!("{name}-log-index.redb")), 64 << 20).expect("index");
+    Store::open(context, StoreConfig::new(name, modules::kind), index).await.expect("open")
+}
+
 fn main() {
     let arguments: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let accounts = arguments.first().copied().unwrap_or(1_000_000);
@@ -35,13 +45,7 @@ fn main() {
     let inside = folder.clone();
     runner.start(|context| async move {
         let folder = inside;
-        let source = Store::open(
-            context.child("source"),
-            StoreConfig::new("source", modules::kind),
-            LogIndex::open(&folder.join("source-log-index.redb"), 64 << 20).expect("index"),
-        )
-        .await
-        .expect("open");
+        let source = open(context.child("source"), &folder, "source").await;
         let started = Instant::now();
         let per_block = 65_520u64;
         let blocks = transfers.div_ceil(per_block).max(accounts.div_ceil(per_block));
@@ -82,13 +86,7 @@ fn main() {
             "built {accounts} accounts and {transfers} transfers in {blocks} blocks in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let synced = Store::open(
-            context.child("synced"),
-            StoreConfig::new("synced", modules::kind),
-            LogIndex::open(&folder.join("synced-log-index.redb"), 64 << 20).expect("index"),
-        )
-        .await
-        .expect("open");
+        let synced = open(context.child("synced"), &folder, "synced").await;
         let started = Instant::now();
         let report = synced
             .sync_from(context.child("sync"), target.height, target.commitment, Local(source.clone()))
@@ -116,13 +114,7 @@ fn main() {
         synced.close().await;
         drop(synced);
         let started = Instant::now();
-        let reopened = Store::open(
-            context.child("reopened"),
-            StoreConfig::new("synced", modules::kind),
-            LogIndex::open(&folder.join("synced-log-index.redb"), 64 << 20).expect("index"),
-        )
-        .await
-        .expect("reopen");
+        let reopened = open(context.child("reopened"), &folder, "synced").await;
         println!("reopened the synced store in {:.1} s", started.elapsed().as_secs_f64());
         assert_eq!(reopened.applied().await, (target.height, target.commitment));
     });

@@ -325,7 +325,9 @@ struct BalancesQuery {
         (status = 200, description = "`{height, balance}` with `height`, `{balances}` without", body = Balances),
         (status = 400, description = "`bad_id`; `bad_query`; `no_history`: the account was \
             created without the `history` flag", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such account, or no balance at that height;             `not_kept`: the height is below this validator's `history_from` (pruned, or joined from a             snapshot)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account, or no balance at that height; \
+            `not_kept`: the height is below this validator's `history_from` (pruned, or joined from a \
+            snapshot)", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn account_balances(
