@@ -120,7 +120,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         if block.height() <= finalized.height {
             return None; // A block on a fork that finalization abandoned.
         }
-        if let Some(entry) = lock(&self.inner.speculative).get(&digest) {
+        if let Some(entry) = self.known(&digest).await {
             return Some(Some(entry.state.clone()));
         }
         let _executing = Executing::start(self, digest);
@@ -249,7 +249,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         self.see(parent);
         self.see(block);
         let digest = block.digest();
-        if lock(&self.inner.speculative).contains_key(&digest) {
+        if self.known(&digest).await.is_some() {
             return true;
         }
         let _executing = Executing::start(self, digest);
@@ -310,6 +310,19 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         true
     }
 
+    /// The speculative state of the block `digest`, if known; if the block is being executed
+    /// now (a verification, a proposal's parent rebuilt, on another task), after that execution
+    /// ends. Executing it here meanwhile would repeat the same work: measured on 2026-12-01,
+    /// about 6% of all executions under W1 at four validators were such repeats.
+    pub(super) async fn known(&self, digest: &Hash) -> Option<Arc<Speculative>> {
+        if let Some(entry) = lock(&self.inner.speculative).get(digest) {
+            return Some(entry.clone());
+        }
+        let running = self.executing(digest)?;
+        let _ = running.await;
+        lock(&self.inner.speculative).get(digest).cloned()
+    }
+
     /// If `digest` is being executed now: a receiver that completes when every execution of it
     /// has ended (its speculative state then remembered, unless the block proved invalid).
     pub(super) fn executing(&self, digest: &Hash) -> Option<oneshot::Receiver<()>> {
@@ -323,7 +336,9 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     fn remember(&self, speculative: Speculative) {
         let digest = speculative.block.digest();
         let mut map = lock(&self.inner.speculative);
-        map.insert(digest, Arc::new(speculative));
+        if map.insert(digest, Arc::new(speculative)).is_some() {
+            self.inner.executions_repeated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         evict_lowest(&mut map, self.inner.config.speculative_blocks_max, |entry| entry.block.height());
     }
 }

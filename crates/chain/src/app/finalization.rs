@@ -36,16 +36,9 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         assert_eq!(height, previous.height + 1, "finalized blocks arrive in height order");
         assert_eq!(block.parent(), previous.digest, "a finalized block extends the finalized chain");
         let digest = block.digest();
-        let mut known = lock(&self.inner.speculative).get(&digest).cloned();
-        if known.is_none()
-            && let Some(verified) = self.executing(&digest)
-        {
-            // This block is being executed now (verified, or rebuilt as an unseen ancestor):
-            // wait for that state rather than execute it a second time.
-            let _ = verified.await;
-            known = lock(&self.inner.speculative).get(&digest).cloned();
-        }
-        let speculative = match known {
+        // A block being executed now (verified, or rebuilt as an unseen ancestor) is waited
+        // for rather than executed a second time.
+        let speculative = match self.known(&digest).await {
             Some(entry) => entry,
             None => {
                 // Replay after a restart, or a block finalized without our vote: a quorum

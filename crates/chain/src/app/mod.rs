@@ -321,6 +321,8 @@ struct Inner<E: commonware_storage::Context + Spawner> {
     gossip_ready: tokio::sync::Notify,
     /// Batches not forwarded because `gossip` was full.
     gossip_dropped: std::sync::atomic::AtomicU64,
+    /// Executions that ended with the block's speculative state already known: work done twice.
+    executions_repeated: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A cheap handle to the application; clones share it.
@@ -403,6 +405,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 gossip: Mutex::new(Vec::new()),
                 gossip_ready: tokio::sync::Notify::new(),
                 gossip_dropped: std::sync::atomic::AtomicU64::new(0),
+                executions_repeated: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             }),
         })
     }
@@ -439,7 +442,11 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     /// A view of what this application finalized that holds no runtime resources (it outlives
     /// the runtime, for checks after a simulation).
     pub fn view(&self) -> AppView {
-        AppView { index: self.inner.index.clone(), finalized: self.inner.finalized.clone() }
+        AppView {
+            index: self.inner.index.clone(),
+            finalized: self.inner.finalized.clone(),
+            executions_repeated: self.inner.executions_repeated.clone(),
+        }
     }
 
     /// The index of finalized history.
@@ -466,6 +473,17 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     /// Unfinalized blocks whose speculative state is kept, and the bound.
     pub fn speculative_fill(&self) -> (usize, usize) {
         (lock(&self.inner.speculative).len(), self.inner.config.speculative_blocks_max)
+    }
+
+    /// Blocks being executed now.
+    pub fn executing_now(&self) -> usize {
+        lock(&self.inner.executing).len()
+    }
+
+    /// Block executions whose result was already known when they ended (the same block
+    /// executed twice by this validator), since it started.
+    pub fn executions_repeated(&self) -> u64 {
+        self.inner.executions_repeated.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Clients waiting for finality, and the bound.
@@ -507,6 +525,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
 pub struct AppView {
     index: Index,
     finalized: Arc<RwLock<Arc<Finalized>>>,
+    executions_repeated: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppView {
@@ -518,6 +537,11 @@ impl AppView {
     /// The latest finalized snapshot.
     pub fn finalized(&self) -> Arc<Finalized> {
         self.finalized.read().expect("finalized lock is never poisoned").clone()
+    }
+
+    /// See [`App::executions_repeated`].
+    pub fn executions_repeated(&self) -> u64 {
+        self.executions_repeated.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

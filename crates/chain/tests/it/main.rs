@@ -1,8 +1,9 @@
 //! Integration tests of hansa-chain: simulated clusters (toy and real ledger), crashes of the
-//! application at any point of finalization, certificates, and a real-socket smoke test.
+//! application at any point of finalization, one execution per block, certificates, and a real-socket smoke test.
 
 mod certificates;
 mod crash;
+mod execution;
 mod ledger_simulation;
 mod simulation;
 mod socket;

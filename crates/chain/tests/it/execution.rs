@@ -1,0 +1,100 @@
+//! One execution per block and validator: a block whose execution is running (its
+//! verification, on one task) is waited for by whoever else needs its state (a proposal built
+//! on it, on another task), never executed a second time beside it.
+//!
+//! The deterministic runtime's storage never makes an execution wait, so no other task can run
+//! in the middle of one there; this test runs on the tokio runtime with storage on disk, and
+//! starts the proposal only once it has seen the verification executing.
+
+use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio};
+use hansa_chain::Executor;
+use hansa_chain::app::{App, AppConfig, Index};
+use hansa_ledger::testkit::{self, BANK, CNY, Harness, ISSUANCE, PLATFORM, account, transfer};
+use hansa_state::LogIndex;
+use hansa_types::{AccountFlags, Block};
+use std::time::Duration;
+
+/// Accounts, funding, then one block of this many transfers (long enough to execute that a
+/// proposal can start beside its verification).
+const TRANSFERS: u128 = 8_000;
+
+fn workload() -> Vec<Vec<hansa_types::SignedBatch>> {
+    let mut harness = Harness::new();
+    let accounts: Vec<u128> = (1..=100).collect();
+    vec![
+        vec![
+            harness.batch(BANK, vec![account(ISSUANCE, CNY, AccountFlags::ISSUANCE)]),
+            harness.batch(PLATFORM, accounts.iter().map(|id| account(*id, CNY, 0)).collect()),
+        ],
+        vec![
+            harness.batch(
+                BANK,
+                accounts.iter().map(|id| transfer(1_000 + id, ISSUANCE, *id, 1_000_000)).collect(),
+            ),
+        ],
+        vec![harness.batch(
+            PLATFORM,
+            (0..TRANSFERS).map(|n| transfer(10_000 + n, 1 + n % 100, 1 + (n * 7 + 3) % 100, 1)).collect(),
+        )],
+    ]
+}
+
+async fn open(context: tokio::Context, name: &str) -> App<tokio::Context> {
+    let (index, log_index) = (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+    App::open(context, testkit::consortium(), index, log_index, AppConfig::simulation(name))
+        .await
+        .expect("the app opens")
+}
+
+#[test]
+fn a_block_being_verified_is_not_executed_again_for_a_proposal_on_it() {
+    let storage = std::env::temp_dir().join(format!("hansa-execution-{}", std::process::id()));
+    let runner = tokio::Runner::new(tokio::Config::new().with_storage_directory(storage.clone()));
+    let (overlapped, repeated) = runner.start(|context| async move {
+        let mut overlapped = 0;
+        let mut repeated = Vec::new();
+        for attempt in 0..4 {
+            let proposer = open(context.child("proposer"), &format!("proposer{attempt}")).await;
+            let verifier = open(context.child("verifier"), &format!("verifier{attempt}")).await;
+            let mut blocks: Vec<Block> = Vec::new();
+            let mut parent = proposer.genesis_block();
+            for (offset, batches) in workload().into_iter().enumerate() {
+                assert!(proposer.submit_many(batches).iter().all(Result::is_ok), "admitted");
+                let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
+                let block =
+                    proposer.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
+                parent = block.clone();
+                blocks.push(block);
+            }
+            assert_eq!(blocks[2].batches[0].batch.operations.len(), TRANSFERS as usize);
+            let mut parent = verifier.genesis_block();
+            for block in &blocks[..2] {
+                assert!(verifier.verify(parent.clone(), block.clone()).await, "blocks 1 and 2 verify");
+                parent = block.clone();
+            }
+            let verifying = {
+                let (verifier, block) = (verifier.clone(), blocks[2].clone());
+                context.child("verifying").spawn(move |_| async move { verifier.verify(parent, block).await })
+            };
+            // Wait (bounded) until the verification is executing block 3.
+            let mut seen = false;
+            for _ in 0..20_000 {
+                if verifier.executing_now() > 0 {
+                    seen = true;
+                    break;
+                }
+                ::tokio::time::sleep(Duration::from_micros(50)).await;
+            }
+            let timestamp = blocks[2].header.timestamp_ms + 10;
+            let proposal = verifier.propose(blocks[2].clone(), timestamp, Vec::new()).await;
+            assert!(proposal.is_some(), "a proposal on block 3");
+            assert!(verifying.await.expect("the verification ends"), "block 3 verifies");
+            overlapped += usize::from(seen);
+            repeated.push(verifier.executions_repeated());
+        }
+        (overlapped, repeated)
+    });
+    let _ = std::fs::remove_dir_all(&storage);
+    assert_eq!(repeated, vec![0; 4], "blocks executed twice");
+    assert!(overlapped > 0, "the proposal never started while block 3 was executing");
+}
