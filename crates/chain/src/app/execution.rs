@@ -53,6 +53,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         batches: &[SealedBatch],
         signatures: Signatures,
     ) -> Result<(Speculative, Hash), ExecuteError> {
+        self.inner.executions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let prefetched = self.prefetch(parent, timestamp_ms, batches).await?;
         let outcome = self.inner.ledger.execute_block(timestamp_ms, batches, &prefetched, signatures)?;
         let deltas = match hansa_ledger::check_block(&prefetched, &outcome.writes) {
@@ -336,9 +337,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     fn remember(&self, speculative: Speculative) {
         let digest = speculative.block.digest();
         let mut map = lock(&self.inner.speculative);
-        if map.insert(digest, Arc::new(speculative)).is_some() {
-            self.inner.executions_repeated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        map.insert(digest, Arc::new(speculative));
         evict_lowest(&mut map, self.inner.config.speculative_blocks_max, |entry| entry.block.height());
     }
 }

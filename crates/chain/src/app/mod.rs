@@ -321,8 +321,9 @@ struct Inner<E: commonware_storage::Context + Spawner> {
     gossip_ready: tokio::sync::Notify,
     /// Batches not forwarded because `gossip` was full.
     gossip_dropped: std::sync::atomic::AtomicU64,
-    /// Executions that ended with the block's speculative state already known: work done twice.
-    executions_repeated: Arc<std::sync::atomic::AtomicU64>,
+    /// Blocks executed (proposals built, verifications, rebuilt ancestors, finalized blocks not
+    /// known here) since the application opened.
+    executions: std::sync::atomic::AtomicU64,
 }
 
 /// A cheap handle to the application; clones share it.
@@ -405,7 +406,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 gossip: Mutex::new(Vec::new()),
                 gossip_ready: tokio::sync::Notify::new(),
                 gossip_dropped: std::sync::atomic::AtomicU64::new(0),
-                executions_repeated: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+                executions: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -442,11 +443,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     /// A view of what this application finalized that holds no runtime resources (it outlives
     /// the runtime, for checks after a simulation).
     pub fn view(&self) -> AppView {
-        AppView {
-            index: self.inner.index.clone(),
-            finalized: self.inner.finalized.clone(),
-            executions_repeated: self.inner.executions_repeated.clone(),
-        }
+        AppView { index: self.inner.index.clone(), finalized: self.inner.finalized.clone() }
     }
 
     /// The index of finalized history.
@@ -480,10 +477,10 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         lock(&self.inner.executing).len()
     }
 
-    /// Block executions whose result was already known when they ended (the same block
-    /// executed twice by this validator), since it started.
-    pub fn executions_repeated(&self) -> u64 {
-        self.inner.executions_repeated.load(std::sync::atomic::Ordering::Relaxed)
+    /// Blocks executed since the application opened (a block is executed once, unless its
+    /// speculative state was evicted or it was never seen before it was finalized).
+    pub fn executions(&self) -> u64 {
+        self.inner.executions.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Clients waiting for finality, and the bound.
@@ -525,7 +522,6 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
 pub struct AppView {
     index: Index,
     finalized: Arc<RwLock<Arc<Finalized>>>,
-    executions_repeated: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppView {
@@ -537,11 +533,6 @@ impl AppView {
     /// The latest finalized snapshot.
     pub fn finalized(&self) -> Arc<Finalized> {
         self.finalized.read().expect("finalized lock is never poisoned").clone()
-    }
-
-    /// See [`App::executions_repeated`].
-    pub fn executions_repeated(&self) -> u64 {
-        self.executions_repeated.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -1,6 +1,6 @@
 //! One execution per block and validator: a block whose execution is running (its
 //! verification, on one task) is waited for by whoever else needs its state (a proposal built
-//! on it, on another task), never executed a second time beside it.
+//! on it, or its finalization, on another task), never executed a second time beside it.
 //!
 //! The deterministic runtime's storage never makes an execution wait, so no other task can run
 //! in the middle of one there; this test runs on the tokio runtime with storage on disk, and
@@ -47,12 +47,13 @@ async fn open(context: tokio::Context, name: &str) -> App<tokio::Context> {
 }
 
 #[test]
-fn a_block_being_verified_is_not_executed_again_for_a_proposal_on_it() {
+fn a_block_being_verified_is_not_executed_again_for_a_proposal_or_its_finalization() {
     let storage = std::env::temp_dir().join(format!("hansa-execution-{}", std::process::id()));
     let runner = tokio::Runner::new(tokio::Config::new().with_storage_directory(storage.clone()));
-    let (overlapped, repeated) = runner.start(|context| async move {
-        let mut overlapped = 0;
-        let mut repeated = Vec::new();
+    let (overlapped, executions) = runner.start(|context| async move {
+        // Attempts that saw the verification running: with a proposal, with finalization.
+        let mut overlapped = [0; 2];
+        let mut executions = Vec::new();
         for attempt in 0..4 {
             let proposer = open(context.child("proposer"), &format!("proposer{attempt}")).await;
             let verifier = open(context.child("verifier"), &format!("verifier{attempt}")).await;
@@ -85,16 +86,28 @@ fn a_block_being_verified_is_not_executed_again_for_a_proposal_on_it() {
                 }
                 ::tokio::time::sleep(Duration::from_micros(50)).await;
             }
-            let timestamp = blocks[2].header.timestamp_ms + 10;
-            let proposal = verifier.propose(blocks[2].clone(), timestamp, Vec::new()).await;
-            assert!(proposal.is_some(), "a proposal on block 3");
+            if attempt % 2 == 0 {
+                let timestamp = blocks[2].header.timestamp_ms + 10;
+                let proposal = verifier.propose(blocks[2].clone(), timestamp, Vec::new()).await;
+                assert!(proposal.is_some(), "a proposal on block 3");
+            } else {
+                for block in &blocks {
+                    Executor::finalized(&verifier, block.clone(), Vec::new()).await;
+                }
+                assert_eq!(verifier.finalized().state.root(), blocks[2].header.state_root);
+            }
             assert!(verifying.await.expect("the verification ends"), "block 3 verifies");
-            overlapped += usize::from(seen);
-            repeated.push(verifier.executions_repeated());
+            overlapped[attempt % 2] += usize::from(seen);
+            // Blocks 1, 2 and 3 once each, and the proposal on block 3 (a fourth block).
+            let expected = if attempt % 2 == 0 { 4 } else { 3 };
+            executions.push((verifier.executions(), expected));
         }
-        (overlapped, repeated)
+        (overlapped, executions)
     });
     let _ = std::fs::remove_dir_all(&storage);
-    assert_eq!(repeated, vec![0; 4], "blocks executed twice");
-    assert!(overlapped > 0, "the proposal never started while block 3 was executing");
+    for (attempt, (executed, expected)) in executions.into_iter().enumerate() {
+        assert_eq!(executed, expected, "attempt {attempt}: executions of the verifier");
+    }
+    assert!(overlapped[0] > 0, "no proposal started while block 3 was executing");
+    assert!(overlapped[1] > 0, "no finalization started while block 3 was executing");
 }
