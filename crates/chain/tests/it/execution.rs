@@ -4,7 +4,7 @@
 //!
 //! The deterministic runtime's storage never makes an execution wait, so no other task can run
 //! in the middle of one there; this test runs on the tokio runtime with storage on disk, and
-//! starts the proposal only once it has seen the verification executing.
+//! starts the proposal or the finalization only once it has seen the verification executing.
 
 use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio};
 use hansa_chain::Executor;

@@ -1,5 +1,6 @@
 //! Integration tests of hansa-chain: simulated clusters (toy and real ledger), crashes of the
-//! application at any point of finalization, one execution per block, certificates, and a real-socket smoke test.
+//! application at any point of finalization, one execution per block, certificates, and a
+//! real-socket smoke test.
 
 mod certificates;
 mod crash;
