@@ -1,9 +1,56 @@
 //! Hansa's Rust SDK: a typed HTTP client that signs batches and fails over between the
 //! validators' endpoints when one is down.
 
-use hansa_types::{Batch, BatchList, Encode, Hash, Operation, OrgId, SecretKey, SignedBatch};
+use hansa_types::{Batch, BatchList, Encode, Hash, Operation, OrgId, SecretKey, SignedBatch, sign_token};
 use serde_json::Value;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long the tokens [`Credentials`] makes are valid.
+pub const TOKEN_LIFETIME_S: u64 = 900;
+/// A token with less than this left is replaced before a request (so that one request's token
+/// never expires on its way, even with the validator's clock a little ahead).
+pub const TOKEN_RENEW_S: u64 = 300;
+
+/// Who a client is: an organisation and a key of it, for one chain. Makes the access tokens
+/// (`hansa_types::token`) every request but the public ones carries, and a new one before the
+/// last expires.
+pub struct Credentials {
+    chain_id: Hash,
+    org: OrgId,
+    key: SecretKey,
+    current: Mutex<Option<(String, u64)>>,
+}
+
+impl Credentials {
+    /// `key` is the organisation's key (or, for state sync, one of its validators' keys).
+    pub fn new(chain_id: Hash, org: OrgId, key: SecretKey) -> Credentials {
+        Credentials { chain_id, org, key, current: Mutex::new(None) }
+    }
+
+    pub fn org(&self) -> OrgId {
+        self.org
+    }
+
+    /// A token valid for at least [`TOKEN_RENEW_S`] more seconds.
+    pub fn token(&self) -> String {
+        let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+        let mut current = self.current.lock().expect("the token lock is never poisoned");
+        match &*current {
+            Some((token, expires_at_s)) if now_s + TOKEN_RENEW_S < *expires_at_s => token.clone(),
+            _ => {
+                let token = sign_token(&self.chain_id, self.org, &self.key, now_s, TOKEN_LIFETIME_S);
+                *current = Some((token.clone(), now_s + TOKEN_LIFETIME_S));
+                token
+            }
+        }
+    }
+
+    /// The `Authorization` header's value.
+    pub fn authorization(&self) -> String {
+        format!("Bearer {}", self.token())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -24,6 +71,8 @@ pub struct Client {
     agent: ureq::Agent,
     /// The endpoint that answered last: tried first next time.
     preferred: std::sync::atomic::AtomicUsize,
+    /// Who asks; without credentials only the public routes answer.
+    credentials: Option<Credentials>,
 }
 
 impl Client {
@@ -39,7 +88,26 @@ impl Client {
             endpoints: endpoints.into_iter().map(|e| e.trim_end_matches('/').to_string()).collect(),
             agent: config.into(),
             preferred: std::sync::atomic::AtomicUsize::new(0),
+            credentials: None,
         }
+    }
+
+    /// The same client, asking as `credentials` say.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Client {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// A client for `org`, signing its tokens with `key`, for the chain its endpoints serve.
+    pub fn for_org(endpoints: Vec<String>, org: OrgId, key: SecretKey) -> Result<Client, ClientError> {
+        let client = Client::new(endpoints);
+        let chain_id = client.chain_id()?;
+        Ok(client.with_credentials(Credentials::new(chain_id, org, key)))
+    }
+
+    /// The `Authorization` header's value, when the client has credentials.
+    fn authorization(&self) -> Option<String> {
+        self.credentials.as_ref().map(Credentials::authorization)
     }
 
     /// Tries each endpoint, starting with the one that answered last, until one answers.
@@ -88,17 +156,31 @@ impl Client {
     }
 
     pub fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.call(true, |endpoint| self.agent.get(&format!("{endpoint}{path}")).call())
+        let authorization = self.authorization();
+        self.call(true, |endpoint| {
+            authorized(self.agent.get(&format!("{endpoint}{path}")), &authorization).call()
+        })
     }
 
     /// Submits a signed batch in its canonical binary form. With `wait`, returns once it is
     /// final, with one result per operation.
     pub fn submit(&self, signed: &SignedBatch, wait: bool) -> Result<Value, ClientError> {
+        let path = if wait { "/v1/batches?wait=true".to_string() } else { "/v1/batches".to_string() };
+        self.submit_to(signed, &path)
+    }
+
+    /// Submits a signed batch and waits at most `wait_ms` (the validator allows up to 60,000)
+    /// for it to be final. Past that the validator answers 504 `not_final_yet`: the batch was
+    /// admitted and may still finalize (ask `GET /v1/batches/{digest}`).
+    pub fn submit_waiting(&self, signed: &SignedBatch, wait_ms: u64) -> Result<Value, ClientError> {
+        self.submit_to(signed, &format!("/v1/batches?wait=true&timeout_ms={wait_ms}"))
+    }
+
+    fn submit_to(&self, signed: &SignedBatch, path: &str) -> Result<Value, ClientError> {
         let bytes = signed.encode();
-        let path = if wait { "/v1/batches?wait=true" } else { "/v1/batches" };
+        let authorization = self.authorization();
         self.call(false, |endpoint| {
-            self.agent
-                .post(&format!("{endpoint}{path}"))
+            authorized(self.agent.post(&format!("{endpoint}{path}")), &authorization)
                 .header("content-type", "application/octet-stream")
                 .send(&bytes[..])
         })
@@ -110,9 +192,9 @@ impl Client {
     /// `GET /v1/batches/{digest}`).
     pub fn submit_list(&self, batches: &[SignedBatch]) -> Result<Value, ClientError> {
         let bytes = BatchList::encode_slice(batches);
+        let authorization = self.authorization();
         self.call(false, |endpoint| {
-            self.agent
-                .post(&format!("{endpoint}/v1/batch-lists"))
+            authorized(self.agent.post(&format!("{endpoint}/v1/batch-lists")), &authorization)
                 .header("content-type", "application/octet-stream")
                 .send(&bytes[..])
         })
@@ -125,6 +207,17 @@ impl Client {
             .as_str()
             .and_then(Hash::from_hex)
             .ok_or_else(|| ClientError::Response("genesis without a chain id".into()))
+    }
+}
+
+/// `request` with the `Authorization` header, when there is one.
+fn authorized<B>(
+    request: ureq::RequestBuilder<B>,
+    authorization: &Option<String>,
+) -> ureq::RequestBuilder<B> {
+    match authorization {
+        Some(value) => request.header("authorization", value),
+        None => request,
     }
 }
 

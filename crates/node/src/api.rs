@@ -12,8 +12,11 @@
 //! `#[derive(OpenApi)]` part; [`routes`] merges the parts. The router is never given a route any
 //! other way, so a route cannot be served undocumented (`crate::openapi`'s tests hold this).
 
+mod access;
 mod chain;
 mod ledger;
+
+pub use access::{Caller, is_public, signs_its_body};
 
 pub use chain::NodeStatus;
 
@@ -114,6 +117,10 @@ pub struct ApiState {
     pub blocks: FinalizedBlocks,
     /// The data folder's free space.
     pub disk: Arc<DiskSpace>,
+    /// Where auditors' reads of other organisations' data are recorded.
+    pub access: Arc<crate::access_log::AccessLog>,
+    /// The keys that sign access tokens, from genesis.
+    identities: Arc<access::Identities>,
     limiter: Arc<Mutex<RateLimiter>>,
 }
 
@@ -124,13 +131,17 @@ impl ApiState {
         progress: Arc<dyn Fn() -> Progress + Send + Sync>,
         blocks: FinalizedBlocks,
         disk: Arc<DiskSpace>,
+        access: Arc<crate::access_log::AccessLog>,
     ) -> ApiState {
+        let identities = Arc::new(access::Identities::of(&app.consortium().genesis));
         ApiState {
             app,
             status,
             progress,
             blocks,
             disk,
+            access,
+            identities,
             limiter: Arc::new(Mutex::new(RateLimiter::default())),
         }
     }
@@ -266,7 +277,7 @@ type ApiResult<T> = Result<T, ApiError>;
 /// The parts of the API, each with its routes and their documentation: the chain's, then each
 /// ledger module's. A module adds its part here in one line.
 pub fn parts() -> Vec<OpenApiRouter<ApiState>> {
-    vec![chain::routes(), ledger::routes()]
+    vec![chain::routes(), access::routes(), ledger::routes()]
 }
 
 /// Every route with its documentation: the parts merged under the chain-wide document.
@@ -276,13 +287,15 @@ pub fn routes() -> OpenApiRouter<ApiState> {
 }
 
 /// The router over every route: a route it lacks answers the JSON `not_found`, every client
-/// address is rate-limited, and a stale validator marks its answers. (The document it comes with
+/// address is rate-limited, every request but the public ones is authenticated, and a stale
+/// validator marks its answers. (The document it comes with
 /// is served by its own route, `/openapi.json`.)
 pub fn router(state: ApiState) -> axum::Router {
     let (router, _document) = routes().split_for_parts();
     router
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), mark_stale))
+        .layer(middleware::from_fn_with_state(state.clone(), access::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), limit))
         .with_state(state)
 }

@@ -10,7 +10,7 @@ pub mod soak;
 
 use crate::devnet::{self, DevnetOptions};
 use anyhow::{Context, Result, bail};
-use hansa_client::Client;
+use hansa_client::{Client, Credentials};
 use hansa_ledger::testkit::transfer;
 use hansa_types::{AccountFlags, Batch, Hash, NewAccount, Operation, OrgId, SecretKey, SignedBatch};
 use serde_json::{Value, json};
@@ -128,6 +128,11 @@ impl Cluster {
         devnet::wait_healthy(&cluster.endpoints, Duration::from_secs(60))?;
         cluster.chain_id = Client::new(cluster.endpoints.clone()).chain_id()?;
         Ok(cluster)
+    }
+
+    /// The bank's credentials, for the routes that need them.
+    fn credentials(&self) -> Credentials {
+        Credentials::new(self.chain_id, BANK, self.key.clone())
     }
 
     fn sign(&self, operations: Vec<Operation>) -> SignedBatch {
@@ -310,16 +315,18 @@ fn load_phase(
     let window = Arc::new(Window { in_flight: Mutex::new(0), released: Condvar::new() });
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Mutex::new((0u64, 0u64, Vec::<(Instant, f64, u64)>::new(), true)));
-    // The event stream of validator 0: finality of every batch.
+    // The event stream of validator 0: finality of every batch (the bank's, the only submitter).
     let events = {
         let endpoint = cluster.endpoints[0].clone();
+        let authorization = cluster.credentials().authorization();
         let submitted = submitted.clone();
         let window = window.clone();
         let stats = stats.clone();
         let stop = stop.clone();
         std::thread::spawn(move || -> Result<()> {
             let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(None).build().into();
-            let response = agent.get(&format!("{endpoint}/v1/events")).call()?;
+            let response =
+                agent.get(&format!("{endpoint}/v1/events")).header("authorization", authorization).call()?;
             let reader = BufReader::new(response.into_body().into_reader());
             let mut is_batch = false;
             for line in reader.lines() {
@@ -535,7 +542,7 @@ fn submit_until_admitted(client: &Client, mut batches: Vec<SignedBatch>) -> Resu
 fn validate(cluster: &Cluster, expected_transfers: u64) -> Result<()> {
     let mut heights = Vec::new();
     for endpoint in &cluster.endpoints {
-        let client = Client::new(vec![endpoint.clone()]);
+        let client = Client::new(vec![endpoint.clone()]).with_credentials(cluster.credentials());
         // The audit reads every account from the state and sums it, independently of the
         // checks each validator runs on every block.
         let ledgers = client.get("/v1/ledgers?audit=true")?;

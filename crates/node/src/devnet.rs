@@ -233,9 +233,6 @@ pub fn run(options: DevnetOptions) -> Result<()> {
             println!("  {endpoint}");
         }
         println!("\nTry next:");
-        println!("  curl {}/v1/status", endpoints[0]);
-        println!("  curl {}/v1/accounts/{MERCHANT_SALES}", endpoints[0]);
-        println!("  curl -N {}/v1/events", endpoints[0]);
         // The binary as it can be run from here (`hansa` is on no PATH after `cargo run`).
         let hansa = runnable_path_of_this_binary();
         let endpoint_flag = if dir == Path::new(".devnet") {
@@ -243,14 +240,21 @@ pub fn run(options: DevnetOptions) -> Result<()> {
         } else {
             format!(" --endpoint {}", endpoints.join(","))
         };
-        println!("  {hansa}{endpoint_flag} get account {CUSTOMER_WALLET}");
+        let folder = dir.display();
+        // Every read but status, genesis and blocks is made as an organisation: the merchant
+        // (org 2) reads its sales account, the bank (org 3) its customer's wallet.
+        let merchant = format!("--org 2 --key {folder}/keys/org-2.key");
+        let bank = format!("--org 3 --key {folder}/keys/org-3.key");
+        let token = format!("$({hansa} token {merchant} --genesis {folder}/genesis.toml)");
+        println!("  curl {}/v1/status", endpoints[0]);
+        println!("  curl -H \"Authorization: Bearer {token}\" {}/v1/accounts/{MERCHANT_SALES}", endpoints[0]);
+        println!("  curl -N -H \"Authorization: Bearer {token}\" {}/v1/events", endpoints[0]);
+        println!("  {hansa}{endpoint_flag} get account {CUSTOMER_WALLET} {bank}");
         println!(
-            "  {hansa}{endpoint_flag} proof account {MERCHANT_SALES} > proof.json && {hansa} verify proof.json --genesis {}/genesis.toml",
-            dir.display()
+            "  {hansa}{endpoint_flag} proof account {MERCHANT_SALES} {merchant} > proof.json && {hansa} verify proof.json --genesis {folder}/genesis.toml"
         );
         println!(
-            "  {hansa}{endpoint_flag} transfer --org 3 --key {}/keys/org-3.key --id 20001 --debit {CUSTOMER_WALLET} --credit {MERCHANT_SALES} --amount 500 --ledger 1 --code 1",
-            dir.display()
+            "  {hansa}{endpoint_flag} transfer {bank} --id 20001 --debit {CUSTOMER_WALLET} --credit {MERCHANT_SALES} --amount 500 --ledger 1 --code 1"
         );
         println!(
             "\nLogs: {}/validator-N/node.log · Ctrl-C stops the consortium; run again to resume.",

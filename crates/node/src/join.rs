@@ -23,21 +23,29 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Peers' APIs, asked in turn: a request that fails goes to the next peer. Every answer is
 /// checked by the sync engine, so a peer is trusted for nothing.
+/// Sync requests carry an access token signed by this validator's own key: the peers serve
+/// the whole state to validators and auditors only.
 #[derive(Clone)]
 pub struct HttpPeers {
     endpoints: Arc<Vec<String>>,
     next: Arc<AtomicUsize>,
     agent: ureq::Agent,
+    credentials: Arc<hansa_client::Credentials>,
 }
 
 impl HttpPeers {
-    pub fn new(endpoints: Vec<String>) -> HttpPeers {
+    pub fn new(endpoints: Vec<String>, credentials: hansa_client::Credentials) -> HttpPeers {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(FETCH_TIMEOUT))
             .http_status_as_error(true)
             .build()
             .into();
-        HttpPeers { endpoints: Arc::new(endpoints), next: Arc::new(AtomicUsize::new(0)), agent }
+        HttpPeers {
+            endpoints: Arc::new(endpoints),
+            next: Arc::new(AtomicUsize::new(0)),
+            agent,
+            credentials: Arc::new(credentials),
+        }
     }
 
     fn post(&self, endpoint: &str, part: Part, request: &[u8]) -> Result<Vec<u8>, String> {
@@ -46,6 +54,7 @@ impl HttpPeers {
             .agent
             .post(&url)
             .header("content-type", "application/octet-stream")
+            .header("authorization", self.credentials.authorization())
             .send(request)
             .map_err(|error| format!("{url}: {error}"))?;
         response
@@ -96,6 +105,12 @@ pub fn offers(endpoints: &[String], consortium: &Consortium) -> Vec<(Snapshot, S
     }
     offers.sort_by_key(|(snapshot, _)| std::cmp::Reverse(snapshot.height));
     offers
+}
+
+/// This validator's credentials: its organisation, signing with the validator's own key.
+fn validator_credentials(consortium: &Consortium, config: &NodeConfig) -> hansa_client::Credentials {
+    let org = config.genesis.validators[config.index].org;
+    hansa_client::Credentials::new(consortium.chain_id, org, config.key.clone())
 }
 
 /// [`offers`] from the peers `[sync]` names, off the async workers (the requests block).
@@ -177,7 +192,7 @@ pub async fn join_if_needed(
             log_index.clone(),
             app_config,
             snapshot,
-            HttpPeers::new(peers),
+            HttpPeers::new(peers, validator_credentials(consortium, config)),
         )
         .await
         {

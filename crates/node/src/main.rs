@@ -1,6 +1,7 @@
 //! `hansa`: run validators and a local consortium, manage keys and genesis, submit and query,
 //! verify proofs offline, and benchmark.
 
+mod access_log;
 mod api;
 mod bench;
 mod config;
@@ -11,7 +12,7 @@ mod run;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use hansa_client::{Client, Signer};
+use hansa_client::{Client, Credentials, Signer};
 use hansa_types::{AccountFlags, Amount, NewAccount, NewTransfer, Operation, OrgId, TransferFlags};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -23,6 +24,16 @@ struct Cli {
     /// Defaults to the devnet's in ./.devnet.
     #[arg(long, global = true, value_delimiter = ',', env = "HANSA_ENDPOINTS")]
     endpoint: Vec<String>,
+    /// Your organisation's id: every request but the public ones is made as an organisation.
+    #[arg(long, global = true, env = "HANSA_ORG")]
+    org: Option<u32>,
+    /// Your organisation's key file: signs your batches and your access tokens.
+    #[arg(long, global = true, env = "HANSA_KEY")]
+    key: Option<PathBuf>,
+    /// How long a submission waits for finality (at most 60): past it, the command says the
+    /// batch was admitted and may still finalize, and exits non-zero.
+    #[arg(long, global = true, default_value_t = 30)]
+    wait_s: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,8 +74,6 @@ enum Command {
     },
     /// Create an account owned by your organisation.
     CreateAccount {
-        #[command(flatten)]
-        signer: SignerArgs,
         #[arg(long)]
         id: u128,
         #[arg(long)]
@@ -78,8 +87,6 @@ enum Command {
     },
     /// Move money; with --pending, place a hold instead.
     Transfer {
-        #[command(flatten)]
-        signer: SignerArgs,
         #[arg(long)]
         id: u128,
         #[arg(long)]
@@ -99,8 +106,6 @@ enum Command {
     },
     /// Post (capture) a hold, wholly or for --amount.
     Post {
-        #[command(flatten)]
-        signer: SignerArgs,
         #[arg(long)]
         id: u128,
         #[arg(long)]
@@ -110,16 +115,24 @@ enum Command {
     },
     /// Void (release) a hold.
     Void {
-        #[command(flatten)]
-        signer: SignerArgs,
         #[arg(long)]
         id: u128,
         #[arg(long)]
         pending_id: u128,
     },
-    /// Read finalized state: account ID, transfer ID, transfers ACCOUNT, block HEIGHT|latest,
-    /// batch DIGEST, operation ID, status.
-    Get { what: String, key: Option<String> },
+    /// Read finalized state as your organisation (--org, --key): account ID, transfer ID,
+    /// transfers ACCOUNT, block HEIGHT|latest, batch DIGEST, operation ID, access-log, status.
+    Get { what: String, id: Option<String> },
+    /// Print an access token for your organisation (--org, --key), for
+    /// `curl -H "Authorization: Bearer $(hansa token --org N --key FILE)"`.
+    Token {
+        /// Seconds the token is valid (at most 3,600).
+        #[arg(long, default_value_t = 900)]
+        lifetime_s: u64,
+        /// Take the chain id from this genesis file instead of asking a validator.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
     /// Fetch a proof (account ID, transfer ID, operation ID) as JSON, for `hansa verify`.
     Proof { what: String, id: u128 },
     /// Run the BENCH.md workloads (W1, W2, W5) at 1 and 4 validators, validated, with the
@@ -176,16 +189,6 @@ enum KeysCommand {
     },
 }
 
-#[derive(clap::Args)]
-struct SignerArgs {
-    /// Your organisation's id.
-    #[arg(long)]
-    org: u32,
-    /// Your organisation's key file.
-    #[arg(long)]
-    key: PathBuf,
-}
-
 /// The validator's allocator. Under a long load, glibc's malloc kept the heap in use flat while
 /// resident memory grew 5-25% from minute 3 to minute 10 of the soak: freed memory in holes
 /// between live allocations that no trim returns (fragmentation). With jemalloc, whose size
@@ -208,20 +211,58 @@ fn main() {
     }
 }
 
+/// A client of the validators `--endpoint` names (default: the devnet in ./.devnet), asking
+/// as `--org` with `--key` when both are given.
 fn client(cli: &Cli) -> Result<Client> {
-    if !cli.endpoint.is_empty() {
-        return Ok(Client::new(cli.endpoint.clone()));
+    let client = Client::new(endpoints(cli)?);
+    match identity(cli)? {
+        Some((org, key)) => {
+            let chain_id = client.chain_id()?;
+            Ok(client.with_credentials(Credentials::new(chain_id, org, key)))
+        }
+        None => Ok(client),
     }
-    let endpoints = devnet::endpoints(std::path::Path::new(".devnet"))
-        .context("no --endpoint given and no devnet in ./.devnet")?;
-    Ok(Client::new(endpoints))
 }
 
-fn submit(cli: &Cli, signer: &SignerArgs, operations: Vec<Operation>) -> Result<()> {
+/// The validators `--endpoint` names, or the devnet's in ./.devnet.
+fn endpoints(cli: &Cli) -> Result<Vec<String>> {
+    if !cli.endpoint.is_empty() {
+        return Ok(cli.endpoint.clone());
+    }
+    devnet::endpoints(std::path::Path::new(".devnet"))
+        .context("no --endpoint given and no devnet in ./.devnet")
+}
+
+/// `--org` and `--key`, when given (both or neither).
+fn identity(cli: &Cli) -> Result<Option<(OrgId, hansa_types::SecretKey)>> {
+    match (cli.org, &cli.key) {
+        (Some(org), Some(key)) => Ok(Some((OrgId(org), config::read_key(key)?))),
+        (None, None) => Ok(None),
+        _ => bail!("give both --org and --key (or HANSA_ORG and HANSA_KEY), or neither"),
+    }
+}
+
+fn submit(cli: &Cli, operations: Vec<Operation>) -> Result<()> {
+    let Some((org, key)) = identity(cli)? else {
+        bail!("submitting needs your organisation: --org N --key FILE (or HANSA_ORG and HANSA_KEY)")
+    };
     let client = client(cli)?;
-    let key = config::read_key(&signer.key)?;
-    let mut signer = Signer::new(client.chain_id()?, OrgId(signer.org), key);
-    let outcome = client.submit(&signer.sign(operations), true)?;
+    if cli.wait_s == 0 || cli.wait_s * 1_000 > api::WAIT_MS_MAX {
+        bail!("--wait-s is 1 to {}", api::WAIT_MS_MAX / 1_000);
+    }
+    let mut signer = Signer::new(client.chain_id()?, org, key);
+    let signed = signer.sign(operations);
+    let outcome = match client.submit_waiting(&signed, cli.wait_s.saturating_mul(1_000)) {
+        Err(hansa_client::ClientError::Api { status: 504, .. }) => {
+            let digest = signed.batch.digest();
+            bail!(
+                "batch {digest} was admitted but is not final after {} s (finality may be stalled); it \
+                 may still finalize: check with `hansa get batch {digest}`",
+                cli.wait_s
+            )
+        }
+        other => other?,
+    };
     print_json(&outcome)?;
     let failed = failed_operations(&outcome);
     if !failed.is_empty() {
@@ -298,12 +339,12 @@ fn run(cli: Cli) -> Result<()> {
             println!("chain id {}", genesis.chain_id());
             Ok(())
         }
-        Command::CreateAccount { signer, id, ledger, code, flags } => {
+        Command::CreateAccount { id, ledger, code, flags } => {
             let flags = AccountFlags(account_flags(flags)?);
             let account = NewAccount { id: *id, ledger: *ledger, code: *code, flags, ..Default::default() };
-            submit(&cli, signer, vec![Operation::CreateAccount(account)])
+            submit(&cli, vec![Operation::CreateAccount(account)])
         }
-        Command::Transfer { signer, id, debit, credit, amount, ledger, code, pending, timeout_s } => {
+        Command::Transfer { id, debit, credit, amount, ledger, code, pending, timeout_s } => {
             let flags = if *pending { TransferFlags::PENDING } else { 0 };
             let transfer = NewTransfer {
                 id: *id,
@@ -316,9 +357,9 @@ fn run(cli: Cli) -> Result<()> {
                 flags: TransferFlags(flags),
                 ..Default::default()
             };
-            submit(&cli, signer, vec![Operation::CreateTransfer(transfer)])
+            submit(&cli, vec![Operation::CreateTransfer(transfer)])
         }
-        Command::Post { signer, id, pending_id, amount } => {
+        Command::Post { id, pending_id, amount } => {
             let transfer = NewTransfer {
                 id: *id,
                 pending_id: *pending_id,
@@ -326,20 +367,35 @@ fn run(cli: Cli) -> Result<()> {
                 flags: TransferFlags(TransferFlags::POST_PENDING_TRANSFER),
                 ..Default::default()
             };
-            submit(&cli, signer, vec![Operation::CreateTransfer(transfer)])
+            submit(&cli, vec![Operation::CreateTransfer(transfer)])
         }
-        Command::Void { signer, id, pending_id } => {
+        Command::Void { id, pending_id } => {
             let transfer = NewTransfer {
                 id: *id,
                 pending_id: *pending_id,
                 flags: TransferFlags(TransferFlags::VOID_PENDING_TRANSFER),
                 ..Default::default()
             };
-            submit(&cli, signer, vec![Operation::CreateTransfer(transfer)])
+            submit(&cli, vec![Operation::CreateTransfer(transfer)])
         }
-        Command::Get { what, key } => {
+        Command::Token { lifetime_s, genesis } => {
+            let Some((org, key)) = identity(&cli)? else {
+                bail!("a token is for your organisation: --org N --key FILE (or HANSA_ORG and HANSA_KEY)")
+            };
+            if *lifetime_s == 0 || *lifetime_s > hansa_types::token::TOKEN_LIFETIME_S_MAX {
+                bail!("--lifetime-s is 1 to {}", hansa_types::token::TOKEN_LIFETIME_S_MAX);
+            }
+            let chain_id = match genesis {
+                Some(path) => config::read_genesis(path)?.chain_id(),
+                None => Client::new(endpoints(&cli)?).chain_id()?,
+            };
+            let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            println!("{}", hansa_types::sign_token(&chain_id, org, &key, now_s, *lifetime_s));
+            Ok(())
+        }
+        Command::Get { what, id } => {
             let client = client(&cli)?;
-            let key = key.as_deref().unwrap_or("");
+            let key = id.as_deref().unwrap_or("");
             let path = match what.as_str() {
                 "status" => "/v1/status".to_string(),
                 "account" => format!("/v1/accounts/{key}"),
@@ -348,8 +404,10 @@ fn run(cli: Cli) -> Result<()> {
                 "block" => format!("/v1/blocks/{}", if key.is_empty() { "latest" } else { key }),
                 "batch" => format!("/v1/batches/{key}"),
                 "operation" => format!("/v1/operations/{key}"),
+                "access-log" => "/v1/access-log".to_string(),
                 other => bail!(
-                    "cannot get `{other}`: try account, transfer, transfers, block, batch, operation, status"
+                    "cannot get `{other}`: try account, transfer, transfers, block, batch, operation, \
+                     access-log, status"
                 ),
             };
             print_json(&client.get(&path)?)

@@ -3,7 +3,9 @@
 //! `#[utoipa::path]`) and the types they take and send (`ToSchema`). Nothing in it is written by
 //! hand but the overview below and what every route shares (the 429 answer, the stale header).
 
+use axum::http::Method;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder, Type,
 };
@@ -20,7 +22,14 @@ use utoipa::openapi::{
         operation lists the codes it gives. Any request may be refused with 429 `rate_limited` \
         (a rate per client address), and a body over 8 MiB with 413 `too_large`. Every answer \
         of a validator that has not caught up with the network carries the `hansa-stale` \
-        header.",
+        header.\n\n\
+        Every route but health, status, genesis, blocks, the state snapshot and this document \
+        needs an access token (`Authorization: Bearer <token>`, scheme `bearer`); batch \
+        submissions are authenticated by their batches' signatures. An organisation reads its \
+        own accounts, the transfers its accounts take part in and the batches and operations it \
+        submitted; an auditor reads everything, and each of its reads of another \
+        organisation's data is recorded in that organisation's `/v1/access-log`. A read out of \
+        scope answers 404, as if the record did not exist.",
 ))]
 pub struct ApiDoc;
 
@@ -28,25 +37,70 @@ pub struct ApiDoc;
 const STALE_DESCRIPTION: &str = "Present when this validator has not caught up with the \
     network's finalized height (`own=<height>; network=<height>`): another validator may know more.";
 
+/// The name of the access-token scheme in the document.
+const BEARER: &str = "bearer";
+
 /// The document, from the routes.
 pub fn document() -> Document {
     let mut document = crate::api::routes().into_openapi();
-    for item in document.paths.paths.values_mut() {
+    document.components.get_or_insert_with(Default::default).add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "A short-lived JWT (EdDSA over Ed25519) that the organisation signs with its own \
+                     key: header `{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":<public key hex>}`, claims \
+                     `{\"iss\":<organisation id, decimal string>,\"aud\":<chain id hex>,\"iat\",\"exp\"}` \
+                     (Unix seconds, at most 3,600 apart). `hansa token` prints one.",
+                ))
+                .build(),
+        ),
+    );
+    for (path, item) in &mut document.paths.paths {
         let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-            &mut item.trace,
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::OPTIONS, &mut item.options),
+            (Method::HEAD, &mut item.head),
+            (Method::PATCH, &mut item.patch),
+            (Method::TRACE, &mut item.trace),
         ];
-        for operation in operations.into_iter().flatten() {
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
             add_shared_answers(operation);
+            if crate::api::signs_its_body(&method, path) {
+                // The batches' signatures authenticate; a token is optional.
+                operation.security = Some(vec![
+                    SecurityRequirement::default(),
+                    SecurityRequirement::new(BEARER, Vec::<String>::new()),
+                ]);
+            } else if !crate::api::is_public(path) {
+                operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+                add_unauthenticated_answer(operation);
+            }
         }
     }
     document
+}
+
+/// What every route that needs credentials answers without valid ones.
+fn add_unauthenticated_answer(operation: &mut Operation) {
+    let unauthenticated = ResponseBuilder::new()
+        .description(
+            "`unauthenticated`: no credentials; `bad_token`: a malformed token, or one for another \
+             chain, signed by a key not the organisation's, or valid for over an hour; \
+             `token_expired`: outside its validity (60 s of clock skew allowed)",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Error")))).build(),
+        )
+        .build();
+    operation.responses.responses.entry("401".to_string()).or_insert(RefOr::T(unauthenticated));
 }
 
 /// What every route answers besides its own: 429 when its client is over the rate limit, and

@@ -101,7 +101,11 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
             minimum: disk_free_bytes_min,
         });
         watch_disk(config.data_dir.clone(), disk.clone());
-        let api = router(ApiState::new(app, status, progress, handle.blocks(), disk))
+        let access = Arc::new(
+            crate::access_log::AccessLog::open(&config.data_dir.join("access-log.redb"))
+                .context("opening the access log")?,
+        );
+        let api = router(ApiState::new(app, status, progress, handle.blocks(), disk, access))
             .into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, "validator started");
         eprintln!(

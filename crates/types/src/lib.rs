@@ -16,6 +16,7 @@ pub mod serde_hex_bytes;
 pub mod serde_u128;
 pub mod signature;
 pub mod state;
+pub mod token;
 pub mod vocabulary;
 
 pub use batch::{
@@ -34,4 +35,5 @@ pub use result::ResultCode;
 pub use signature::{SignatureCheck, VerifyingKey, verify_all};
 pub use state::StateCommitment;
 pub use state::{LogAppend, RecordWrite, StateKey, Table, TableId, TableKind, WriteSet};
+pub use token::{AccessToken, TokenClaims, TokenError, sign_token};
 pub use vocabulary::{Amount, Currency, OrgId, PublicKey, Role, SecretKey, Signature};

@@ -3,9 +3,10 @@
 //! numbered and proven alike), blocks, the event stream, state sync, and the document itself.
 
 use super::{
-    ApiError, ApiResult, ApiState, App, ErrorBody, HEALTH_LAG_BLOCKS_MAX, RATE_CLIENTS_MAX,
+    ApiError, ApiResult, ApiState, App, Caller, ErrorBody, HEALTH_LAG_BLOCKS_MAX, RATE_CLIENTS_MAX,
     REQUEST_BYTES_MAX, SortedJson, WAIT_MS_MAX, parse_hash, parse_id, parse_query, sorted,
 };
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -676,18 +677,32 @@ fn check_operation_count(signed: &SignedBatch) -> ApiResult<()> {
         (status = 200, description = "The batch is final", body = BatchOutcome),
         (status = 400, description = "`bad_hash`: not 64 hex digits", body = ErrorBody),
         (status = 404, description = "`not_found`: not final (it may still be waiting in a \
-            mempool), or below this validator's `history_from`", body = ErrorBody),
+            mempool), below this validator's `history_from`, or another organisation's", body = ErrorBody),
         (status = 503, description = "`storage`: the index could not be read", body = ErrorBody),
     ))]
 async fn batch(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(digest): Path<String>,
 ) -> ApiResult<SortedJson<BatchOutcome>> {
     let digest = parse_hash(&digest)?;
-    let outcome = state.app.index().batch(&digest)?;
-    outcome
-        .map(|outcome| SortedJson(BatchOutcome::of(&outcome)))
-        .ok_or_else(|| ApiError::not_found("final batch (it may still be waiting in a mempool)"))
+    let missing = "final batch (it may still be waiting in a mempool)";
+    let outcome = state.app.index().batch(&digest)?.ok_or_else(|| ApiError::not_found(missing))?;
+    state.require_read(&caller, &[outcome.org], &format!("GET /v1/batches/{}", digest.to_hex()), missing)?;
+    Ok(SortedJson(BatchOutcome::of(&outcome)))
+}
+
+/// The organisation whose batch holds operation `index` of `block`.
+fn batch_org(block: &hansa_chain::app::FinalizedBlock, index: u32) -> Option<OrgId> {
+    let mut first = 0u64;
+    for batch in &block.batches {
+        let end = first + u64::from(batch.operations);
+        if u64::from(index) < end {
+            return Some(batch.org);
+        }
+        first = end;
+    }
+    None
 }
 
 /// Where, and with what result, an operation id was final.
@@ -718,25 +733,35 @@ struct Submission {
     responses(
         (status = 200, description = "Its final submissions", body = OperationSubmissions),
         (status = 400, description = "`bad_id`: not a decimal 128-bit number", body = ErrorBody),
-        (status = 404, description = "`not_found`: no final operation has this id", body = ErrorBody),
+        (status = 404, description = "`not_found`: no final operation has this id that the caller \
+            submitted (an auditor: that anyone submitted)", body = ErrorBody),
         (status = 503, description = "`storage`: the index could not be read", body = ErrorBody),
     ))]
 async fn operation(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<SortedJson<OperationSubmissions>> {
     let id = parse_id(&id)?;
     let locations = state.app.index().locations(id)?;
-    if locations.is_empty() {
-        return Err(ApiError::not_found("final operation"));
-    }
     let mut submissions = Vec::new();
+    let mut owners = Vec::new();
     for (height, index) in locations {
         let Some(block) = state.app.index().block(height)? else { continue };
+        let Some(org) = batch_org(&block, index) else { continue };
+        // Submissions of the same id by other organisations are theirs to read.
+        if org != caller.org && !caller.reads_everything() {
+            continue;
+        }
         if let Some(code) = block.results.get(index as usize) {
+            owners.push(org);
             submissions.push(Submission { height, index, result: *code, code: *code as u32 });
         }
     }
+    if submissions.is_empty() {
+        return Err(ApiError::not_found("final operation"));
+    }
+    state.require_read(&caller, &owners, &format!("GET /v1/operations/{id}"), "final operation")?;
     Ok(SortedJson(OperationSubmissions { id, submissions }))
 }
 
@@ -783,25 +808,36 @@ struct OperationProofQuery {
         (status = 200, description = "The proof and its block's finality certificate", body = OperationProofEnvelope),
         (status = 400, description = "`bad_id`; `bad_query`", body = ErrorBody),
         (status = 404, description = "`not_found`: no final operation with this id (at that \
-            height and index)", body = ErrorBody),
+            height and index) that the caller submitted (an auditor: that anyone submitted)", body = ErrorBody),
         (status = 500, description = "`internal`: the archive holds another block", body = ErrorBody),
         (status = 503, description = "`unavailable`: the block is not in this validator's \
             archive; `storage`", body = ErrorBody),
     ))]
 async fn operation_proof(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     query: axum::extract::RawQuery,
 ) -> ApiResult<SortedJson<OperationProofEnvelope>> {
     let id = parse_id(&id)?;
     let query: OperationProofQuery = parse_query(query.0.as_deref())?;
-    let locations = state.app.index().locations(id)?;
-    let (height, index) = match (query.height, query.index) {
-        (Some(height), Some(index)) => locations.into_iter().find(|l| *l == (height, index)),
-        _ => locations.into_iter().last(),
+    // The submissions the caller may read, with their blocks.
+    let mut readable = Vec::new();
+    for (height, index) in state.app.index().locations(id)? {
+        let Some(block) = state.app.index().block(height)? else { continue };
+        match batch_org(&block, index) {
+            Some(org) if org == caller.org || caller.reads_everything() => {
+                readable.push((height, index, org, block))
+            }
+            _ => {}
+        }
+    }
+    let (height, index, org, block) = match (query.height, query.index) {
+        (Some(height), Some(index)) => readable.into_iter().find(|l| (l.0, l.1) == (height, index)),
+        _ => readable.into_iter().last(),
     }
     .ok_or_else(|| ApiError::not_found("final operation"))?;
-    let block = state.app.index().block(height)?.ok_or_else(|| ApiError::not_found("block"))?;
+    state.require_read(&caller, &[org], &format!("GET /v1/operations/{id}/proof"), "final operation")?;
     let recent = state.app.finalized().body(height).cloned();
     let body = match recent {
         Some(body) => (*body).clone(),
@@ -954,6 +990,8 @@ struct FinalizedBlock {
     #[serde(with = "hansa_types::serde_hex_bytes")]
     #[schema(value_type = HexBytes)]
     certificate: Vec<u8>,
+    /// The caller's batches in the block (an auditor's: every batch; without credentials:
+    /// none). `header.operations_count` counts every batch's operations.
     batches: Vec<BatchSummary>,
 }
 
@@ -968,6 +1006,26 @@ struct BatchSummary {
 }
 
 impl FinalizedBlock {
+    /// The block as `caller` may read it: its header, and the batches it may read (an
+    /// auditor's read is logged for the batches' organisations).
+    fn read_by(
+        state: &ApiState,
+        caller: Option<&Caller>,
+        block: &hansa_chain::app::FinalizedBlock,
+    ) -> ApiResult<FinalizedBlock> {
+        let mut visible = Self::of(block);
+        match caller {
+            Some(caller) if caller.reads_everything() => {
+                let owners: Vec<OrgId> = visible.batches.iter().map(|batch| batch.org).collect();
+                let what = format!("GET /v1/blocks/{}", block.header.height);
+                state.may_read(caller, &owners, &what)?;
+            }
+            Some(caller) if !caller.validator => visible.batches.retain(|batch| batch.org == caller.org),
+            _ => visible.batches.clear(),
+        }
+        Ok(visible)
+    }
+
     fn of(block: &hansa_chain::app::FinalizedBlock) -> FinalizedBlock {
         FinalizedBlock {
             digest: block.digest,
@@ -995,10 +1053,13 @@ impl FinalizedBlock {
         (status = 404, description = "`not_found`: nothing finalized yet", body = ErrorBody),
         (status = 503, description = "`storage`: the index could not be read", body = ErrorBody),
     ))]
-async fn latest_block(State(state): State<ApiState>) -> ApiResult<SortedJson<FinalizedBlock>> {
+async fn latest_block(
+    State(state): State<ApiState>,
+    caller: Option<Extension<Caller>>,
+) -> ApiResult<SortedJson<FinalizedBlock>> {
     let height = state.app.finalized().height;
     let latest = state.app.index().header_at(height)?.ok_or_else(|| ApiError::not_found("final block"))?;
-    Ok(SortedJson(FinalizedBlock::of(&latest)))
+    Ok(SortedJson(FinalizedBlock::read_by(&state, caller.as_deref(), &latest)?))
 }
 
 #[utoipa::path(get, path = "/v1/blocks/{height}", tag = "chain",
@@ -1013,6 +1074,7 @@ async fn latest_block(State(state): State<ApiState>) -> ApiResult<SortedJson<Fin
     ))]
 async fn block(
     State(state): State<ApiState>,
+    caller: Option<Extension<Caller>>,
     Path(height): Path<String>,
 ) -> ApiResult<SortedJson<FinalizedBlock>> {
     let height: u64 =
@@ -1024,7 +1086,7 @@ async fn block(
         }
         return Err(ApiError::not_found("final block"));
     };
-    Ok(SortedJson(FinalizedBlock::of(&block)))
+    Ok(SortedJson(FinalizedBlock::read_by(&state, caller.as_deref(), &block)?))
 }
 
 /// The data of a `block` event.
@@ -1041,28 +1103,49 @@ struct BlockEvent {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
-    /// Only this organisation's `batch` events.
+    /// Only this organisation's `batch` events (an auditor's choice; every other caller gets
+    /// its own only, and naming another organisation answers 404).
     org: Option<u32>,
+    /// The access token, for clients that cannot set the `Authorization` header (a browser's
+    /// `EventSource`); accepted on this route only.
+    #[allow(dead_code, reason = "read by the authentication layer; declared for the document")]
+    access_token: Option<String>,
 }
 
 /// Server-sent events: one `block` event per finalized block, then one `batch` event per batch
-/// in it (only the given organisation's with `?org=N`), with every operation's result.
+/// in it that the caller submitted (an auditor: every batch, or one organisation's with
+/// `?org=N`), with every operation's result.
 #[utoipa::path(get, path = "/v1/events", tag = "chain",
     summary = "Server-sent events for each finalized block",
     description = "A never-ending `text/event-stream`. Per finalized block: a `block` event \
         (data: a `BlockEvent`), then a `batch` event per batch (data: a `BatchOutcome`). A reader \
         that falls behind by more than the events buffer gets a `lagged` event (data: \
-        `{\"lagged\":true}`) and misses events; `/v1/batches/{digest}` answers for any batch.",
+        `{\"lagged\":true}`) and misses events; `/v1/batches/{digest}` answers for any batch the \
+        caller may read.",
     params(EventsQuery),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "`bad_query`", body = ErrorBody),
+        (status = 404, description = "`not_found`: another organisation's events, asked for by a \
+            non-auditor", body = ErrorBody),
+        (status = 503, description = "`storage`: an auditor's read could not be logged", body = ErrorBody),
     ))]
 async fn events(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     query: axum::extract::RawQuery,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
-    let query: EventsQuery = parse_query(query.0.as_deref())?;
+    let mut query: EventsQuery = parse_query(query.0.as_deref())?;
+    if caller.reads_everything() {
+        // The stream carries every organisation's outcomes from now on: logged once, at its start.
+        let owners = query.org.map_or_else(|| state.every_org(), |org| vec![OrgId(org)]);
+        let height = state.app.finalized().height;
+        state.may_read(&caller, &owners, &format!("GET /v1/events (from height {height})"))?;
+    } else if caller.validator || query.org.is_some_and(|org| org != caller.org.0) {
+        return Err(ApiError::not_found("organisation's events"));
+    } else {
+        query.org = Some(caller.org.0);
+    }
     let stream = BroadcastStream::new(state.app.subscribe()).flat_map(move |item| {
         let events: Vec<Result<Event, std::convert::Infallible>> = match item {
             Ok(event) => event_frames(&event, query.org),
@@ -1165,17 +1248,26 @@ async fn state_snapshot(State(state): State<ApiState>) -> ApiResult<axum::Json<S
         (status = 200, description = "The QMDB sync response (Commonware codec), proven against \
             the requested size's root", content_type = "application/octet-stream", body = inline(Binary)),
         (status = 400, description = "`bad_sync_request`: malformed, or over 4,096 operations", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such part", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such part, or the caller is neither a \
+            validator nor an auditor", body = ErrorBody),
         (status = 413, description = "`too_large`: the body is over 8 MiB", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn state_sync(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(part): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let part = hansa_state::Part::from_name(&part)
-        .ok_or_else(|| ApiError::not_found(&format!("state part `{part}` (records or log)")))?;
+    let missing = format!("state part `{part}` (records or log)");
+    let part = hansa_state::Part::from_name(&part).ok_or_else(|| ApiError::not_found(&missing))?;
+    // The whole state, every organisation's records: for validators (joining from a snapshot)
+    // and auditors, whose read is logged for every organisation.
+    if caller.reads_everything() {
+        state.may_read(&caller, &state.every_org(), &format!("POST /v1/state/{}/sync", part.name()))?;
+    } else if !caller.validator {
+        return Err(ApiError::not_found(&missing));
+    }
     match state.app.store().serve_sync(part, &body).await {
         Ok(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
         Err(hansa_state::StoreError::BadRequest(message)) => {

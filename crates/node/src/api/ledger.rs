@@ -2,7 +2,8 @@
 //! histories, transfers, and the record proofs of accounts and transfers.
 
 use super::chain::{RecordProofEnvelope, record_proof};
-use super::{ApiError, ApiResult, ApiState, ErrorBody, SortedJson, parse_id, parse_query};
+use super::{ApiError, ApiResult, ApiState, Caller, ErrorBody, SortedJson, parse_id, parse_query};
+use axum::Extension;
 use axum::extract::{Path, State};
 use hansa_chain::app::TransferFilter;
 use hansa_ledger::modules::ledger::{ACCOUNTS, TRANSFERS};
@@ -174,17 +175,40 @@ struct AccountState {
     responses(
         (status = 200, description = "The account", body = AccountState),
         (status = 400, description = "`bad_id`: not a decimal 128-bit number", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account, or not the caller's to read", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn account(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<SortedJson<AccountState>> {
     let id = parse_id(&id)?;
     let height = state.app.finalized().height;
-    let account = state.app.account(id).await?.ok_or_else(|| ApiError::not_found("account"))?;
+    let account = readable_account(&state, &caller, id, &format!("GET /v1/accounts/{id}")).await?;
     Ok(SortedJson(AccountState { height, account }))
+}
+
+/// Account `id`, if `caller` may read it (see `access.rs`): otherwise the same 404 as an account
+/// that does not exist. An auditor's read is logged for the owner as `what`.
+async fn readable_account(state: &ApiState, caller: &Caller, id: u128, what: &str) -> ApiResult<Account> {
+    let account = state.app.account(id).await?.ok_or_else(|| ApiError::not_found("account"))?;
+    state.require_read(caller, &[account.owner], what, "account")?;
+    Ok(account)
+}
+
+/// Transfer `id`, if `caller` may read it: one of its accounts is the caller's (or the caller
+/// submitted it, or reads everything); otherwise the same 404 as a transfer that does not exist.
+async fn readable_transfer(state: &ApiState, caller: &Caller, id: u128, what: &str) -> ApiResult<Transfer> {
+    let transfer = state.app.transfer(id).await?.ok_or_else(|| ApiError::not_found("transfer"))?;
+    let mut owners = vec![transfer.submitter];
+    for account_id in [transfer.debit_account_id, transfer.credit_account_id] {
+        if let Some(account) = state.app.account(account_id).await? {
+            owners.push(account.owner);
+        }
+    }
+    state.require_read(caller, &owners, what, "transfer")?;
+    Ok(transfer)
 }
 
 /// An account's transfers as of the finalized height.
@@ -240,20 +264,19 @@ fn default_limit() -> u32 {
     responses(
         (status = 200, description = "The transfers", body = AccountTransfers),
         (status = 400, description = "`bad_id`; `bad_query`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account, or not the caller's to read", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn account_transfers(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     query: axum::extract::RawQuery,
 ) -> ApiResult<SortedJson<AccountTransfers>> {
     let id = parse_id(&id)?;
     let query: TransfersQuery = parse_query(query.0.as_deref())?;
     let height = state.app.finalized().height;
-    if state.app.account(id).await?.is_none() {
-        return Err(ApiError::not_found("account"));
-    }
+    readable_account(&state, &caller, id, &format!("GET /v1/accounts/{id}/transfers")).await?;
     let filter = TransferFilter {
         account_id: id,
         timestamp_min: query.timestamp_min,
@@ -325,19 +348,20 @@ struct BalancesQuery {
         (status = 200, description = "`{height, balance}` with `height`, `{balances}` without", body = Balances),
         (status = 400, description = "`bad_id`; `bad_query`; `no_history`: the account was \
             created without the `history` flag", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such account, or no balance at that height; \
+        (status = 404, description = "`not_found`: no such account (or not the caller's to read), or no balance at that height; \
             `not_kept`: the height is below this validator's `history_from` (pruned, or joined from a \
             snapshot)", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn account_balances(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     query: axum::extract::RawQuery,
 ) -> ApiResult<SortedJson<Balances>> {
     let id = parse_id(&id)?;
     let query: BalancesQuery = parse_query(query.0.as_deref())?;
-    let account = state.app.account(id).await?.ok_or_else(|| ApiError::not_found("account"))?;
+    let account = readable_account(&state, &caller, id, &format!("GET /v1/accounts/{id}/balances")).await?;
     if !account.flags.has(hansa_types::AccountFlags::HISTORY) {
         return Err(ApiError::bad_request(
             "no_history",
@@ -371,14 +395,16 @@ async fn account_balances(
     responses(
         (status = 200, description = "The proof; `hansa verify` checks it offline", body = RecordProofEnvelope),
         (status = 400, description = "`bad_id`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account, or not the caller's to read", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn account_proof(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<SortedJson<RecordProofEnvelope>> {
     let id = parse_id(&id)?;
+    readable_account(&state, &caller, id, &format!("GET /v1/accounts/{id}/proof")).await?;
     record_proof(&state, ACCOUNTS.key(id), "account").await
 }
 
@@ -395,16 +421,17 @@ struct TransferState {
     responses(
         (status = 200, description = "The transfer", body = TransferState),
         (status = 400, description = "`bad_id`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such transfer", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such transfer, or none of its accounts the caller's", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn transfer(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<SortedJson<TransferState>> {
     let id = parse_id(&id)?;
     let height = state.app.finalized().height;
-    let transfer = state.app.transfer(id).await?.ok_or_else(|| ApiError::not_found("transfer"))?;
+    let transfer = readable_transfer(&state, &caller, id, &format!("GET /v1/transfers/{id}")).await?;
     Ok(SortedJson(TransferState { height, transfer }))
 }
 
@@ -414,13 +441,15 @@ async fn transfer(
     responses(
         (status = 200, description = "The proof; `hansa verify` checks it offline", body = RecordProofEnvelope),
         (status = 400, description = "`bad_id`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such transfer", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such transfer, or none of its accounts the caller's", body = ErrorBody),
         (status = 503, description = "`storage`", body = ErrorBody),
     ))]
 async fn transfer_proof(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<SortedJson<RecordProofEnvelope>> {
     let id = parse_id(&id)?;
+    readable_transfer(&state, &caller, id, &format!("GET /v1/transfers/{id}/proof")).await?;
     record_proof(&state, TRANSFERS.key(id), "transfer").await
 }

@@ -4,12 +4,18 @@ use crate::support::*;
 use hansa_types::{Batch, BatchList, Encode, Hash, OrgId, SecretKey};
 use serde_json::Value;
 
+/// Sends a request as the devnet's auditor (a batch submission's own signatures would do).
 fn raw(endpoint: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let url = format!("{endpoint}{path}");
+    let token = auditor_token(endpoint);
     let response = match method {
-        "GET" => agent.get(&url).call(),
-        _ => agent.post(&url).header("content-type", content_type).send(body),
+        "GET" => agent.get(&url).header("authorization", format!("Bearer {token}")).call(),
+        _ => agent
+            .post(&url)
+            .header("content-type", content_type)
+            .header("authorization", format!("Bearer {token}"))
+            .send(body),
     };
     let mut response = response.expect("the server answers");
     let status = response.status().as_u16();

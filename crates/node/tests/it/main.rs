@@ -1,5 +1,6 @@
 //! End-to-end tests of the `hansa` binary: real validator processes over real sockets.
 
+mod access;
 mod api;
 mod devnet;
 mod openapi;

@@ -8,14 +8,28 @@ use hansa_types::{Batch, BatchList, Encode, OrgId};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
-/// Sends a request; reads the body as JSON unless `read` is false (the event stream never ends).
-fn send(endpoint: &str, method: &str, path: &str, body: Option<(&str, &[u8])>, read: bool) -> (u16, Value) {
+/// Sends a request with `token` (none if empty); reads the body as JSON unless `read` is false
+/// (the event stream never ends).
+fn send(
+    endpoint: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &[u8])>,
+    read: bool,
+) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let url = format!("{endpoint}{path}");
-    let response = match (method, body) {
-        ("get", _) => agent.get(&url).call(),
-        (_, Some((content_type, body))) => agent.post(&url).header("content-type", content_type).send(body),
-        (_, None) => agent.post(&url).send_empty(),
+    let authorization = format!("Bearer {token}");
+    let response = match (method, body, token.is_empty()) {
+        ("get", _, true) => agent.get(&url).call(),
+        ("get", _, false) => agent.get(&url).header("authorization", &authorization).call(),
+        (_, Some((content_type, body)), _) => agent
+            .post(&url)
+            .header("content-type", content_type)
+            .header("authorization", &authorization)
+            .send(body),
+        (_, None, _) => agent.post(&url).header("authorization", &authorization).send_empty(),
     };
     let mut response = response.expect("the server answers");
     let status = response.status().as_u16();
@@ -178,7 +192,9 @@ fn concrete(path: &str) -> String {
 fn the_document_matches_what_the_validator_serves() {
     let devnet = Devnet::start(1, 3);
     let endpoint = devnet.endpoints[0].clone();
-    let (status, document) = send(&endpoint, "get", "/openapi.json", None, true);
+    // The auditor reads every route's answer.
+    let token = devnet.token(AUDITOR);
+    let (status, document) = send(&endpoint, &token, "get", "/openapi.json", None, true);
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.1.0");
 
@@ -194,12 +210,12 @@ fn the_document_matches_what_the_validator_serves() {
     assert!(documented.len() >= 21, "{documented:?}");
     for (method, path) in &documented {
         let body = (method == "post").then_some(("application/octet-stream", &[][..]));
-        let (status, answer) = send(&endpoint, method, &concrete(path), body, path != "/v1/events");
+        let (status, answer) = send(&endpoint, &token, method, &concrete(path), body, path != "/v1/events");
         assert_ne!(status, 405, "{method} {path} is documented but not served");
         let fallback = answer["error"]["message"] == "route not found";
         assert!(!(status == 404 && fallback), "{method} {path} is documented but not served");
     }
-    let (status, answer) = send(&endpoint, "get", "/v1/no/such/route", None, true);
+    let (status, answer) = send(&endpoint, &token, "get", "/v1/no/such/route", None, true);
     assert_eq!(
         (status, answer["error"]["message"].as_str()),
         (404, Some("route not found")),
@@ -219,7 +235,7 @@ fn the_document_matches_what_the_validator_serves() {
     let final_batch = batch(1, 80_001);
     let json = serde_json::to_vec(&final_batch).expect("json");
     let (status, outcome) =
-        send(&endpoint, "post", "/v1/batches?wait=true", Some(("application/json", &json)), true);
+        send(&endpoint, &token, "post", "/v1/batches?wait=true", Some(("application/json", &json)), true);
     assert_eq!(status, 200, "{outcome}");
     let digest = outcome["batch_digest"].as_str().expect("a digest").to_string();
     let height = outcome["height"].as_u64().expect("a height");
@@ -273,19 +289,30 @@ fn the_document_matches_what_the_validator_serves() {
             202,
         ),
         ("post", "/v1/batch-lists", "/v1/batch-lists".into(), Some(("application/octet-stream", list)), 202),
+        ("get", "/v1/access-log", "/v1/access-log?org=3".into(), None, 200),
+        ("get", "/v1/access-log", "/v1/access-log?limit=1001".into(), None, 400),
     ];
     let mut errors = Vec::new();
     for (method, template, path, body, expected) in cases {
         let body = body.as_ref().map(|(content_type, bytes)| (*content_type, bytes.as_slice()));
-        let (status, answer) = send(&endpoint, method, &path, body, true);
+        let (status, answer) = send(&endpoint, &token, method, &path, body, true);
         assert_eq!(status, expected, "{method} {path}: {answer}");
         let response = &document["paths"][template][method]["responses"][status.to_string()];
         let schema = &response["content"]["application/json"]["schema"];
         assert!(schema.is_object(), "{method} {template} does not document its {status} answer");
         validator.check(&answer, schema, &format!("{method} {path} {status}"), &BTreeSet::new(), &mut errors);
     }
+    // Without credentials, and with a bad token: the documented 401.
+    for token in ["", "not-a-token"] {
+        let (status, answer) =
+            send(&endpoint, token, "get", &format!("/v1/accounts/{CUSTOMER_WALLET}"), None, true);
+        assert_eq!(status, 401, "{answer}");
+        let schema = &document["paths"]["/v1/accounts/{id}"]["get"]["responses"]["401"]["content"]["application/json"]
+            ["schema"];
+        validator.check(&answer, schema, &format!("401 with {token:?}"), &BTreeSet::new(), &mut errors);
+    }
     // The snapshot may not exist yet on a young chain; either answer must fit.
-    let (status, answer) = send(&endpoint, "get", "/v1/state/snapshot", None, true);
+    let (status, answer) = send(&endpoint, &token, "get", "/v1/state/snapshot", None, true);
     let schema = &document["paths"]["/v1/state/snapshot"]["get"]["responses"][status.to_string()]["content"]
         ["application/json"]["schema"];
     validator.check(&answer, schema, &format!("snapshot {status}"), &BTreeSet::new(), &mut errors);
@@ -295,7 +322,8 @@ fn the_document_matches_what_the_validator_serves() {
     // pattern, a missing property.
     let account_state = &document["paths"]["/v1/accounts/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
         ["schema"];
-    let (_, mut good) = send(&endpoint, "get", &format!("/v1/accounts/{CUSTOMER_WALLET}"), None, true);
+    let (_, mut good) =
+        send(&endpoint, &token, "get", &format!("/v1/accounts/{CUSTOMER_WALLET}"), None, true);
     for (field, bad) in [("extra", Value::from(1)), ("height", Value::from("1")), ("id", Value::from("01"))] {
         let mut answer = good.clone();
         let target = if field == "id" { &mut answer["account"] } else { &mut answer };

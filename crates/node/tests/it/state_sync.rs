@@ -1,8 +1,9 @@
 //! State sync from a real validator over its API: a store with no state fetches the
 //! validator's last checkpoint, checked against a header whose finality certificate the genesis
 //! validators signed, and holds the same records; a peer that tampers with its answers is
-//! refused. The validator keeps only 64 blocks of history (`--retention-blocks 64`): its old
-//! history is pruned while its current state, proofs and snapshots are still served.
+//! refused. The test syncs as the devnet's auditor (the whole state goes to validators and
+//! auditors only). The validator keeps only 64 blocks of history (`--retention-blocks 64`): its
+//! old history is pruned while its current state, proofs and snapshots are still served.
 
 use crate::support::*;
 use commonware_runtime::{Runner as _, Supervisor as _};
@@ -21,9 +22,12 @@ struct HttpPeer {
 impl Peers for HttpPeer {
     async fn fetch(&self, part: Part, request: Vec<u8>) -> Result<Vec<u8>, String> {
         let (url, tamper) = (format!("{}/v1/state/{}/sync", self.endpoint, part.name()), self.tamper);
+        // The whole state is served to validators and auditors: the test syncs as the auditor.
+        let authorization = format!("Bearer {}", auditor_token(&self.endpoint));
         tokio::task::spawn_blocking(move || {
             let mut response = ureq::post(&url)
                 .header("content-type", "application/octet-stream")
+                .header("authorization", &authorization)
                 .send(&request[..])
                 .map_err(|error| error.to_string())?;
             let mut bytes = response

@@ -1,14 +1,19 @@
 //! Starting and stopping a devnet of real `hansa` processes for a test.
 
-use hansa_client::{Client, Signer};
-use hansa_types::{Amount, NewTransfer, Operation, OrgId, SecretKey, TransferFlags};
+use hansa_client::{Client, Credentials, Signer};
+use hansa_types::{Amount, Hash, NewTransfer, Operation, OrgId, SecretKey, TransferFlags};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub const MERCHANT: OrgId = OrgId(2);
 pub const BANK: OrgId = OrgId(3);
+/// The devnet's auditor: reads everything.
+pub const AUDITOR: OrgId = OrgId(5);
 pub const CUSTOMER_WALLET: u128 = 3_001;
 pub const MERCHANT_SALES: u128 = 2_001;
 pub const DEMO_ACCOUNTS: [u128; 5] = [1, 1_001, 2_001, 3_001, 4_001];
@@ -72,6 +77,13 @@ impl Devnet {
             }
         }
         assert_eq!(devnet.endpoints.len(), validators);
+        let chain_id = Client::new(devnet.endpoints.clone()).chain_id().expect("chain id");
+        let auditor = (chain_id, devnet.key(AUDITOR));
+        let mut readers = READERS.lock().expect("readers lock");
+        let readers = readers.get_or_insert_with(HashMap::new);
+        for endpoint in &devnet.endpoints {
+            readers.insert(endpoint.clone(), auditor.clone());
+        }
         // The commands follow, up to the blank line before the note on logs.
         while let Ok(line) = receiver.recv_timeout(Duration::from_secs(10)) {
             if line.trim().is_empty() {
@@ -84,6 +96,12 @@ impl Devnet {
 
     pub fn client(&self) -> Client {
         Client::new(self.endpoints.clone())
+    }
+
+    /// An access token of `org`'s.
+    pub fn token(&self, org: OrgId) -> String {
+        let chain_id = self.client().chain_id().expect("chain id");
+        Credentials::new(chain_id, org, self.key(org)).token()
     }
 
     pub fn key(&self, org: OrgId) -> SecretKey {
@@ -146,8 +164,31 @@ impl Drop for Devnet {
     }
 }
 
+/// For each endpoint of a devnet a test started, the chain id and the auditor's key, so that
+/// [`get`] reads everything from any validator.
+static READERS: Mutex<Option<HashMap<String, (Hash, SecretKey)>>> = Mutex::new(None);
+
+/// An access token of the devnet's auditor at `endpoint`.
+pub fn auditor_token(endpoint: &str) -> String {
+    let readers = READERS.lock().expect("readers lock");
+    let (chain_id, key) = readers
+        .as_ref()
+        .and_then(|readers| readers.get(endpoint))
+        .expect("a devnet this test started")
+        .clone();
+    Credentials::new(chain_id, AUDITOR, key).token()
+}
+
+/// Reads `path` from `endpoint` as the devnet's auditor (which reads everything; each read is
+/// written to the access log of the organisations it touches).
 pub fn get(endpoint: &str, path: &str) -> Result<Value, hansa_client::ClientError> {
-    Client::new(vec![endpoint.to_string()]).get(path)
+    let reader =
+        READERS.lock().expect("readers lock").as_ref().and_then(|readers| readers.get(endpoint).cloned());
+    let client = Client::new(vec![endpoint.to_string()]);
+    match reader {
+        Some((chain_id, key)) => client.with_credentials(Credentials::new(chain_id, AUDITOR, key)).get(path),
+        None => client.get(path),
+    }
 }
 
 /// Polls `condition` until it holds or `limit` passes (then panics with `what`).

@@ -73,6 +73,28 @@ fn public_key_from_seed() {
     );
 }
 
+/// The access token's form, pinned against a token made independently by Python's
+/// `cryptography` (Ed25519) and `base64`/`json`: any JWT library that does EdDSA reads it.
+#[test]
+fn access_token() {
+    let key = hansa_types::SecretKey::from_seed([1; 32]);
+    let token =
+        hansa_types::sign_token(&hansa_types::Hash([2; 32]), hansa_types::OrgId(3), &key, 1_700_000_000, 600);
+    assert_eq!(
+        token,
+        concat!(
+            "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCIsImtpZCI6IjhhODhlM2RkNzQwOWYxOTVmZDUyZGIyZDNj",
+            "YmE1ZDcyY2E2NzA5YmYxZDk0MTIxYmYzNzQ4ODAxYjQwZjZmNWMifQ.",
+            "eyJpc3MiOiIzIiwiYXVkIjoiMDIwMjAyMDIwMjAyMDIwMjAyMDIwMjAyMDIwMjAyMDIwMjAyMDIwMjAy",
+            "MDIwMjAyMDIwMjAyMDIwMjAyMDIwMiIsImlhdCI6MTcwMDAwMDAwMCwiZXhwIjoxNzAwMDAwNjAwfQ.",
+            "ZxBFrTP2LgUWlUC06sbv6rSpgZ1DQzWEUjcIQYkaVlMUxJFptXf_3H3unUdP_pLaX4zyjAUZAE1E3Ja5",
+            "ZEoYCQ",
+        )
+    );
+    let parsed = hansa_types::AccessToken::parse(&token).expect("parses");
+    assert_eq!(parsed.check(&hansa_types::Hash([2; 32]), 1_700_000_100), Ok(()));
+}
+
 #[test]
 fn genesis_chain_id() {
     assert_eq!(
