@@ -23,7 +23,7 @@ mod working;
 
 pub use consortium::Consortium;
 pub use memory::MemoryState;
-pub use modules::ledger::{ExpiryBucket, ExpiryDirectory, Hold, Resolution};
+pub use modules::ledger::{ExpiryBucket, ExpiryDirectory, FailedTransfer, Hold, Resolution};
 pub use modules::{BlockDeltas, InvariantViolation, check_block};
 pub use sequences::{SEQUENCE_WINDOW, SEQUENCES, SequenceWindow, sequence_key};
 pub use working::{AccountBalance, Changes, Prefetched, Working};
@@ -347,7 +347,11 @@ impl Ledger {
     ) {
         let open = chain.last().is_some_and(Operation::is_linked);
         if chain.len() == 1 && !open {
-            results.push(modules::apply(&self.consortium, state, org, &chain[0], first_timestamp));
+            let code = modules::apply(&self.consortium, state, org, &chain[0], first_timestamp);
+            if code != ResultCode::Ok {
+                modules::after_failure(state, &chain[0], code, first_timestamp);
+            }
+            results.push(code);
             return;
         }
         state.begin();
@@ -373,8 +377,18 @@ impl Ledger {
             }
             Some((failed, code)) => {
                 state.roll_back();
+                if code != ResultCode::LinkedEventChainOpen {
+                    modules::after_failure(state, &chain[failed], code, first_timestamp + failed as u64);
+                }
+                // As in TigerBeetle, a chain left open at the end of the batch ends with
+                // `linked_event_chain_open` even when an earlier member failed first.
+                let last = chain.len() - 1;
                 for offset in 0..chain.len() {
-                    results.push(if offset == failed { code } else { ResultCode::LinkedEventFailed });
+                    results.push(match offset {
+                        _ if offset == failed => code,
+                        _ if open && offset == last => ResultCode::LinkedEventChainOpen,
+                        _ => ResultCode::LinkedEventFailed,
+                    });
                 }
             }
         }

@@ -102,15 +102,18 @@ impl MemoryState {
         self.log_order.iter().filter(|key| key.table == TRANSFERS.id).filter_map(|key| self.transfer(key.id))
     }
 
-    /// Per ledger: (Σ debits posted, Σ credits posted, Σ debits pending, Σ credits pending).
+    /// Per ledger: (Σ debits posted, Σ credits posted, Σ debits pending, Σ credits pending),
+    /// each modulo 2^128.
     pub fn totals(&self) -> BTreeMap<u32, [u128; 4]> {
         let mut totals: BTreeMap<u32, [u128; 4]> = BTreeMap::new();
         for account in self.accounts() {
             let entry = totals.entry(account.ledger).or_default();
-            entry[0] += account.debits_posted.0;
-            entry[1] += account.credits_posted.0;
-            entry[2] += account.debits_pending.0;
-            entry[3] += account.credits_pending.0;
+            // Wrapping, as the API's audit sums: accounts near the u128 limit may together pass
+            // it, and Σ debits = Σ credits holds modulo 2^128 as it does exactly.
+            entry[0] = entry[0].wrapping_add(account.debits_posted.0);
+            entry[1] = entry[1].wrapping_add(account.credits_posted.0);
+            entry[2] = entry[2].wrapping_add(account.debits_pending.0);
+            entry[3] = entry[3].wrapping_add(account.credits_pending.0);
         }
         totals
     }

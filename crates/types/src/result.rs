@@ -112,12 +112,32 @@ result_codes! {
     CreditAccountAlreadyClosed = 86 => "credit_account_already_closed",
     /// A transfer that credits an issuance account redeems (burns) money: only the issuer may.
     RedemptionRequiresIssuer = 87 => "redemption_requires_issuer",
+    /// An earlier attempt with this transfer id failed with a transient error (see
+    /// [`ResultCode::is_transient`]): as in TigerBeetle the id is refused for good, so that a
+    /// retry never moves money after its first attempt could not.
+    IdAlreadyFailed = 88 => "id_already_failed",
 }
 
 impl ResultCode {
     /// Whether the operation is in effect after this result (applied now, or earlier).
     pub fn is_success(self) -> bool {
         matches!(self, ResultCode::Ok | ResultCode::Exists)
+    }
+
+    /// Whether a transfer that failed with this code could succeed if tried again later, once
+    /// the state changed (an account created, funds arrived, an account reopened): TigerBeetle's
+    /// transient errors, after which the transfer's id answers [`ResultCode::IdAlreadyFailed`].
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ResultCode::DebitAccountNotFound
+                | ResultCode::CreditAccountNotFound
+                | ResultCode::PendingTransferNotFound
+                | ResultCode::ExceedsCredits
+                | ResultCode::ExceedsDebits
+                | ResultCode::DebitAccountAlreadyClosed
+                | ResultCode::CreditAccountAlreadyClosed
+        )
     }
 }
 
@@ -174,6 +194,7 @@ mod tests {
         assert_eq!(ResultCode::Exists as u32, 22);
         assert_eq!(ResultCode::ExceedsCredits as u32, 83);
         assert_eq!(ResultCode::RedemptionRequiresIssuer as u32, 87);
-        assert_eq!(ResultCode::ALL.len(), 64);
+        assert_eq!(ResultCode::IdAlreadyFailed as u32, 88);
+        assert_eq!(ResultCode::ALL.len(), 65);
     }
 }

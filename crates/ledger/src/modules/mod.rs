@@ -11,7 +11,7 @@ use hansa_types::codec::{Decode, DecodeError, Encode};
 use hansa_types::{
     Account, Operation, OrgId, ResultCode, StateKey, Table, TableId, TableKind, Transfer, WriteSet,
 };
-use ledger::{ExpiryBucket, ExpiryDirectory, Hold, Resolution};
+use ledger::{ExpiryBucket, ExpiryDirectory, FailedTransfer, Hold, Resolution};
 use std::collections::BTreeMap;
 
 /// Every kind of record, one variant per record type: execution keeps records decoded, and
@@ -25,6 +25,7 @@ pub enum Record {
     Resolution(Resolution),
     ExpiryBucket(ExpiryBucket),
     ExpiryDirectory(ExpiryDirectory),
+    FailedTransfer(FailedTransfer),
 }
 
 impl Record {
@@ -38,6 +39,7 @@ impl Record {
             id if id == ledger::RESOLUTIONS.id => Record::Resolution(Decode::decode(bytes)?),
             id if id == ledger::EXPIRY_BUCKETS.id => Record::ExpiryBucket(Decode::decode(bytes)?),
             id if id == ledger::EXPIRY_DIRECTORY.id => Record::ExpiryDirectory(Decode::decode(bytes)?),
+            id if id == ledger::FAILED_TRANSFERS.id => Record::FailedTransfer(Decode::decode(bytes)?),
             other => return Err(DecodeError::InvalidValue { what: "table id", value: u64::from(other.0) }),
         })
     }
@@ -52,6 +54,7 @@ impl Record {
             Record::Resolution(record) => record.encode(),
             Record::ExpiryBucket(record) => record.encode(),
             Record::ExpiryDirectory(record) => record.encode(),
+            Record::FailedTransfer(record) => record.encode(),
         }
     }
 }
@@ -88,6 +91,7 @@ record_type!(
     Resolution(Resolution),
     ExpiryBucket(ExpiryBucket),
     ExpiryDirectory(ExpiryDirectory),
+    FailedTransfer(FailedTransfer),
 );
 
 /// Every table of every module, the block envelope's included. Ids never repeat.
@@ -132,6 +136,21 @@ pub(crate) fn apply(
         Operation::CreateAccount(_) | Operation::CreateTransfer(_) => {
             let mut context = ledger::Apply { consortium, state, org, timestamp };
             ledger::apply(&mut context, operation)
+        }
+    }
+}
+
+/// What follows a failed operation, once its linked chain (if any) is rolled back: records
+/// that must outlive the rollback (a transfer id refused for good after a transient error).
+pub(crate) fn after_failure(
+    state: &mut Working<'_>,
+    operation: &Operation,
+    code: ResultCode,
+    timestamp: u64,
+) {
+    match operation {
+        Operation::CreateAccount(_) | Operation::CreateTransfer(_) => {
+            ledger::record_failure(state, operation, code, timestamp)
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Golden vectors of the ledger module's records and the sequence window: their bytes are the
 //! values stored (and proven) in the state, so a change here changes every state root.
 
-use hansa_ledger::{ExpiryBucket, ExpiryDirectory, Hold, Resolution, SequenceWindow};
-use hansa_types::{Decode, Encode, PendingStatus, hash::hash};
+use hansa_ledger::{ExpiryBucket, ExpiryDirectory, FailedTransfer, Hold, Resolution, SequenceWindow};
+use hansa_types::{Decode, Encode, PendingStatus, ResultCode, hash::hash};
 
 fn digest(bytes: &[u8]) -> String {
     hash("hansa/test/golden", bytes).to_hex()
@@ -23,6 +23,12 @@ fn hold_resolution_and_expiry_records() {
     assert_eq!(ExpiryBucket::decode(&bucket.encode()), Ok(bucket));
     let directory = ExpiryDirectory(vec![3, 4]);
     assert_eq!(hex::encode(directory.encode()), "0200000003000000000000000400000000000000");
+    let failed = FailedTransfer { result: ResultCode::ExceedsCredits, timestamp: 10 };
+    assert_eq!(hex::encode(failed.encode()), "530000000a00000000000000");
+    assert_eq!(FailedTransfer::decode(&failed.encode()), Ok(failed));
+    let mut bytes = failed.encode();
+    bytes[0] = ResultCode::Ok as u8;
+    assert!(FailedTransfer::decode(&bytes).is_err(), "only a transient failure refuses an id");
 }
 
 #[test]

@@ -3,3 +3,5 @@
 mod golden;
 mod model;
 mod scenarios;
+mod tb_model;
+mod tigerbeetle;

@@ -3,7 +3,7 @@
 use hansa_ledger::testkit::*;
 use hansa_types::{AccountFlags, Amount, NewTransfer, Operation, OrgId, ResultCode, TransferFlags};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -50,6 +50,9 @@ struct Record {
 struct Model {
     balances: BTreeMap<u128, Balance>,
     transfers: BTreeMap<u128, Record>,
+    /// Ids whose attempt failed with a transient error (a limit exceeded, a hold not found):
+    /// refused for good.
+    failed: BTreeSet<u128>,
 }
 
 fn owner(account: u128) -> OrgId {
@@ -60,18 +63,27 @@ impl Model {
     fn new(funding: u128) -> Model {
         let balances =
             (1..=4).map(|id| (id, Balance { credits_posted: funding, ..Default::default() })).collect();
-        Model { balances, transfers: BTreeMap::new() }
+        Model { balances, transfers: BTreeMap::new(), failed: BTreeSet::new() }
     }
 
     /// Whether the step applies (`Ok`), updating the model if so.
     fn apply(&mut self, step: &Step, org: OrgId) -> bool {
+        let id = match *step {
+            Step::Move { id, .. } | Step::Post { id, .. } | Step::Void { id, .. } => id,
+            Step::Wait { .. } => return true,
+        };
+        // An id that exists, or whose earlier attempt failed transiently, is answered first.
+        if self.transfers.contains_key(&id) || self.failed.contains(&id) {
+            return false;
+        }
         match *step {
             Step::Move { id, debit, credit, amount, pending, .. } => {
-                if debit == credit || self.transfers.contains_key(&id) || org != owner(debit) {
+                if debit == credit || org != owner(debit) {
                     return false;
                 }
                 let d = self.balances[&debit];
                 if d.debits_pending + d.debits_posted + amount > d.credits_posted {
+                    self.failed.insert(id);
                     return false;
                 }
                 let d = self.balances.get_mut(&debit).expect("exists");
@@ -99,15 +111,20 @@ impl Model {
                 if id == pending_id {
                     return false;
                 }
-                let Some(hold) = self.transfers.get(&pending_id).copied() else { return false };
+                let Some(hold) = self.transfers.get(&pending_id).copied() else {
+                    self.failed.insert(id);
+                    return false;
+                };
                 if hold.status == Status::Plain {
                     return false;
                 }
-                let amount = if amount == u128::MAX || (!post && amount == 0) { hold.amount } else { amount };
+                // A post of u128::MAX posts the whole hold, a void of 0 voids it.
+                let amount = if (post && amount == u128::MAX) || (!post && amount == 0) {
+                    hold.amount
+                } else {
+                    amount
+                };
                 if amount > hold.amount || (!post && amount != hold.amount) {
-                    return false;
-                }
-                if self.transfers.contains_key(&id) {
                     return false;
                 }
                 let authorised = if post {
@@ -135,7 +152,7 @@ impl Model {
                 );
                 true
             }
-            Step::Wait { .. } => true,
+            Step::Wait { .. } => unreachable!("answered above"),
         }
     }
 }

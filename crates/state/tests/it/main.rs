@@ -1,7 +1,10 @@
 //! The store against a simple in-memory model, on Commonware's deterministic runtime: random
 //! write sets applied in blocks, speculation on unapplied parents, checkpoints, clean reopens
 //! and crashes that lose every write not made durable; proofs checked and tampered with; state
-//! sync from a peer's checkpoint, honest and not.
+//! sync from a peer's checkpoint, honest and not; and the golden vectors of a reference
+//! sequence of blocks (`golden.rs`).
+
+mod golden;
 
 use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
 use hansa_ledger::modules::{

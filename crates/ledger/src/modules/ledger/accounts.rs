@@ -1,4 +1,8 @@
-//! `create_account`: TigerBeetle's validation order, then Hansa's authorisation.
+//! `create_account`: TigerBeetle's validation order (the id checks, then at once whether the
+//! id exists, then the other fields; flags stored as given, `linked` included), then Hansa's
+//! own rules (no `closed` flag at creation, a known ledger, issuance by its issuer, a debit
+//! limit on every account but the issuer's), which come after the existence check so that a
+//! retry of an existing account gets TigerBeetle's answer.
 
 use super::Apply;
 use hansa_types::{Account, AccountFlags, Amount, NewAccount, ResultCode};
@@ -16,6 +20,9 @@ impl Apply<'_, '_> {
         if new.id == u128::MAX {
             return ResultCode::IdMustNotBeIntMax;
         }
+        if let Some(existing) = self.account(new.id) {
+            return exists(new, &existing);
+        }
         if flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
             && flags.has(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
         {
@@ -29,9 +36,6 @@ impl Apply<'_, '_> {
         }
         if new.code == 0 {
             return ResultCode::CodeMustNotBeZero;
-        }
-        if let Some(existing) = self.account(new.id) {
-            return exists(new, &existing);
         }
         let Some(issuer) = self.consortium.issuer(new.ledger) else {
             return ResultCode::LedgerNotFound;
@@ -53,7 +57,7 @@ impl Apply<'_, '_> {
             user_data_32: new.user_data_32,
             ledger: new.ledger,
             code: new.code,
-            flags: AccountFlags(flags.0 & !AccountFlags::LINKED),
+            flags,
             timestamp,
             owner: org,
         };
@@ -63,8 +67,8 @@ impl Apply<'_, '_> {
 }
 
 fn exists(new: &NewAccount, existing: &Account) -> ResultCode {
-    // The linked flag describes the request, not the account, so it is not compared.
-    if (new.flags.0 & !AccountFlags::LINKED) != (existing.flags.0 & !AccountFlags::CLOSED) {
+    // Flags as stored: `linked` as first given, and `closed` once a closing transfer closed it.
+    if new.flags != existing.flags {
         return ResultCode::ExistsWithDifferentFlags;
     }
     if new.user_data_128 != existing.user_data_128 {

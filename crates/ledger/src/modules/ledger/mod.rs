@@ -12,6 +12,7 @@
 //! | `ledger.resolutions` | log | pending transfer id | [`Resolution`]: how and when a hold ended |
 //! | `ledger.expiry_buckets` | current | second of consensus time | [`ExpiryBucket`]: open holds expiring then |
 //! | `ledger.expiry_directory` | current | 0 | [`ExpiryDirectory`]: the seconds that have a bucket |
+//! | `ledger.failed_transfers` | log | transfer id | [`FailedTransfer`]: an id refused for good after a transient failure |
 //!
 //! A hold's status is derived: `pending` while `ledger.holds` has it, else its resolution's.
 
@@ -22,7 +23,7 @@ mod records;
 mod transfers;
 
 pub use invariants::{InvariantViolation, LedgerDelta, check_block, within_limits};
-pub use records::{ExpiryBucket, ExpiryDirectory, Hold, Resolution};
+pub use records::{ExpiryBucket, ExpiryDirectory, FailedTransfer, Hold, Resolution};
 
 use crate::working::{Prefetched, Working};
 use crate::{Consortium, NANOS_PER_MS};
@@ -36,9 +37,11 @@ pub const HOLDS: Table = Table::current(0x0102, "ledger.holds");
 pub const RESOLUTIONS: Table = Table::log(0x0103, "ledger.resolutions");
 pub const EXPIRY_BUCKETS: Table = Table::current(0x0104, "ledger.expiry_buckets");
 pub const EXPIRY_DIRECTORY: Table = Table::current(0x0105, "ledger.expiry_directory");
+pub const FAILED_TRANSFERS: Table = Table::log(0x0106, "ledger.failed_transfers");
 
 /// Every table of this module.
-pub const TABLES: &[Table] = &[ACCOUNTS, TRANSFERS, HOLDS, RESOLUTIONS, EXPIRY_BUCKETS, EXPIRY_DIRECTORY];
+pub const TABLES: &[Table] =
+    &[ACCOUNTS, TRANSFERS, HOLDS, RESOLUTIONS, EXPIRY_BUCKETS, EXPIRY_DIRECTORY, FAILED_TRANSFERS];
 
 /// Nanoseconds per second of consensus time.
 pub(crate) const NANOS_PER_S: u64 = 1_000 * NANOS_PER_MS;
@@ -59,6 +62,32 @@ impl Apply<'_, '_> {
 
     pub(crate) fn transfer(&mut self, id: u128) -> Option<Transfer> {
         self.state.get(TRANSFERS.key(id))
+    }
+
+    /// Whether an earlier attempt with transfer id `id` failed with a transient error.
+    pub(crate) fn failed(&mut self, id: u128) -> bool {
+        self.state.exists(FAILED_TRANSFERS.key(id))
+    }
+}
+
+/// After `operation` failed with `code` (and its linked chain, if any, was rolled back):
+/// a transfer that failed with a transient error has its id refused for good.
+pub(crate) fn record_failure(
+    state: &mut Working<'_>,
+    operation: &hansa_types::Operation,
+    code: ResultCode,
+    timestamp: u64,
+) {
+    if let hansa_types::Operation::CreateTransfer(transfer) = operation
+        && code.is_transient()
+    {
+        let key = FAILED_TRANSFERS.key(transfer.id);
+        assert!(!state.exists(key), "an id already failed is refused before any transient check");
+        assert!(
+            !state.exists(TRANSFERS.key(transfer.id)),
+            "an existing id is answered before any transient check"
+        );
+        state.append(key, FailedTransfer { result: code, timestamp });
     }
 }
 
@@ -91,6 +120,7 @@ fn transfer_reads(
     out: &mut Vec<StateKey>,
 ) -> bool {
     out.push(TRANSFERS.key(transfer.id));
+    out.push(FAILED_TRANSFERS.key(transfer.id));
     if transfer.flags.has(TransferFlags::PENDING) && transfer.timeout_s > 0 {
         let expires_at = u64::from(transfer.timeout_s)
             .checked_mul(NANOS_PER_S)

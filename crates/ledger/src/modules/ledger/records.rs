@@ -1,8 +1,8 @@
 //! The ledger module's own records (accounts and transfers are `hansa_types` records, since
 //! clients read them too). Each encoding is canonical; golden vectors pin them.
 
-use hansa_types::PendingStatus;
 use hansa_types::codec::{Decode, DecodeError, Encode, Reader, decode_sequence, encode_sequence};
+use hansa_types::{PendingStatus, ResultCode};
 
 /// An open hold: a pending transfer not yet posted, voided or expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,37 @@ impl Decode for Resolution {
             transfer_id: Decode::decode_from(reader)?,
             timestamp: Decode::decode_from(reader)?,
         })
+    }
+}
+
+/// A transfer id whose attempt failed with a transient error: the id is refused for good
+/// (`id_already_failed`). Written once, outside the linked chain's undo, so it outlives the
+/// chain's rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedTransfer {
+    /// The transient code the attempt got.
+    pub result: ResultCode,
+    /// When (ns of consensus time).
+    pub timestamp: u64,
+}
+
+impl Encode for FailedTransfer {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.result.encode_to(out);
+        self.timestamp.encode_to(out);
+    }
+}
+
+impl Decode for FailedTransfer {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let result = ResultCode::decode_from(reader)?;
+        if !result.is_transient() {
+            return Err(DecodeError::InvalidValue {
+                what: "failed transfer result",
+                value: u64::from(result as u32),
+            });
+        }
+        Ok(FailedTransfer { result, timestamp: Decode::decode_from(reader)? })
     }
 }
 

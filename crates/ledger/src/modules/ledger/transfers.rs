@@ -1,8 +1,14 @@
 //! `create_transfer` and the resolution of pending transfers (post, void, expiry).
 //!
-//! The checks run in TigerBeetle's order, so the same request gets the same code as it would
-//! there. Hansa adds authorisation after the idempotency check (a retry of an applied transfer
-//! answers `exists` to anyone, which reveals nothing the consortium's members cannot read):
+//! The checks run in TigerBeetle's order (0.17's `state_machine.zig`), so the same request gets
+//! the same code as it would there: the id checks, then at once whether the id exists (the
+//! `exists*` codes, compared field by field in TigerBeetle's order) or already failed
+//! (`id_already_failed`: an earlier attempt failed with a transient error, see
+//! `ResultCode::is_transient`; the id is recorded in `ledger.failed_transfers` after the
+//! failure, outside the linked chain's rollback), then everything else. Flags are stored as
+//! given, `linked` included. Hansa adds authorisation after the idempotency check (a retry of
+//! an applied transfer answers `exists` to anyone, which reveals nothing the consortium's
+//! members cannot read):
 //! an organisation may debit only accounts it owns, close only accounts it owns, post only
 //! holds on accounts it owns, void holds on either side, and only a currency's issuer may
 //! credit its issuance account (redeem).
@@ -26,6 +32,12 @@ impl Apply<'_, '_> {
         }
         if new.id == u128::MAX {
             return ResultCode::IdMustNotBeIntMax;
+        }
+        if let Some(existing) = self.transfer(new.id) {
+            return self.transfer_exists(new, &existing);
+        }
+        if self.failed(new.id) {
+            return ResultCode::IdAlreadyFailed;
         }
         if flags.has(TransferFlags::POST_PENDING_TRANSFER) || flags.has(TransferFlags::VOID_PENDING_TRANSFER)
         {
@@ -76,9 +88,6 @@ impl Apply<'_, '_> {
         if new.ledger != debit.ledger {
             return ResultCode::TransferMustHaveTheSameLedgerAsAccounts;
         }
-        if let Some(existing) = self.transfer(new.id) {
-            return transfer_exists(new, &existing);
-        }
         if debit.owner != org {
             return ResultCode::Unauthorised;
         }
@@ -125,17 +134,15 @@ impl Apply<'_, '_> {
         if credits_total(&credit).and_then(|total| total.checked_add(amount)).is_none() {
             return ResultCode::OverflowsCredits;
         }
-        let expires_at = if pending && new.timeout_s > 0 {
-            match u64::from(new.timeout_s)
-                .checked_mul(NANOS_PER_S)
-                .and_then(|span| timestamp.checked_add(span))
-            {
-                Some(expires_at) => Some(expires_at),
-                None => return ResultCode::OverflowsTimeout,
-            }
-        } else {
-            None
+        // As TigerBeetle, for every transfer: its expiry must fit in 63 bits of nanoseconds.
+        let expiry = u64::from(new.timeout_s)
+            .checked_mul(NANOS_PER_S)
+            .and_then(|span| timestamp.checked_add(span))
+            .filter(|expiry| *expiry <= i64::MAX as u64);
+        let Some(expiry) = expiry else {
+            return ResultCode::OverflowsTimeout;
         };
+        let expires_at = (pending && new.timeout_s > 0).then_some(expiry);
         if debit.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS) {
             let total = debits_total(&debit).and_then(|total| total.checked_add(amount));
             if total.is_none_or(|total| total > debit.credits_posted) {
@@ -176,7 +183,7 @@ impl Apply<'_, '_> {
             timeout_s: new.timeout_s,
             ledger: new.ledger,
             code: new.code,
-            flags: TransferFlags(flags.0 & !TransferFlags::LINKED),
+            flags,
             timestamp,
             submitter: org,
             status: if pending { PendingStatus::Pending } else { PendingStatus::None },
@@ -240,20 +247,12 @@ impl Apply<'_, '_> {
         if new.code != 0 && new.code != hold.code {
             return ResultCode::PendingTransferHasDifferentCode;
         }
-        // `Amount::MAX` means "the whole hold"; a void may also leave the amount at zero.
-        let amount = if new.amount == Amount::MAX || (!post && new.amount == Amount::ZERO) {
-            hold.amount
-        } else {
-            new.amount
-        };
+        let amount = resolved_amount(post, new.amount, hold.amount);
         if amount > hold.amount {
             return ResultCode::ExceedsPendingTransferAmount;
         }
-        if !post && amount != hold.amount {
+        if !post && amount < hold.amount {
             return ResultCode::PendingTransferHasDifferentAmount;
-        }
-        if let Some(existing) = self.transfer(new.id) {
-            return resolution_exists(new, &existing);
         }
         let mut debit = self.account(hold.debit_account_id).expect("a hold's accounts exist");
         let mut credit = self.account(hold.credit_account_id).expect("a hold's accounts exist");
@@ -268,10 +267,17 @@ impl Apply<'_, '_> {
             PendingStatus::Expired => return ResultCode::PendingTransferExpired,
             PendingStatus::None => unreachable!("a transfer with the pending flag has a pending status"),
         }
-        if debit.flags.has(AccountFlags::CLOSED) && !hold.flags.has(TransferFlags::CLOSING_DEBIT) {
+        // Expired by time, though the block's expiry (at its start) has not run for it yet: it
+        // expires at or before this operation's timestamp, inside this block.
+        if hold.timeout_s > 0 && hold.timestamp + u64::from(hold.timeout_s) * NANOS_PER_S <= timestamp {
+            return ResultCode::PendingTransferExpired;
+        }
+        // A closed account refuses every post (the post of the hold that closed it too: only
+        // its void or expiry reopens the account) and no void.
+        if post && debit.flags.has(AccountFlags::CLOSED) {
             return ResultCode::DebitAccountAlreadyClosed;
         }
-        if credit.flags.has(AccountFlags::CLOSED) && !hold.flags.has(TransferFlags::CLOSING_CREDIT) {
+        if post && credit.flags.has(AccountFlags::CLOSED) {
             return ResultCode::CreditAccountAlreadyClosed;
         }
         if post {
@@ -301,13 +307,14 @@ impl Apply<'_, '_> {
             credit_account_id: hold.credit_account_id,
             amount,
             pending_id: new.pending_id,
-            user_data_128: new.user_data_128,
-            user_data_64: new.user_data_64,
-            user_data_32: new.user_data_32,
+            // User data left at zero is the hold's, as in TigerBeetle.
+            user_data_128: if new.user_data_128 == 0 { hold.user_data_128 } else { new.user_data_128 },
+            user_data_64: if new.user_data_64 == 0 { hold.user_data_64 } else { new.user_data_64 },
+            user_data_32: if new.user_data_32 == 0 { hold.user_data_32 } else { new.user_data_32 },
             timeout_s: 0,
             ledger: hold.ledger,
             code: hold.code,
-            flags: TransferFlags(flags.0 & !TransferFlags::LINKED),
+            flags,
             timestamp,
             submitter: org,
             status: PendingStatus::None,
@@ -342,51 +349,93 @@ fn credits_total(account: &Account) -> Option<Amount> {
     account.credits_pending.checked_add(account.credits_posted)
 }
 
-fn transfer_exists(new: &NewTransfer, existing: &Transfer) -> ResultCode {
-    if (new.flags.0 & !TransferFlags::LINKED) != existing.flags.0 {
-        return ResultCode::ExistsWithDifferentFlags;
+/// The amount a post or void resolves: a post of `Amount::MAX` posts the whole hold, a void of
+/// zero voids it; any other amount is taken as given (and checked against the hold).
+fn resolved_amount(post: bool, requested: Amount, held: Amount) -> Amount {
+    match (post, requested) {
+        (true, Amount::MAX) | (false, Amount::ZERO) => held,
+        _ => requested,
     }
-    if new.debit_account_id != existing.debit_account_id {
+}
+
+impl Apply<'_, '_> {
+    /// The answer to a transfer whose id exists: `exists` when the request is the one applied,
+    /// or the first field that differs, in TigerBeetle's order.
+    fn transfer_exists(&mut self, new: &NewTransfer, existing: &Transfer) -> ResultCode {
+        if new.flags != existing.flags {
+            return ResultCode::ExistsWithDifferentFlags;
+        }
+        if new.pending_id != existing.pending_id {
+            return ResultCode::ExistsWithDifferentPendingId;
+        }
+        if new.timeout_s != existing.timeout_s {
+            return ResultCode::ExistsWithDifferentTimeout;
+        }
+        if existing.pending_id != 0 {
+            let hold = self.transfer(existing.pending_id).expect("a resolution's hold exists");
+            return resolution_exists(new, existing, &hold);
+        }
+        if new.debit_account_id != existing.debit_account_id {
+            return ResultCode::ExistsWithDifferentDebitAccountId;
+        }
+        if new.credit_account_id != existing.credit_account_id {
+            return ResultCode::ExistsWithDifferentCreditAccountId;
+        }
+        let balancing =
+            new.flags.has(TransferFlags::BALANCING_DEBIT) || new.flags.has(TransferFlags::BALANCING_CREDIT);
+        // A balancing transfer may have moved less than it asked for.
+        if (balancing && new.amount < existing.amount) || (!balancing && new.amount != existing.amount) {
+            return ResultCode::ExistsWithDifferentAmount;
+        }
+        if new.user_data_128 != existing.user_data_128 {
+            return ResultCode::ExistsWithDifferentUserData128;
+        }
+        if new.user_data_64 != existing.user_data_64 {
+            return ResultCode::ExistsWithDifferentUserData64;
+        }
+        if new.user_data_32 != existing.user_data_32 {
+            return ResultCode::ExistsWithDifferentUserData32;
+        }
+        if new.ledger != existing.ledger {
+            return ResultCode::ExistsWithDifferentLedger;
+        }
+        if new.code != existing.code {
+            return ResultCode::ExistsWithDifferentCode;
+        }
+        ResultCode::Exists
+    }
+}
+
+/// A post or void whose id exists (flags, pending id and timeout already equal): the fields a
+/// post or void may leave at zero (accounts, ledger, code: the hold's; user data: the hold's)
+/// are compared only when given, and the whole-hold amounts against the hold.
+fn resolution_exists(new: &NewTransfer, existing: &Transfer, hold: &Transfer) -> ResultCode {
+    if new.debit_account_id != 0 && new.debit_account_id != existing.debit_account_id {
         return ResultCode::ExistsWithDifferentDebitAccountId;
     }
-    if new.credit_account_id != existing.credit_account_id {
+    if new.credit_account_id != 0 && new.credit_account_id != existing.credit_account_id {
         return ResultCode::ExistsWithDifferentCreditAccountId;
     }
-    let balancing =
-        new.flags.has(TransferFlags::BALANCING_DEBIT) || new.flags.has(TransferFlags::BALANCING_CREDIT);
-    // A balancing transfer may have moved less than it asked for.
-    if (balancing && new.amount < existing.amount) || (!balancing && new.amount != existing.amount) {
+    let post = new.flags.has(TransferFlags::POST_PENDING_TRANSFER);
+    if resolved_amount(post, new.amount, hold.amount) != existing.amount {
         return ResultCode::ExistsWithDifferentAmount;
     }
-    common_exists(new, existing)
-}
-
-fn resolution_exists(new: &NewTransfer, existing: &Transfer) -> ResultCode {
-    if (new.flags.0 & !TransferFlags::LINKED) != existing.flags.0 {
-        return ResultCode::ExistsWithDifferentFlags;
-    }
-    if new.pending_id != existing.pending_id {
-        return ResultCode::ExistsWithDifferentPendingId;
-    }
-    let whole = new.amount == Amount::MAX || new.amount == Amount::ZERO;
-    if !whole && new.amount != existing.amount {
-        return ResultCode::ExistsWithDifferentAmount;
-    }
-    common_exists(new, existing)
-}
-
-fn common_exists(new: &NewTransfer, existing: &Transfer) -> ResultCode {
-    if new.user_data_128 != existing.user_data_128 {
+    let given_or_hold = |given: u128, held: u128| if given == 0 { held } else { given };
+    if given_or_hold(new.user_data_128, hold.user_data_128) != existing.user_data_128 {
         return ResultCode::ExistsWithDifferentUserData128;
     }
-    if new.user_data_64 != existing.user_data_64 {
+    if given_or_hold(u128::from(new.user_data_64), u128::from(hold.user_data_64))
+        != u128::from(existing.user_data_64)
+    {
         return ResultCode::ExistsWithDifferentUserData64;
     }
-    if new.user_data_32 != existing.user_data_32 {
+    if given_or_hold(u128::from(new.user_data_32), u128::from(hold.user_data_32))
+        != u128::from(existing.user_data_32)
+    {
         return ResultCode::ExistsWithDifferentUserData32;
     }
-    if new.timeout_s != existing.timeout_s {
-        return ResultCode::ExistsWithDifferentTimeout;
+    if new.ledger != 0 && new.ledger != existing.ledger {
+        return ResultCode::ExistsWithDifferentLedger;
     }
     if new.code != 0 && new.code != existing.code {
         return ResultCode::ExistsWithDifferentCode;
