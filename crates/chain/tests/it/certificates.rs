@@ -76,3 +76,31 @@ fn certificates_through_descendants_verify_and_bind_their_links() {
     eprintln!("{linked} certificates through descendants");
     assert!(linked > 0, "the partition scenario should exercise certificates through descendants");
 }
+
+/// Golden vector: the finality certificate of block 3 in the reference cluster (6 seeds of 4
+/// validators, validator 0's copy), its block digest and its encoding. A change to the
+/// certificate's encoding, to simplex's signing or aggregation, or to what the simulator's
+/// toy blocks hold fails here until the vector is renewed on purpose (print it with
+/// `HANSA_PRINT_GOLDEN=1 cargo test -p hansa-chain --test it golden -- --nocapture`).
+#[test]
+fn golden_certificate_of_the_reference_cluster() {
+    let outcome = cluster();
+    let digest = outcome.finalized[0][&3];
+    let certificate = &outcome.certificates[0][&3];
+    let decoded = FinalityCertificate::decode(certificate).expect("decodes");
+    assert_eq!(&decoded.encode(), certificate, "one encoding per certificate");
+    let pinned = hansa_types::hash::hash("hansa/test/golden", certificate).to_hex();
+    if std::env::var_os("HANSA_PRINT_GOLDEN").is_some() {
+        println!("digest {} certificate {} ({} bytes)", digest.to_hex(), pinned, certificate.len());
+    }
+    assert_eq!(
+        digest.to_hex(),
+        "42e96ae80ea05789da006044d67f210912bf74c9a57f0325e00b59b617b1d2dd",
+        "block 3's digest"
+    );
+    assert_eq!(
+        (certificate.len(), pinned.as_str()),
+        (246, "1439eb11b924af4be9ead51ab21e6f33b578e4521d115945b275d57ea27142cf"),
+        "the certificate's encoding"
+    );
+}
