@@ -1010,14 +1010,14 @@ impl Run {
     /// Accounts 1..=8 on both ledgers with each kind of limit, and some money on them.
     fn setup(&mut self) -> Result<(), String> {
         let accounts = vec![
-            new_account(1, CNY, 0),
-            new_account(2, CNY, 0),
-            new_account(3, CNY, A_DEBITS_MUST_NOT_EXCEED_CREDITS),
-            new_account(4, CNY, A_CREDITS_MUST_NOT_EXCEED_DEBITS),
-            new_account(5, USD, 0),
-            new_account(6, USD, A_DEBITS_MUST_NOT_EXCEED_CREDITS),
-            new_account(7, CNY, A_HISTORY),
-            new_account(8, USD, 0),
+            account(1, CNY, 0),
+            account(2, CNY, 0),
+            account(3, CNY, A_DEBITS_MUST_NOT_EXCEED_CREDITS),
+            account(4, CNY, A_CREDITS_MUST_NOT_EXCEED_DEBITS),
+            account(5, USD, 0),
+            account(6, USD, A_DEBITS_MUST_NOT_EXCEED_CREDITS),
+            account(7, CNY, A_HISTORY),
+            account(8, USD, 0),
         ];
         let transfers = vec![
             new_transfer(1, 1, 3, 1_000, CNY, 0),
@@ -1340,16 +1340,6 @@ impl Run {
     }
 }
 
-fn new_account(id: u128, ledger: u32, flags: u16) -> Operation {
-    Operation::CreateAccount(NewAccount {
-        id,
-        ledger,
-        code: 1,
-        flags: AccountFlags(flags),
-        ..Default::default()
-    })
-}
-
 fn new_transfer(id: u128, debit: u128, credit: u128, amount: u128, ledger: u32, flags: u16) -> Operation {
     Operation::CreateTransfer(NewTransfer {
         id,
@@ -1416,7 +1406,7 @@ fn transfer_with(
 }
 
 fn account_with(id: u128, change: impl FnOnce(&mut NewAccount)) -> Operation {
-    let Operation::CreateAccount(mut a) = new_account(id, CNY, 0) else { unreachable!("an account") };
+    let Operation::CreateAccount(mut a) = account(id, CNY, 0) else { unreachable!("an account") };
     change(&mut a);
     Operation::CreateAccount(a)
 }
@@ -1464,33 +1454,33 @@ fn every_result_code_is_produced() {
 
     // Accounts.
     let mut accounts = vec![
-        new_account(1, CNY, 0),
-        new_account(2, CNY, 0),
-        new_account(3, CNY, dmnec),
-        new_account(4, CNY, cmned),
-        new_account(5, USD, 0),
-        new_account(6, CNY, A_HISTORY),
+        account(1, CNY, 0),
+        account(2, CNY, 0),
+        account(3, CNY, dmnec),
+        account(4, CNY, cmned),
+        account(5, USD, 0),
+        account(6, CNY, A_HISTORY),
     ];
-    accounts.extend((30..=45).map(|id| new_account(id, CNY, 0)));
+    accounts.extend((30..=45).map(|id| account(id, CNY, 0)));
     let mut codes = vec![R::Ok; accounts.len()];
     accounts.extend([
-        new_account(0, CNY, 0),
-        new_account(MAX, CNY, 0),
-        new_account(20, CNY, 1 << 6),
-        new_account(21, CNY, dmnec | cmned),
-        new_account(22, 0, 0),
+        account(0, CNY, 0),
+        account(MAX, CNY, 0),
+        account(20, CNY, 1 << 6),
+        account(21, CNY, dmnec | cmned),
+        account(22, 0, 0),
         account_with(23, |a| a.code = 0),
-        new_account(1, CNY, 0),
-        new_account(1, CNY, A_HISTORY),
+        account(1, CNY, 0),
+        account(1, CNY, A_HISTORY),
         account_with(1, |a| a.user_data_128 = 1),
         account_with(1, |a| a.user_data_64 = 1),
         account_with(1, |a| a.user_data_32 = 1),
-        new_account(1, USD, 0),
+        account(1, USD, 0),
         account_with(1, |a| a.code = 2),
         // A chain broken by its second member, then a chain left open.
-        new_account(24, CNY, A_LINKED),
-        new_account(0, CNY, 0),
-        new_account(25, CNY, A_LINKED),
+        account(24, CNY, A_LINKED),
+        account(0, CNY, 0),
+        account(25, CNY, A_LINKED),
     ]);
     codes.extend([
         R::IdMustNotBeZero,
@@ -1721,8 +1711,8 @@ fn every_result_code_is_produced() {
         post_or_void(404, 400, MAX, post),
         post_or_void(405, 401, MAX, post),
         post_or_void(406, 400, 0, void),
-        new_account(6, CNY, A_HISTORY),
-        new_account(6, CNY, A_HISTORY | A_CLOSED),
+        account(6, CNY, A_HISTORY),
+        account(6, CNY, A_HISTORY | A_CLOSED),
         post_or_void(407, 401, 0, void),
         t(408, 6, 2, 1),
     ];

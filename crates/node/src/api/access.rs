@@ -64,6 +64,17 @@ impl Caller {
     pub fn reads_everything(&self) -> bool {
         self.role == Role::Auditor && !self.validator
     }
+
+    /// Whether the caller reads what belongs to `owners`: one of them is its organisation (and
+    /// it asks with the organisation's own key), or it reads everything. Deciding only: an
+    /// auditor's read is logged by `ApiState::may_read`.
+    pub fn reads(&self, owners: &[OrgId]) -> bool {
+        self.owns(owners) || self.reads_everything()
+    }
+
+    fn owns(&self, owners: &[OrgId]) -> bool {
+        !self.validator && owners.contains(&self.org)
+    }
 }
 
 /// The keys a token may be signed with: each organisation's, and each validator's.
@@ -194,7 +205,7 @@ impl ApiState {
     /// one of them, or it must read everything, and then the read is logged for the others
     /// first (a read that cannot be logged is refused).
     pub(super) fn may_read(&self, caller: &Caller, owners: &[OrgId], what: &str) -> ApiResult<bool> {
-        if !caller.validator && owners.contains(&caller.org) {
+        if caller.owns(owners) {
             return Ok(true);
         }
         if !caller.reads_everything() {

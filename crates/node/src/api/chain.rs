@@ -692,6 +692,26 @@ async fn batch(
     Ok(SortedJson(BatchOutcome::of(&outcome)))
 }
 
+/// The final submissions of operation `id` that `caller` may read, as (height, index in the
+/// block, submitting organisation, block): submissions of the same id by other organisations
+/// are theirs to read.
+fn readable_submissions(
+    state: &ApiState,
+    caller: &Caller,
+    id: u128,
+) -> ApiResult<Vec<(u64, u32, OrgId, hansa_chain::app::FinalizedBlock)>> {
+    let mut readable = Vec::new();
+    for (height, index) in state.app.index().locations(id)? {
+        let Some(block) = state.app.index().block(height)? else { continue };
+        if let Some(org) = batch_org(&block, index)
+            && caller.reads(&[org])
+        {
+            readable.push((height, index, org, block));
+        }
+    }
+    Ok(readable)
+}
+
 /// The organisation whose batch holds operation `index` of `block`.
 fn batch_org(block: &hansa_chain::app::FinalizedBlock, index: u32) -> Option<OrgId> {
     let mut first = 0u64;
@@ -743,16 +763,9 @@ async fn operation(
     Path(id): Path<String>,
 ) -> ApiResult<SortedJson<OperationSubmissions>> {
     let id = parse_id(&id)?;
-    let locations = state.app.index().locations(id)?;
     let mut submissions = Vec::new();
     let mut owners = Vec::new();
-    for (height, index) in locations {
-        let Some(block) = state.app.index().block(height)? else { continue };
-        let Some(org) = batch_org(&block, index) else { continue };
-        // Submissions of the same id by other organisations are theirs to read.
-        if org != caller.org && !caller.reads_everything() {
-            continue;
-        }
+    for (height, index, org, block) in readable_submissions(&state, &caller, id)? {
         if let Some(code) = block.results.get(index as usize) {
             owners.push(org);
             submissions.push(Submission { height, index, result: *code, code: *code as u32 });
@@ -821,17 +834,7 @@ async fn operation_proof(
 ) -> ApiResult<SortedJson<OperationProofEnvelope>> {
     let id = parse_id(&id)?;
     let query: OperationProofQuery = parse_query(query.0.as_deref())?;
-    // The submissions the caller may read, with their blocks.
-    let mut readable = Vec::new();
-    for (height, index) in state.app.index().locations(id)? {
-        let Some(block) = state.app.index().block(height)? else { continue };
-        match batch_org(&block, index) {
-            Some(org) if org == caller.org || caller.reads_everything() => {
-                readable.push((height, index, org, block))
-            }
-            _ => {}
-        }
-    }
+    let readable = readable_submissions(&state, &caller, id)?;
     let (height, index, org, block) = match (query.height, query.index) {
         (Some(height), Some(index)) => readable.into_iter().find(|l| (l.0, l.1) == (height, index)),
         _ => readable.into_iter().last(),
@@ -1020,8 +1023,8 @@ impl FinalizedBlock {
                 let what = format!("GET /v1/blocks/{}", block.header.height);
                 state.may_read(caller, &owners, &what)?;
             }
-            Some(caller) if !caller.validator => visible.batches.retain(|batch| batch.org == caller.org),
-            _ => visible.batches.clear(),
+            Some(caller) => visible.batches.retain(|batch| caller.reads(&[batch.org])),
+            None => visible.batches.clear(),
         }
         Ok(visible)
     }

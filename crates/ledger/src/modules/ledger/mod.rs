@@ -46,6 +46,16 @@ pub const TABLES: &[Table] =
 /// Nanoseconds per second of consensus time.
 pub(crate) const NANOS_PER_S: u64 = 1_000 * NANOS_PER_MS;
 
+/// When a transfer made at `timestamp` with `timeout_s` expires (its timestamp for a timeout of
+/// zero), if that fits in 63 bits of nanoseconds as TigerBeetle requires (else
+/// `overflows_timeout`).
+pub(crate) fn expiry_of(timestamp: u64, timeout_s: u32) -> Option<u64> {
+    u64::from(timeout_s)
+        .checked_mul(NANOS_PER_S)
+        .and_then(|span| timestamp.checked_add(span))
+        .filter(|expiry| *expiry <= i64::MAX as u64)
+}
+
 /// The ledger module's context for one operation.
 pub(crate) struct Apply<'w, 'p> {
     pub consortium: &'w Consortium,
@@ -121,13 +131,11 @@ fn transfer_reads(
 ) -> bool {
     out.push(TRANSFERS.key(transfer.id));
     out.push(FAILED_TRANSFERS.key(transfer.id));
-    if transfer.flags.has(TransferFlags::PENDING) && transfer.timeout_s > 0 {
-        let expires_at = u64::from(transfer.timeout_s)
-            .checked_mul(NANOS_PER_S)
-            .and_then(|span| timestamp.checked_add(span));
-        if let Some(expires_at) = expires_at {
-            expiry::schedule_reads(expires_at, out);
-        }
+    if transfer.flags.has(TransferFlags::PENDING)
+        && transfer.timeout_s > 0
+        && let Some(expires_at) = expiry_of(timestamp, transfer.timeout_s)
+    {
+        expiry::schedule_reads(expires_at, out);
     }
     if transfer.debit_account_id != 0 {
         out.push(ACCOUNTS.key(transfer.debit_account_id));

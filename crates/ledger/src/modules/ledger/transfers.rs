@@ -13,9 +13,7 @@
 //! holds on accounts it owns, void holds on either side, and only a currency's issuer may
 //! credit its issuance account (redeem).
 
-use super::{
-    Apply, HOLDS, Hold, NANOS_PER_S, RESOLUTIONS, Resolution, TRANSFERS, expiry, hold_status, put_account,
-};
+use super::{Apply, HOLDS, Hold, RESOLUTIONS, Resolution, TRANSFERS, expiry, hold_status, put_account};
 use hansa_types::{
     Account, AccountFlags, Amount, NewTransfer, PendingStatus, ResultCode, Transfer, TransferFlags,
 };
@@ -135,11 +133,7 @@ impl Apply<'_, '_> {
             return ResultCode::OverflowsCredits;
         }
         // As TigerBeetle, for every transfer: its expiry must fit in 63 bits of nanoseconds.
-        let expiry = u64::from(new.timeout_s)
-            .checked_mul(NANOS_PER_S)
-            .and_then(|span| timestamp.checked_add(span))
-            .filter(|expiry| *expiry <= i64::MAX as u64);
-        let Some(expiry) = expiry else {
+        let Some(expiry) = super::expiry_of(timestamp, new.timeout_s) else {
             return ResultCode::OverflowsTimeout;
         };
         let expires_at = (pending && new.timeout_s > 0).then_some(expiry);
@@ -269,7 +263,10 @@ impl Apply<'_, '_> {
         }
         // Expired by time, though the block's expiry (at its start) has not run for it yet: it
         // expires at or before this operation's timestamp, inside this block.
-        if hold.timeout_s > 0 && hold.timestamp + u64::from(hold.timeout_s) * NANOS_PER_S <= timestamp {
+        if hold.timeout_s > 0
+            && super::expiry_of(hold.timestamp, hold.timeout_s).expect("a hold's expiry was checked")
+                <= timestamp
+        {
             return ResultCode::PendingTransferExpired;
         }
         // A closed account refuses every post (the post of the hold that closed it too: only
@@ -299,6 +296,7 @@ impl Apply<'_, '_> {
         }
         self.put_accounts(&debit, &credit);
         let status = if post { PendingStatus::Posted } else { PendingStatus::Voided };
+        let (user_data_128, user_data_64, user_data_32) = resolution_user_data(new, &hold);
         self.state.delete(HOLDS.key(hold.id));
         self.state.append(RESOLUTIONS.key(hold.id), Resolution { status, transfer_id: new.id, timestamp });
         let transfer = Transfer {
@@ -307,10 +305,9 @@ impl Apply<'_, '_> {
             credit_account_id: hold.credit_account_id,
             amount,
             pending_id: new.pending_id,
-            // User data left at zero is the hold's, as in TigerBeetle.
-            user_data_128: if new.user_data_128 == 0 { hold.user_data_128 } else { new.user_data_128 },
-            user_data_64: if new.user_data_64 == 0 { hold.user_data_64 } else { new.user_data_64 },
-            user_data_32: if new.user_data_32 == 0 { hold.user_data_32 } else { new.user_data_32 },
+            user_data_128,
+            user_data_64,
+            user_data_32,
             timeout_s: 0,
             ledger: hold.ledger,
             code: hold.code,
@@ -347,6 +344,16 @@ fn debits_total(account: &Account) -> Option<Amount> {
 
 fn credits_total(account: &Account) -> Option<Amount> {
     account.credits_pending.checked_add(account.credits_posted)
+}
+
+/// The user data a post or void records: the hold's where the request leaves a field at zero,
+/// as in TigerBeetle.
+fn resolution_user_data(new: &NewTransfer, hold: &Transfer) -> (u128, u64, u32) {
+    (
+        if new.user_data_128 == 0 { hold.user_data_128 } else { new.user_data_128 },
+        if new.user_data_64 == 0 { hold.user_data_64 } else { new.user_data_64 },
+        if new.user_data_32 == 0 { hold.user_data_32 } else { new.user_data_32 },
+    )
 }
 
 /// The amount a post or void resolves: a post of `Amount::MAX` posts the whole hold, a void of
@@ -420,18 +427,14 @@ fn resolution_exists(new: &NewTransfer, existing: &Transfer, hold: &Transfer) ->
     if resolved_amount(post, new.amount, hold.amount) != existing.amount {
         return ResultCode::ExistsWithDifferentAmount;
     }
-    let given_or_hold = |given: u128, held: u128| if given == 0 { held } else { given };
-    if given_or_hold(new.user_data_128, hold.user_data_128) != existing.user_data_128 {
+    let (user_data_128, user_data_64, user_data_32) = resolution_user_data(new, hold);
+    if user_data_128 != existing.user_data_128 {
         return ResultCode::ExistsWithDifferentUserData128;
     }
-    if given_or_hold(u128::from(new.user_data_64), u128::from(hold.user_data_64))
-        != u128::from(existing.user_data_64)
-    {
+    if user_data_64 != existing.user_data_64 {
         return ResultCode::ExistsWithDifferentUserData64;
     }
-    if given_or_hold(u128::from(new.user_data_32), u128::from(hold.user_data_32))
-        != u128::from(existing.user_data_32)
-    {
+    if user_data_32 != existing.user_data_32 {
         return ResultCode::ExistsWithDifferentUserData32;
     }
     if new.ledger != 0 && new.ledger != existing.ledger {
