@@ -53,7 +53,7 @@ fn main() {
         let mut sequence = 0u64;
         let mut batch = |operations| {
             sequence += 1;
-            Batch { chain_id, org: BANK, sequence, operations }.sign(&key(BANK))
+            Batch { chain_id, org: BANK, key: 0, sequence, operations }.sign(&key(BANK))
         };
         let mut parent = app.genesis_block();
         let mut timestamp = testkit::GENESIS_TIME_MS;

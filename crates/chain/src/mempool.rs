@@ -173,6 +173,16 @@ impl Mempool {
         chosen
     }
 
+    /// The delegated keys (organisation, key number) that signed waiting batches.
+    pub fn delegated_signers(&self) -> std::collections::BTreeSet<(OrgId, u32)> {
+        self.queues
+            .values()
+            .flatten()
+            .filter(|batch| batch.batch.key != hansa_types::ROOT_KEY)
+            .map(|batch| (batch.batch.org, batch.batch.key))
+            .collect()
+    }
+
     /// Drops every batch for which `keep` is false (included in a finalized block, or stale).
     pub fn retain(&mut self, mut keep: impl FnMut(&SealedBatch) -> bool) {
         let mut removed_operations = 0;
@@ -203,7 +213,7 @@ mod tests {
     fn batch(org: u32, sequence: u64) -> SealedBatch {
         let operations =
             vec![Operation::CreateAccount(NewAccount { id: 1, ledger: 1, code: 1, ..Default::default() })];
-        Batch { chain_id: Hash::ZERO, org: OrgId(org), sequence, operations }
+        Batch { chain_id: Hash::ZERO, org: OrgId(org), key: 0, sequence, operations }
             .sign(&SecretKey::from_seed([1; 32]))
             .seal()
     }

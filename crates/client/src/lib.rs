@@ -221,26 +221,38 @@ fn authorized<B>(
     }
 }
 
-/// Signs batches for one organisation, numbering them from a clock-based sequence so that
-/// separate runs of a tool never reuse a number.
+/// Signs batches for one organisation with one of its keys, numbering them from a clock-based
+/// sequence so that separate runs of a tool never reuse a number. Each key numbers its own
+/// batches: give each concurrent signer its own key (a delegated key, see
+/// `hansa_types::keys`), since one key's window accepts numbers up to 65,536 below its
+/// highest, which a second process signing with the same key 65 ms later passes.
 pub struct Signer {
     pub chain_id: Hash,
     pub org: OrgId,
+    /// The key's number: 0 for the organisation's genesis key.
+    pub key_id: u32,
     key: SecretKey,
     next_sequence: u64,
 }
 
 impl Signer {
+    /// A signer with the organisation's genesis key.
     pub fn new(chain_id: Hash, org: OrgId, key: SecretKey) -> Signer {
+        Signer::delegated(chain_id, org, hansa_types::ROOT_KEY, key)
+    }
+
+    /// A signer with the organisation's key number `key_id` (0: its genesis key).
+    pub fn delegated(chain_id: Hash, org: OrgId, key_id: u32, key: SecretKey) -> Signer {
         let micros =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_micros() as u64);
-        Signer { chain_id, org, key, next_sequence: micros }
+        Signer { chain_id, org, key_id, key, next_sequence: micros }
     }
 
     pub fn sign(&mut self, operations: Vec<Operation>) -> SignedBatch {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        Batch { chain_id: self.chain_id, org: self.org, sequence, operations }.sign(&self.key)
+        Batch { chain_id: self.chain_id, org: self.org, key: self.key_id, sequence, operations }
+            .sign(&self.key)
     }
 }
 

@@ -42,8 +42,11 @@ fn main() {
                 })
                 .collect();
             sequence += 1;
-            batches
-                .push(Batch { chain_id, org: BANK, sequence, operations: transfers }.sign(&key(BANK)).seal());
+            batches.push(
+                Batch { chain_id, org: BANK, key: 0, sequence, operations: transfers }
+                    .sign(&key(BANK))
+                    .seal(),
+            );
         }
         prepared.push(batches);
     }

@@ -10,9 +10,9 @@
 //! that could reach a result.
 //!
 //! The operations are grouped in modules, one folder each under `modules/` (the ledger module:
-//! accounts, transfers, holds); `modules/mod.rs` registers them. The block envelope (batch
-//! signatures, organisations, sequence windows) is checked here, in `lib.rs` and
-//! `sequences.rs`.
+//! accounts, transfers, holds; the keys module: delegated keys); `modules/mod.rs` registers
+//! them. The block envelope (batch signatures, organisations, signing keys, sequence windows)
+//! is checked here, in `lib.rs` and `sequences.rs`.
 
 mod consortium;
 pub mod memory;
@@ -23,6 +23,7 @@ mod working;
 
 pub use consortium::Consortium;
 pub use memory::MemoryState;
+pub use modules::keys::{KEYS, key_record, signer_id, signer_of};
 pub use modules::ledger::{ExpiryBucket, ExpiryDirectory, FailedTransfer, Hold, Resolution};
 pub use modules::{BlockDeltas, InvariantViolation, check_block};
 pub use sequences::{SEQUENCE_WINDOW, SEQUENCES, SequenceWindow, sequence_key};
@@ -31,8 +32,8 @@ pub use working::{AccountBalance, Changes, Prefetched, Working};
 use hansa_types::batch::BatchError;
 use hansa_types::block::{OPERATIONS_PER_BLOCK_MAX, result_leaf};
 use hansa_types::{
-    Hash, Operation, OrgId, PublicKey, ResultCode, Role, SealedBatch, SignatureCheck, StateKey, Transfer,
-    VerifyingKey, WriteSet, merkle, verify_all,
+    DelegatedKey, Hash, KeyRefusal, Operation, OrgId, PublicKey, ROOT_KEY, ResultCode, Role, SealedBatch,
+    SignatureCheck, StateKey, Transfer, WriteSet, merkle, verify_all,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -82,12 +83,15 @@ impl ReadPlan<'_> {
         let mut out = Vec::new();
         if self.round == 0 {
             for signed in self.batches {
-                out.push(sequence_key(signed.batch.org));
+                out.push(sequence_key(signed.batch.org, signed.batch.key));
+                if signed.batch.key != ROOT_KEY {
+                    out.push(key_record(signed.batch.org, signed.batch.key));
+                }
             }
             let mut timestamp = self.now;
             for (batch, signed) in self.batches.iter().enumerate() {
                 for (index, operation) in signed.batch.operations.iter().enumerate() {
-                    if modules::reads(operation, timestamp, known, &mut out) {
+                    if modules::reads(signed.batch.org, operation, timestamp, known, &mut out) {
                         self.dependent.push((batch, index, timestamp));
                     }
                     timestamp += 1;
@@ -96,8 +100,8 @@ impl ReadPlan<'_> {
         } else {
             let batches = self.batches;
             self.dependent.retain(|(batch, index, timestamp)| {
-                let operation = &batches[*batch].batch.operations[*index];
-                modules::reads(operation, *timestamp, known, &mut out)
+                let batch = &batches[*batch].batch;
+                modules::reads(batch.org, &batch.operations[*index], *timestamp, known, &mut out)
             });
         }
         if self.expiry {
@@ -113,11 +117,22 @@ impl ReadPlan<'_> {
 }
 
 /// Whether `execute_block` checks batch signatures: a proposer already checked them when the
-/// batches entered its mempool; every other validator must.
+/// batches entered its mempool; every other validator must. A validator that checked the
+/// root-key signatures at once with [`Ledger::verify_signatures`] (which cannot check a
+/// delegated key's: its public key is in the state) passes `VerifyDelegated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signatures {
     Verify,
     AlreadyVerified,
+    VerifyDelegated,
+}
+
+/// What the state says of a batch's signing key: its sequence window (`None`: it never signed)
+/// and, for a delegated key, its record (`None`: never registered).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Signer<'a> {
+    pub window: Option<&'a SequenceWindow>,
+    pub key: Option<&'a DelegatedKey>,
 }
 
 /// The state machine: genesis, and the functions that execute blocks against records.
@@ -140,47 +155,61 @@ impl Ledger {
         &self.consortium
     }
 
-    /// Checks everything about a batch but its operations: chain, organisation, role,
-    /// signature (if asked) and that its sequence number is fresh in `window` (the
-    /// organisation's window in the state checked against; `None` if it never submitted).
+    /// Checks everything about a batch but its operations' effects, for a block at consensus
+    /// time `now_ms`: chain, organisation, role, signing key (known, live, permitting each
+    /// operation), signature (if asked) and that its sequence number is fresh for its key.
     pub fn check_batch(
         &self,
         signed: &SealedBatch,
-        window: Option<&SequenceWindow>,
+        signer: Signer<'_>,
+        now_ms: u64,
         signatures: Signatures,
     ) -> Result<(), BatchError> {
-        self.check_envelope(signed, signatures, window)
+        self.check_envelope(signed, signatures, signer, now_ms)
     }
 
     /// `check_batch` for many batches, each on its own, with their signatures verified at
-    /// once: one result per batch, in order. `window` gives each organisation's window.
+    /// once: one result per batch, in order. `signer` gives each (organisation, key)'s state.
     pub fn check_batches<'w>(
         &self,
         batches: &[SealedBatch],
-        window: impl Fn(OrgId) -> Option<&'w SequenceWindow>,
+        now_ms: u64,
+        signer: impl Fn(OrgId, u32) -> Signer<'w>,
     ) -> Vec<Result<(), BatchError>> {
         let mut results: Vec<Result<(), BatchError>> = batches
             .iter()
-            .map(|signed| self.check_envelope(signed, Signatures::AlreadyVerified, window(signed.batch.org)))
+            .map(|signed| {
+                let state = signer(signed.batch.org, signed.batch.key);
+                self.check_envelope(signed, Signatures::AlreadyVerified, state, now_ms)
+            })
             .collect();
         let candidates: Vec<usize> = (0..batches.len()).filter(|index| results[*index].is_ok()).collect();
-        let signed: Vec<&SealedBatch> = candidates.iter().map(|index| &batches[*index]).collect();
-        for bad in self.bad_signatures(&signed) {
+        let checks: Vec<(&SealedBatch, PublicKey)> = candidates
+            .iter()
+            .map(|index| {
+                let signed = &batches[*index];
+                let key = self
+                    .signing_key(signed, signer(signed.batch.org, signed.batch.key))
+                    .expect("the envelope found the signing key");
+                (signed, key)
+            })
+            .collect();
+        for bad in self.bad_signatures(&checks) {
             let index = candidates[bad];
             results[index] = Err(BatchError::BadSignature(batches[index].batch.org));
         }
         results
     }
 
-    /// The positions in `batches` (all of known organisations) whose signature is bad, in
-    /// order: one batch verification, then one by one only if it failed.
-    fn bad_signatures(&self, batches: &[&SealedBatch]) -> Vec<usize> {
-        let digests: Vec<Hash> = batches.iter().map(|signed| signed.digest()).collect();
+    /// The positions in `batches` whose signature under the given key is bad, in order: one
+    /// batch verification, then one by one only if it failed.
+    fn bad_signatures(&self, batches: &[(&SealedBatch, PublicKey)]) -> Vec<usize> {
+        let digests: Vec<Hash> = batches.iter().map(|(signed, _)| signed.digest()).collect();
         let checks: Vec<SignatureCheck<'_>> = batches
             .iter()
             .zip(&digests)
-            .map(|(signed, digest)| SignatureCheck {
-                key: &self.member(signed).1,
+            .map(|((signed, key), digest)| SignatureCheck {
+                key,
                 message: &digest.0,
                 signature: &signed.signature,
             })
@@ -190,40 +219,77 @@ impl Ledger {
         }
         let bad: Vec<usize> = (0..batches.len())
             .filter(|index| {
-                !self.member(batches[*index]).2.verify(&digests[*index].0, &batches[*index].signature)
+                let (signed, key) = &batches[*index];
+                !key.verify(&digests[*index].0, &signed.signature)
             })
             .collect();
         assert!(!bad.is_empty(), "under ZIP-215 a batch fails only when one of its signatures does");
         bad
     }
 
-    /// The genesis entry of a batch's organisation, known to exist.
-    fn member(&self, signed: &SealedBatch) -> &(Role, PublicKey, VerifyingKey) {
-        self.consortium.member(signed.batch.org).expect("callers look up only batches of known organisations")
+    /// The public key a batch must be signed with: its organisation's genesis key, or the
+    /// delegated key's it names (`None`: unknown organisation, or a key it never registered).
+    fn signing_key(&self, signed: &SealedBatch, signer: Signer<'_>) -> Option<PublicKey> {
+        let (_, root, _) = self.consortium.member(signed.batch.org)?;
+        if signed.batch.key == ROOT_KEY {
+            return Some(*root);
+        }
+        signer
+            .key
+            .filter(|key| key.org == signed.batch.org && key.key.id == signed.batch.key)
+            .map(|key| key.key.public_key)
     }
 
     fn check_envelope(
         &self,
         signed: &SealedBatch,
         signatures: Signatures,
-        window: Option<&SequenceWindow>,
+        signer: Signer<'_>,
+        now_ms: u64,
     ) -> Result<(), BatchError> {
         let batch = &signed.batch;
-        let Some((role, _, key)) = self.consortium.member(batch.org) else {
-            return Err(BatchError::UnknownOrganisation(batch.org));
+        let (org, key_id) = (batch.org, batch.key);
+        let Some((role, _, root)) = self.consortium.member(org) else {
+            return Err(BatchError::UnknownOrganisation(org));
         };
         if batch.chain_id != self.consortium.chain_id {
             return Err(BatchError::WrongChain { expected: self.consortium.chain_id, found: batch.chain_id });
         }
+        let Some(public_key) = self.signing_key(signed, signer) else {
+            return Err(BatchError::UnknownKey { org, key: key_id });
+        };
         // The signature first: whatever else is wrong, an unsigned or forged batch is told so.
-        if signatures == Signatures::Verify && !key.verify(&signed.digest().0, &signed.signature) {
-            return Err(BatchError::BadSignature(batch.org));
+        let verify = match signatures {
+            Signatures::Verify => true,
+            Signatures::VerifyDelegated => key_id != ROOT_KEY,
+            Signatures::AlreadyVerified => false,
+        };
+        if verify {
+            let holds = match key_id {
+                ROOT_KEY => root.verify(&signed.digest().0, &signed.signature),
+                _ => public_key.verify(&signed.digest().0, &signed.signature),
+            };
+            if !holds {
+                return Err(BatchError::BadSignature(org));
+            }
         }
-        if *role == Role::Auditor {
-            return Err(BatchError::Unauthorised(batch.org));
+        // An auditor submits nothing but the management of its own (read-only) keys.
+        let manages_keys =
+            |operation: &Operation| matches!(operation, Operation::RegisterKey(_) | Operation::RevokeKey(_));
+        if *role == Role::Auditor && !batch.operations.iter().all(manages_keys) {
+            return Err(BatchError::Unauthorised(org));
         }
-        if !window.is_none_or(|window| window.is_fresh(batch.sequence)) {
-            return Err(BatchError::Replayed { org: batch.org, sequence: batch.sequence });
+        if let Some(key) = signer.key.filter(|_| key_id != ROOT_KEY) {
+            key.may_sign(now_ms, &batch.operations).map_err(|refusal| match refusal {
+                KeyRefusal::Revoked => BatchError::KeyRevoked { org, key: key_id },
+                KeyRefusal::Expired => BatchError::KeyExpired { org, key: key_id },
+                KeyRefusal::NotPermitted(operation) => {
+                    BatchError::KeyNotPermitted { org, key: key_id, operation }
+                }
+            })?;
+        }
+        if !signer.window.is_none_or(|window| window.is_fresh(batch.sequence)) {
+            return Err(BatchError::Replayed { org, key: key_id, sequence: batch.sequence });
         }
         Ok(())
     }
@@ -252,24 +318,31 @@ impl Ledger {
             return Err(BlockError::TooManyOperations { count, maximum: OPERATIONS_PER_BLOCK_MAX });
         }
         let mut state = Working::new(prefetched, count);
-        // Check every envelope before changing anything, against the windows as the block's
-        // earlier batches leave them, so that a block repeating one (organisation, sequence)
-        // is rejected whole; then every signature at once.
-        let mut windows: BTreeMap<OrgId, SequenceWindow> = BTreeMap::new();
+        // Check every envelope before changing anything, against the state at the block's start
+        // (so a key revoked in this block still signs it) and the windows as the block's earlier
+        // batches leave them, so that a block repeating one (organisation, key, sequence) is
+        // rejected whole; delegated keys' signatures one by one, then the root keys' at once.
+        let delegated = match signatures {
+            Signatures::AlreadyVerified => Signatures::AlreadyVerified,
+            Signatures::Verify | Signatures::VerifyDelegated => Signatures::VerifyDelegated,
+        };
+        let mut windows: BTreeMap<(OrgId, u32), SequenceWindow> = BTreeMap::new();
         for (index, signed) in batches.iter().enumerate() {
-            let org = signed.batch.org;
-            let window = windows
-                .entry(org)
-                .or_insert_with(|| state.get::<SequenceWindow>(sequence_key(org)).unwrap_or_default());
-            self.check_envelope(signed, Signatures::AlreadyVerified, Some(window))
+            let (org, key_id) = (signed.batch.org, signed.batch.key);
+            let key = modules::keys::of_batch(&mut state, org, key_id);
+            let window = windows.entry((org, key_id)).or_insert_with(|| {
+                state.get::<SequenceWindow>(sequence_key(org, key_id)).unwrap_or_default()
+            });
+            let signer = Signer { window: Some(window), key: key.as_ref() };
+            self.check_envelope(signed, delegated, signer, timestamp_ms)
                 .map_err(|error| BlockError::Batch { index, error })?;
             window.accept(signed.batch.sequence);
         }
         if signatures == Signatures::Verify {
             self.verify_signatures(batches)?;
         }
-        for (org, window) in windows {
-            state.put(sequence_key(org), window);
+        for ((org, key_id), window) in windows {
+            state.put(sequence_key(org, key_id), window);
         }
         let now = block_time_ns(timestamp_ms);
         modules::ledger::expire_holds(&mut state, now);
@@ -277,7 +350,7 @@ impl Ledger {
         let mut results = Vec::with_capacity(count);
         let mut operation_index = 0u64;
         for signed in batches {
-            let org = signed.batch.org;
+            let signer = (signed.batch.org, signed.batch.key);
             let operations = &signed.batch.operations;
             let mut chain_start = 0;
             while chain_start < operations.len() {
@@ -286,7 +359,7 @@ impl Ledger {
                     chain_end += 1;
                 }
                 let chain = &operations[chain_start..=chain_end];
-                self.execute_chain(&mut state, org, chain, now + operation_index, &mut results);
+                self.execute_chain(&mut state, signer, chain, now + operation_index, &mut results);
                 operation_index += chain.len() as u64;
                 chain_start = chain_end + 1;
             }
@@ -316,21 +389,29 @@ impl Ledger {
         })
     }
 
-    /// Verifies the signatures of `batches` at once (ZIP-215), naming the first bad one by its
-    /// index in `batches`; a batch of an unknown organisation is an error too. A validator that
-    /// already verified some of a block's batches (on admission) checks the rest with this,
-    /// then executes the block with [`Signatures::AlreadyVerified`].
+    /// Verifies the signatures of the batches signed by their organisations' genesis keys at
+    /// once (ZIP-215), naming the first bad one by its index in `batches`; a batch of an unknown
+    /// organisation is an error too. Batches of delegated keys are left to execution (their
+    /// keys are in the state): a validator that already verified some of a block's batches (on
+    /// admission) checks the rest with this, then executes the block with
+    /// [`Signatures::VerifyDelegated`].
     pub fn verify_signatures(&self, batches: &[SealedBatch]) -> Result<(), BlockError> {
-        if let Some(index) =
-            batches.iter().position(|signed| self.consortium.member(signed.batch.org).is_none())
-        {
-            let error = BatchError::UnknownOrganisation(batches[index].batch.org);
-            return Err(BlockError::Batch { index, error });
+        let mut checks = Vec::new();
+        let mut positions = Vec::new();
+        for (index, signed) in batches.iter().enumerate() {
+            let Some((_, root, _)) = self.consortium.member(signed.batch.org) else {
+                let error = BatchError::UnknownOrganisation(signed.batch.org);
+                return Err(BlockError::Batch { index, error });
+            };
+            if signed.batch.key == ROOT_KEY {
+                checks.push((signed, *root));
+                positions.push(index);
+            }
         }
-        let all: Vec<&SealedBatch> = batches.iter().collect();
-        match self.bad_signatures(&all).first() {
+        match self.bad_signatures(&checks).first() {
             None => Ok(()),
-            Some(&index) => {
+            Some(&bad) => {
+                let index = positions[bad];
                 Err(BlockError::Batch { index, error: BatchError::BadSignature(batches[index].batch.org) })
             }
         }
@@ -340,14 +421,16 @@ impl Ledger {
     fn execute_chain(
         &self,
         state: &mut Working<'_>,
-        org: OrgId,
+        (org, key): (OrgId, u32),
         chain: &[Operation],
         first_timestamp: u64,
         results: &mut Vec<ResultCode>,
     ) {
         let open = chain.last().is_some_and(Operation::is_linked);
         if chain.len() == 1 && !open {
-            let code = modules::apply(&self.consortium, state, org, &chain[0], first_timestamp);
+            let mut context =
+                modules::Apply { consortium: &self.consortium, state, org, key, timestamp: first_timestamp };
+            let code = modules::apply(&mut context, &chain[0]);
             if code != ResultCode::Ok {
                 modules::after_failure(state, &chain[0], code, first_timestamp);
             }
@@ -361,8 +444,9 @@ impl Ledger {
                 failure = Some((offset, ResultCode::LinkedEventChainOpen));
                 break;
             }
-            let code =
-                modules::apply(&self.consortium, state, org, operation, first_timestamp + offset as u64);
+            let timestamp = first_timestamp + offset as u64;
+            let mut context = modules::Apply { consortium: &self.consortium, state, org, key, timestamp };
+            let code = modules::apply(&mut context, operation);
             if code != ResultCode::Ok {
                 // In a linked chain even `exists` fails the chain, as in TigerBeetle: the chain
                 // must apply as a whole now, not partly from an earlier submission.

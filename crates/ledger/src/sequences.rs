@@ -1,11 +1,14 @@
-//! Replay protection: each organisation's batch sequence numbers are accepted once.
+//! Replay protection: each key's batch sequence numbers are accepted once.
 //!
-//! An organisation may have many batches in flight through several validators, so sequence
-//! numbers need not arrive in order: any number above `highest - SEQUENCE_WINDOW` that was not
-//! seen before is fresh. Numbers at or below the window's floor are refused, so the state
-//! stays bounded per organisation: one record of 8 KiB.
+//! Every key (an organisation's root key, and each delegated key it registered) numbers its own
+//! batches, so two signers of one organisation never refuse each other's numbers. A key may
+//! have many batches in flight through several validators, so sequence numbers need not arrive
+//! in order: any number above `highest - SEQUENCE_WINDOW` that was not seen before is fresh.
+//! Numbers at or below the window's floor are refused, so the state stays bounded per key: one
+//! record of 8 KiB.
 //!
-//! Specification of the record (table `envelope.sequences`, id = organisation id): `highest`
+//! Specification of the record (table `envelope.sequences`, id = `key << 32 | organisation`,
+//! so a root key's window has id = organisation id): `highest`
 //! as u64 (0 before the first batch), then the window as 1,024 u64 words, where bit
 //! `s % 65,536` of the window is set when number `s` in `(highest - 65,536, highest]` was seen.
 
@@ -16,12 +19,12 @@ use hansa_types::{OrgId, Table};
 pub const SEQUENCE_WINDOW: u64 = 65_536;
 const WORDS: usize = (SEQUENCE_WINDOW / 64) as usize;
 
-/// The table of sequence windows, one record per organisation that has submitted.
+/// The table of sequence windows, one record per key that has signed a batch.
 pub const SEQUENCES: Table = Table::current(0x0001, "envelope.sequences");
 
-/// The state key of an organisation's window.
-pub fn sequence_key(org: OrgId) -> hansa_types::StateKey {
-    SEQUENCES.key(u128::from(org.0))
+/// The state key of the window of key `key` of `org`.
+pub fn sequence_key(org: OrgId, key: u32) -> hansa_types::StateKey {
+    SEQUENCES.key(crate::modules::keys::signer_id(org, key))
 }
 
 #[derive(Clone, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 
 use crate::{BlockOutcome, Consortium, Ledger, MemoryState, SequenceWindow, Signatures, sequence_key};
 use hansa_types::{
-    Account, AccountFlags, Amount, Batch, Decode, Genesis, LedgerSpec, NewAccount, NewTransfer, Operation,
-    OrgId, OrganisationSpec, PublicKey, ResultCode, Role, SealedBatch, SecretKey, SignedBatch, Transfer,
-    TransferFlags, ValidatorSpec,
+    Account, AccountFlags, Amount, Batch, Decode, Genesis, KeyPermissions, LedgerSpec, NewAccount, NewKey,
+    NewTransfer, Operation, OrgId, OrganisationSpec, PublicKey, ROOT_KEY, ResultCode, Role, SealedBatch,
+    SecretKey, SignedBatch, Transfer, TransferFlags, ValidatorSpec,
 };
 use std::sync::Arc;
 
@@ -27,6 +27,29 @@ pub const GENESIS_TIME_MS: u64 = 1_000;
 /// The key of a demo organisation (seed = its id, repeated).
 pub fn key(org: OrgId) -> SecretKey {
     SecretKey::from_seed([org.0 as u8; 32])
+}
+
+/// Delegated key number `id` of a demo organisation (seed = its id, then the key number).
+pub fn delegated_key(org: OrgId, id: u32) -> SecretKey {
+    let mut seed = [org.0 as u8; 32];
+    seed[..4].copy_from_slice(&id.to_le_bytes());
+    seed[4] = 0xde;
+    SecretKey::from_seed(seed)
+}
+
+/// `RegisterKey` of [`delegated_key`] `id` of `org` with `permissions` (a `KeyPermissions` bit
+/// set), any account, any ledger, no limit, no expiry.
+pub fn register_key(org: OrgId, id: u32, permissions: u16) -> Operation {
+    Operation::RegisterKey(NewKey {
+        id,
+        public_key: delegated_key(org, id).public_key(),
+        permissions: KeyPermissions(permissions),
+        accounts: Default::default(),
+        ledger: 0,
+        spend_limit: Amount::ZERO,
+        period_s: 0,
+        expires_at_ms: 0,
+    })
 }
 
 /// The demo organisations: a platform, a merchant, a bank issuing CNY and USD, an auditor.
@@ -119,6 +142,7 @@ pub fn with_flags(operation: Operation, flags: u16) -> Operation {
             account.flags = AccountFlags(account.flags.0 | flags);
             Operation::CreateAccount(account)
         }
+        Operation::RegisterKey(_) | Operation::RevokeKey(_) => panic!("key operations have no flags"),
     }
 }
 
@@ -162,8 +186,26 @@ impl Harness {
     /// A batch of `org`'s, numbered with the harness's next sequence number and signed.
     pub fn batch(&mut self, org: OrgId, operations: Vec<Operation>) -> SignedBatch {
         self.sequence += 1;
-        Batch { chain_id: self.ledger.consortium().chain_id, org, sequence: self.sequence, operations }
-            .sign(&key(org))
+        Batch {
+            chain_id: self.ledger.consortium().chain_id,
+            org,
+            key: ROOT_KEY,
+            sequence: self.sequence,
+            operations,
+        }
+        .sign(&key(org))
+    }
+
+    /// A batch of `org`'s signed by its [`delegated_key`] `id`, numbered `sequence`.
+    pub fn delegated_batch(
+        &self,
+        org: OrgId,
+        id: u32,
+        sequence: u64,
+        operations: Vec<Operation>,
+    ) -> SignedBatch {
+        Batch { chain_id: self.ledger.consortium().chain_id, org, key: id, sequence, operations }
+            .sign(&delegated_key(org, id))
     }
 
     /// Executes one block, `advance_ms` after the last; panics if the block is invalid.
@@ -227,9 +269,16 @@ impl Harness {
         self.state.transfer(id)
     }
 
-    /// An organisation's sequence window in the state.
-    pub fn window(&self, org: OrgId) -> Option<SequenceWindow> {
-        self.state.get(&sequence_key(org)).map(|bytes| SequenceWindow::decode(bytes).expect("windows decode"))
+    /// The sequence window of key `key` of `org` in the state.
+    pub fn window(&self, org: OrgId, key: u32) -> Option<SequenceWindow> {
+        self.state
+            .get(&sequence_key(org, key))
+            .map(|bytes| SequenceWindow::decode(bytes).expect("windows decode"))
+    }
+
+    /// Delegated key `id` of `org` in the state.
+    pub fn delegated(&self, org: OrgId, id: u32) -> Option<hansa_types::DelegatedKey> {
+        self.state.get(&crate::key_record(org, id)).map(|bytes| Decode::decode(bytes).expect("keys decode"))
     }
 
     /// Credits posted minus debits posted.

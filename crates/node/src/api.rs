@@ -252,6 +252,18 @@ impl From<SubmitError> for ApiError {
             SubmitError::Batch(BatchError::Replayed { .. }) => {
                 ApiError::new(StatusCode::CONFLICT, "replayed", message)
             }
+            SubmitError::Batch(BatchError::UnknownKey { .. }) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unknown_key", message)
+            }
+            SubmitError::Batch(BatchError::KeyRevoked { .. }) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "key_revoked", message)
+            }
+            SubmitError::Batch(BatchError::KeyExpired { .. }) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "key_expired", message)
+            }
+            SubmitError::Batch(BatchError::KeyNotPermitted { .. }) => {
+                ApiError::new(StatusCode::FORBIDDEN, "key_not_permitted", message)
+            }
             SubmitError::Mempool(_) | SubmitError::TooManyWaiters => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
             }

@@ -137,7 +137,7 @@ impl Cluster {
 
     fn sign(&self, operations: Vec<Operation>) -> SignedBatch {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-        Batch { chain_id: self.chain_id, org: BANK, sequence, operations }.sign(&self.key)
+        Batch { chain_id: self.chain_id, org: BANK, key: 0, sequence, operations }.sign(&self.key)
     }
 
     fn pids(&self) -> Vec<u32> {
@@ -438,7 +438,7 @@ fn load_phase(
                         })
                         .collect();
                     let sequence = sequence.fetch_add(1, Ordering::Relaxed);
-                    let signed = Batch { chain_id, org: BANK, sequence, operations }.sign(&key);
+                    let signed = Batch { chain_id, org: BANK, key: 0, sequence, operations }.sign(&key);
                     pending.push((signed.batch.digest(), designed));
                     batches.push(signed);
                 }

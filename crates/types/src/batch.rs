@@ -1,11 +1,12 @@
 //! The signed batch: the unit a client submits.
 //!
-//! Specification. A batch names the chain (the genesis hash), the submitting organisation, a
-//! sequence number chosen by that organisation, and 1..=8,190 operations. Its digest is
-//! `hash("hansa/batch/v1", encode(batch))`, and the organisation's ed25519 key signs those 32
-//! bytes. Because the digest covers the chain id, a batch signed for one chain is invalid on
-//! every other; because it covers the sequence number, and the ledger accepts each
-//! (organisation, sequence) once, a batch cannot be replayed on its own chain either.
+//! Specification. A batch names the chain (the genesis hash), the submitting organisation, the
+//! key that signs it (0: the organisation's genesis key; else a delegated key it registered, see
+//! [`crate::keys`]), a sequence number chosen by that key's holder, and 1..=8,190 operations.
+//! Its digest is `hash("hansa/batch/v1", encode(batch))`, and the key signs those 32 bytes.
+//! Because the digest covers the chain id, a batch signed for one chain is invalid on every
+//! other; because it covers the sequence number, and the ledger accepts each (organisation,
+//! key, sequence) once, a batch cannot be replayed on its own chain either.
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, decode_sequence, encode_sequence};
 use crate::hash::{Hash, domain, hash};
@@ -23,6 +24,10 @@ pub const BATCHES_PER_SUBMISSION_MAX: usize = 4_096;
 pub struct Batch {
     pub chain_id: Hash,
     pub org: OrgId,
+    /// The organisation's key that signs it: 0 (`ROOT_KEY`) its genesis key, else a delegated
+    /// key it registered. Each key numbers its own batches.
+    #[serde(default)]
+    pub key: u32,
     pub sequence: u64,
     /// 1 to 8,190 (`OPERATIONS_PER_BATCH_MAX`) operations.
     #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 8190))]
@@ -44,6 +49,7 @@ impl Encode for Batch {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.chain_id.encode_to(out);
         self.org.encode_to(out);
+        self.key.encode_to(out);
         self.sequence.encode_to(out);
         encode_sequence(&self.operations, out);
     }
@@ -54,6 +60,7 @@ impl Decode for Batch {
         let batch = Batch {
             chain_id: Decode::decode_from(reader)?,
             org: Decode::decode_from(reader)?,
+            key: Decode::decode_from(reader)?,
             sequence: Decode::decode_from(reader)?,
             operations: decode_sequence(reader, "operations", OPERATIONS_PER_BATCH_MAX)?,
         };
@@ -83,8 +90,16 @@ pub enum BatchError {
     BadSignature(OrgId),
     #[error("organisation {0} may not submit batches")]
     Unauthorised(OrgId),
-    #[error("sequence {sequence} of {org} was already used or is too old")]
-    Replayed { org: OrgId, sequence: u64 },
+    #[error("sequence {sequence} of {org} key {key} was already used or is too old")]
+    Replayed { org: OrgId, key: u32, sequence: u64 },
+    #[error("{org} has no key {key} registered")]
+    UnknownKey { org: OrgId, key: u32 },
+    #[error("key {key} of {org} was revoked")]
+    KeyRevoked { org: OrgId, key: u32 },
+    #[error("key {key} of {org} has expired")]
+    KeyExpired { org: OrgId, key: u32 },
+    #[error("key {key} of {org} may not submit {operation}")]
+    KeyNotPermitted { org: OrgId, key: u32, operation: &'static str },
 }
 
 impl SignedBatch {

@@ -6,6 +6,7 @@ pub mod block;
 pub mod codec;
 pub mod genesis;
 pub mod hash;
+pub mod keys;
 pub mod merkle;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -27,6 +28,7 @@ pub use block::{Block, Header};
 pub use codec::{Decode, DecodeError, Encode};
 pub use genesis::{Genesis, LedgerSpec, OrganisationSpec, ValidatorSpec};
 pub use hash::Hash;
+pub use keys::{DelegatedKey, KeyAccounts, KeyPermissions, KeyRefusal, KeyRevocation, NewKey, ROOT_KEY};
 pub use operation::{
     Account, AccountFlags, NewAccount, NewTransfer, Operation, PendingStatus, Transfer, TransferFlags,
 };

@@ -5,11 +5,12 @@
 //! `openapi`).
 
 use crate::Hash;
+use crate::keys::{KEY_ACCOUNTS_MAX, KeyAccounts};
 use crate::result::ResultCode;
 use crate::vocabulary::{Amount, PublicKey, Signature};
 use std::borrow::Cow;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 /// A string schema with the pattern every value matches and an example.
@@ -87,6 +88,20 @@ impl PartialSchema for PublicKey {
 }
 
 impl ToSchema for PublicKey {}
+
+impl PartialSchema for KeyAccounts {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[1-9][0-9]{0,38}$")))
+            .max_items(Some(KEY_ACCOUNTS_MAX))
+            .description(Some(
+                "The account ids (decimal) a key may debit; none listed: any of its organisation's.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for KeyAccounts {}
 
 impl PartialSchema for Signature {
     fn schema() -> RefOr<Schema> {

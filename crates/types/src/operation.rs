@@ -6,6 +6,7 @@
 //! what each operation does; this module fixes their shape and encoding.
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::keys::{KeyRevocation, NewKey};
 use crate::vocabulary::{Amount, OrgId};
 use serde::{Deserialize, Serialize};
 
@@ -136,6 +137,10 @@ pub struct NewTransfer {
 pub enum Operation {
     CreateAccount(NewAccount),
     CreateTransfer(NewTransfer),
+    /// Registers a delegated key of the submitting organisation (root key only).
+    RegisterKey(NewKey),
+    /// Revokes one: from the next block on it signs nothing (root key only).
+    RevokeKey(KeyRevocation),
 }
 
 impl Operation {
@@ -143,6 +148,8 @@ impl Operation {
         match self {
             Operation::CreateAccount(account) => account.id,
             Operation::CreateTransfer(transfer) => transfer.id,
+            Operation::RegisterKey(key) => u128::from(key.id),
+            Operation::RevokeKey(revocation) => u128::from(revocation.id),
         }
     }
 
@@ -151,6 +158,7 @@ impl Operation {
         match self {
             Operation::CreateAccount(account) => account.flags.has(AccountFlags::LINKED),
             Operation::CreateTransfer(transfer) => transfer.flags.has(TransferFlags::LINKED),
+            Operation::RegisterKey(_) | Operation::RevokeKey(_) => false,
         }
     }
 }
@@ -228,6 +236,14 @@ impl Encode for Operation {
                 out.push(1);
                 transfer.encode_to(out);
             }
+            Operation::RegisterKey(key) => {
+                out.push(2);
+                key.encode_to(out);
+            }
+            Operation::RevokeKey(revocation) => {
+                out.push(3);
+                revocation.encode_to(out);
+            }
         }
     }
 }
@@ -237,6 +253,8 @@ impl Decode for Operation {
         match u8::decode_from(reader)? {
             0 => Ok(Operation::CreateAccount(NewAccount::decode_from(reader)?)),
             1 => Ok(Operation::CreateTransfer(NewTransfer::decode_from(reader)?)),
+            2 => Ok(Operation::RegisterKey(NewKey::decode_from(reader)?)),
+            3 => Ok(Operation::RevokeKey(KeyRevocation::decode_from(reader)?)),
             tag => Err(DecodeError::InvalidValue { what: "operation tag", value: u64::from(tag) }),
         }
     }

@@ -116,6 +116,26 @@ result_codes! {
     /// [`ResultCode::is_transient`]): as in TigerBeetle the id is refused for good, so that a
     /// retry never moves money after its first attempt could not.
     IdAlreadyFailed = 88 => "id_already_failed",
+
+    // The keys module (1000-1099): delegated keys.
+    KeyIdMustNotBeZero = 1000 => "key_id_must_not_be_zero",
+    /// The key number was registered before with other fields, or revoked: a number names one
+    /// key for good.
+    KeyIdAlreadyUsed = 1001 => "key_id_already_used",
+    /// The public key is not an ed25519 point, or is the organisation's own genesis key.
+    KeyPublicKeyInvalid = 1002 => "key_public_key_invalid",
+    KeyPermissionsReserved = 1003 => "key_permissions_reserved",
+    /// A spending limit counts in one currency: name the key's ledger.
+    KeySpendLimitRequiresLedger = 1004 => "key_spend_limit_requires_ledger",
+    KeyExpiryInThePast = 1005 => "key_expiry_in_the_past",
+    KeyNotFound = 1006 => "key_not_found",
+    KeyAlreadyRevoked = 1007 => "key_already_revoked",
+    /// The batch's delegated key may not debit this account.
+    KeyAccountNotAllowed = 1008 => "key_account_not_allowed",
+    /// The batch's delegated key may not move money on this ledger.
+    KeyLedgerNotAllowed = 1009 => "key_ledger_not_allowed",
+    /// The transfer would take the batch's delegated key over its limit for the period.
+    KeySpendLimitExceeded = 1010 => "key_spend_limit_exceeded",
 }
 
 impl ResultCode {
@@ -195,6 +215,8 @@ mod tests {
         assert_eq!(ResultCode::ExceedsCredits as u32, 83);
         assert_eq!(ResultCode::RedemptionRequiresIssuer as u32, 87);
         assert_eq!(ResultCode::IdAlreadyFailed as u32, 88);
-        assert_eq!(ResultCode::ALL.len(), 65);
+        assert_eq!(ResultCode::IdAlreadyFailed as u32, 88);
+        assert_eq!(ResultCode::KeySpendLimitExceeded as u32, 1010);
+        assert_eq!(ResultCode::ALL.len(), 76);
     }
 }

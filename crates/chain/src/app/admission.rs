@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 impl<E: commonware_storage::Context + Spawner> App<E> {
-    /// Admits a signed batch: checks its chain, organisation, role, signature and sequence
-    /// against the finalized state, then queues it. With `wait`, returns a receiver that
+    /// Admits a signed batch: checks its chain, organisation, role, signing key, signature and
+    /// sequence against the finalized state, then queues it. With `wait`, returns a receiver that
     /// resolves when a finalized block includes it.
     pub fn submit(
         &self,
@@ -93,11 +93,11 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             .filter(|(_, outcome)| matches!(outcome, Ok(None)))
             .map(|(signed, _)| signed.clone())
             .collect();
-        let windows = &finalized.windows;
+        let now_ms = finalized.header.timestamp_ms;
         let mut checks = self
             .inner
             .ledger
-            .check_batches(&fresh, |org| windows.get(&org).map(|window| window.as_ref()))
+            .check_batches(&fresh, now_ms, |org, key| finalized.signer(org, key))
             .into_iter();
         let mut admitted = Vec::new();
         let mut already_final = Vec::new();

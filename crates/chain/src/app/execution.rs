@@ -4,16 +4,19 @@
 use super::{App, Speculative, evict_lowest, lock};
 use commonware_runtime::Spawner;
 use hansa_ledger::modules::ledger::ACCOUNTS;
-use hansa_ledger::{Prefetched, SequenceWindow, Signatures, sequence_key};
+use hansa_ledger::{Prefetched, SequenceWindow, Signatures, Signer, key_record, sequence_key};
 use hansa_state::Speculation;
 use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX};
-use hansa_types::{Account, Block, Decode, Hash, Header, OrgId, SealedBatch, merkle};
+use hansa_types::{Account, Block, Decode, DelegatedKey, Hash, Header, OrgId, ROOT_KEY, SealedBatch, merkle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// The state a block executes on: the applied tip (`None`) or a speculative state.
 type Parent = Option<Arc<Speculation>>;
+
+/// Sequence windows and delegated keys' records, by (organisation, key number).
+type SignerStates = (BTreeMap<(OrgId, u32), SequenceWindow>, BTreeMap<(OrgId, u32), DelegatedKey>);
 
 /// Why a block could not be executed here.
 #[derive(Debug, thiserror::Error)]
@@ -70,17 +73,18 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 (Account::decode(bytes).expect("the ledger writes decodable accounts").ledger, write.key.id)
             })
             .collect();
-        let windows: Vec<(OrgId, SequenceWindow)> = outcome
-            .writes
-            .records
-            .iter()
-            .filter(|write| write.key.table == hansa_ledger::SEQUENCES.id)
-            .map(|write| {
-                let org = OrgId(u32::try_from(write.key.id).expect("windows are keyed by organisation"));
+        let mut windows = Vec::new();
+        let mut keys = Vec::new();
+        for write in &outcome.writes.records {
+            if write.key.table == hansa_ledger::SEQUENCES.id {
                 let bytes = write.value.as_ref().expect("sequence windows are never deleted");
-                (org, SequenceWindow::decode(bytes).expect("the ledger writes decodable windows"))
-            })
-            .collect();
+                let window = SequenceWindow::decode(bytes).expect("the ledger writes decodable windows");
+                windows.push((hansa_ledger::signer_of(write.key.id), window));
+            } else if write.key.table == hansa_ledger::KEYS.id {
+                let bytes = write.value.as_ref().expect("keys are never deleted");
+                keys.push(DelegatedKey::decode(bytes).expect("the ledger writes decodable keys"));
+            }
+        }
         let state = self.inner.store.speculate(parent.as_ref(), height, outcome.writes).await?;
         let placeholder = Block {
             header: Header {
@@ -104,6 +108,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             accounts_created,
             deltas,
             windows,
+            keys,
             state,
         };
         Ok((speculative, outcome.results_root))
@@ -162,30 +167,50 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         }
     }
 
-    /// Each organisation's sequence window in the state `parent`.
-    async fn windows(
+    /// In the state `parent`: the sequence windows of every organisation's root key and of
+    /// the delegated keys `delegated`, and those keys' records (absent: never registered).
+    async fn signers(
         &self,
         parent: &Parent,
-    ) -> Result<BTreeMap<OrgId, SequenceWindow>, hansa_state::StoreError> {
-        let orgs: Vec<OrgId> =
-            self.inner.ledger.consortium().genesis.organisations.iter().map(|org| org.id).collect();
-        let keys: Vec<_> = orgs.iter().map(|org| sequence_key(*org)).collect();
-        let values = self.inner.store.read(parent.as_ref(), &keys).await?;
-        Ok(orgs
+        delegated: &BTreeSet<(OrgId, u32)>,
+    ) -> Result<SignerStates, hansa_state::StoreError> {
+        let signers: Vec<(OrgId, u32)> = self
+            .inner
+            .ledger
+            .consortium()
+            .genesis
+            .organisations
+            .iter()
+            .map(|org| (org.id, ROOT_KEY))
+            .chain(delegated.iter().copied())
+            .collect();
+        let mut keys: Vec<_> = signers.iter().map(|(org, key)| sequence_key(*org, *key)).collect();
+        keys.extend(delegated.iter().map(|(org, key)| key_record(*org, *key)));
+        let mut values = self.inner.store.read(parent.as_ref(), &keys).await?.into_iter();
+        let windows = signers
             .into_iter()
-            .zip(values)
-            .filter_map(|(org, value)| {
-                value.map(|bytes| (org, SequenceWindow::decode(&bytes).expect("stored windows decode")))
+            .zip(values.by_ref())
+            .filter_map(|(signer, value)| {
+                value.map(|bytes| (signer, SequenceWindow::decode(&bytes).expect("stored windows decode")))
             })
-            .collect())
+            .collect();
+        let records = delegated
+            .iter()
+            .zip(values)
+            .filter_map(|(signer, value)| {
+                value.map(|bytes| (*signer, DelegatedKey::decode(&bytes).expect("stored keys decode")))
+            })
+            .collect();
+        Ok((windows, records))
     }
 
     pub(super) async fn build(&self, parent: &Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
         self.see(parent);
         let parent_state = self.state_after(parent).await?;
         let height = parent.height() + 1;
-        let mut windows = match self.windows(&parent_state).await {
-            Ok(windows) => windows,
+        let delegated = lock(&self.inner.mempool).delegated_signers();
+        let (mut windows, keys) = match self.signers(&parent_state, &delegated).await {
+            Ok(signers) => signers,
             Err(error) => {
                 tracing::warn!(%error, height, "cannot read the parent's sequence windows; proposing nothing");
                 return None;
@@ -205,14 +230,19 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             let mut taken = BTreeSet::new();
             let ledger = &self.inner.ledger;
             pool.select(OPERATIONS_PER_BLOCK_MAX, BATCHES_PER_BLOCK_MAX, |batch| {
-                let org = batch.batch.org;
-                let key = (org, batch.batch.sequence);
-                let window = windows.entry(org).or_default();
-                let fresh = !taken.contains(&key)
-                    && ledger.check_batch(batch, Some(window), Signatures::AlreadyVerified).is_ok();
+                let signer = (batch.batch.org, batch.batch.key);
+                // A delegated key's batch that arrived after the keys were read waits a block.
+                if signer.1 != ROOT_KEY && !delegated.contains(&signer) {
+                    return false;
+                }
+                let taken_key = (signer, batch.batch.sequence);
+                let window = windows.entry(signer).or_default();
+                let state = Signer { window: Some(window), key: keys.get(&signer) };
+                let fresh = !taken.contains(&taken_key)
+                    && ledger.check_batch(batch, state, timestamp_ms, Signatures::AlreadyVerified).is_ok();
                 if fresh {
                     window.accept(batch.batch.sequence);
-                    taken.insert(key);
+                    taken.insert(taken_key);
                 }
                 fresh
             })
@@ -279,16 +309,15 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             tracing::warn!(%error, height = block.height(), "rejecting a block with a bad signature");
             return false;
         }
+        // Delegated keys' signatures are checked in execution, against their records.
+        let signatures = match unverified.iter().any(|signed| signed.batch.key != ROOT_KEY) {
+            true => Signatures::VerifyDelegated,
+            false => Signatures::AlreadyVerified,
+        };
         // The chain crate checked height, parent, time and the operations root (`ChainBlock::new`),
         // so execution only has to agree with the state and results roots.
         let executed = self
-            .execute(
-                &parent_state,
-                block.height(),
-                block.header.timestamp_ms,
-                &block.batches,
-                Signatures::AlreadyVerified,
-            )
+            .execute(&parent_state, block.height(), block.header.timestamp_ms, &block.batches, signatures)
             .await;
         let (mut speculative, results_root) = match executed {
             Ok(executed) => executed,

@@ -134,8 +134,12 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         );
 
         let mut windows = previous.windows.clone();
-        for (org, window) in &speculative.windows {
-            windows.insert(*org, Arc::new(window.clone()));
+        for (signer, window) in &speculative.windows {
+            windows.insert(*signer, Arc::new(window.clone()));
+        }
+        let mut keys = previous.keys.clone();
+        for key in &speculative.keys {
+            keys.insert((key.org, key.key.id), Arc::new(*key));
         }
         let mut recent = previous.recent.clone();
         recent.push_back(Arc::new(block.clone()));
@@ -148,6 +152,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             digest,
             state: *speculative.state.commitment(),
             windows,
+            keys,
             recent,
         };
         *self.inner.finalized.write().expect("finalized lock is never poisoned") = Arc::new(next.clone());
@@ -157,8 +162,9 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         let mut stale = Vec::new();
         let ledger = &self.inner.ledger;
         lock(&self.inner.mempool).retain(|batch| {
-            let window = next.windows.get(&batch.batch.org).map(|window| window.as_ref());
-            let keep = ledger.check_batch(batch, window, Signatures::AlreadyVerified).is_ok();
+            let signer = next.signer(batch.batch.org, batch.batch.key);
+            let now_ms = next.header.timestamp_ms;
+            let keep = ledger.check_batch(batch, signer, now_ms, Signatures::AlreadyVerified).is_ok();
             if !keep {
                 stale.push(batch.digest());
             }

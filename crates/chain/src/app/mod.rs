@@ -188,6 +188,10 @@ pub enum OpenError {
     },
 }
 
+/// Every signing key's sequence window and every delegated key, by (organisation, key number).
+type FinalizedSigners =
+    (BTreeMap<(OrgId, u32), Arc<SequenceWindow>>, BTreeMap<(OrgId, u32), Arc<hansa_types::DelegatedKey>>);
+
 /// The finalized side, swapped whole once per finalized block: readers keep a consistent
 /// view as long as they hold it.
 #[derive(Clone)]
@@ -200,13 +204,24 @@ pub struct Finalized {
     pub digest: Hash,
     /// The state commitment after it.
     pub state: StateCommitment,
-    /// Each organisation's sequence window (admission checks against it).
-    pub windows: BTreeMap<OrgId, Arc<SequenceWindow>>,
+    /// Each signing key's sequence window, by (organisation, key number); admission checks
+    /// against it.
+    pub windows: BTreeMap<(OrgId, u32), Arc<SequenceWindow>>,
+    /// Every delegated key registered, revoked ones included, by (organisation, key number).
+    pub keys: BTreeMap<(OrgId, u32), Arc<hansa_types::DelegatedKey>>,
     /// The last few finalized blocks with their bodies, oldest first.
     pub recent: VecDeque<Arc<Block>>,
 }
 
 impl Finalized {
+    /// What this state says of key `key` of `org` (see [`hansa_ledger::Signer`]).
+    pub fn signer(&self, org: OrgId, key: u32) -> hansa_ledger::Signer<'_> {
+        hansa_ledger::Signer {
+            window: self.windows.get(&(org, key)).map(|window| window.as_ref()),
+            key: self.keys.get(&(org, key)).map(|key| key.as_ref()),
+        }
+    }
+
     /// A recent finalized block's body, if still kept.
     pub fn body(&self, height: u64) -> Option<&Arc<Block>> {
         self.recent.iter().find(|block| block.height() == height)
@@ -280,8 +295,10 @@ struct Speculative {
     /// The accounts it created, as (ledger, id).
     accounts_created: Vec<(u32, u128)>,
     deltas: hansa_ledger::BlockDeltas,
-    /// The sequence windows it changed.
-    windows: Vec<(OrgId, SequenceWindow)>,
+    /// The sequence windows it changed, by (organisation, key number).
+    windows: Vec<((OrgId, u32), SequenceWindow)>,
+    /// The delegated keys it registered or changed.
+    keys: Vec<hansa_types::DelegatedKey>,
     state: Arc<Speculation>,
 }
 
@@ -383,8 +400,8 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             (block.header, block.digest)
         };
         let ledger = Ledger::new(consortium);
-        let windows = Self::read_windows(&store, &ledger).await?;
-        let finalized = Finalized { height, header, digest, state, windows, recent: VecDeque::new() };
+        let (windows, keys) = Self::read_signers(&store, &ledger).await?;
+        let finalized = Finalized { height, header, digest, state, windows, keys, recent: VecDeque::new() };
         let (events, _) = broadcast::channel(config.events_buffer_max.max(1));
         let mempool = Mutex::new(Mempool::new(config.mempool));
         Ok(App {
@@ -411,23 +428,38 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         })
     }
 
-    /// Every organisation's sequence window in the applied state.
-    async fn read_windows(
-        store: &Store<E>,
-        ledger: &Ledger,
-    ) -> Result<BTreeMap<OrgId, Arc<SequenceWindow>>, StoreError> {
-        let orgs: Vec<OrgId> = ledger.consortium().genesis.organisations.iter().map(|org| org.id).collect();
-        let keys: Vec<_> = orgs.iter().map(|org| hansa_ledger::sequence_key(*org)).collect();
-        let values = store.read(None, &keys).await?;
+    /// Every delegated key, and every signing key's sequence window, in the applied state.
+    async fn read_signers(store: &Store<E>, ledger: &Ledger) -> Result<FinalizedSigners, StoreError> {
+        let malformed = |what: String| StoreError::Malformed(what);
+        let key_ids = store.current_keys(hansa_ledger::KEYS.id).await?;
+        let records = store.read(None, &key_ids).await?;
+        let mut keys = BTreeMap::new();
+        for (id, value) in key_ids.iter().zip(records) {
+            let bytes = value.ok_or_else(|| malformed(format!("key {:?} is listed but not stored", id)))?;
+            let key = <hansa_types::DelegatedKey as hansa_types::Decode>::decode(&bytes)
+                .map_err(|error| malformed(format!("key {id:?}: {error}")))?;
+            keys.insert(hansa_ledger::signer_of(id.id), Arc::new(key));
+        }
+        let signers: Vec<(OrgId, u32)> = ledger
+            .consortium()
+            .genesis
+            .organisations
+            .iter()
+            .map(|org| (org.id, hansa_types::ROOT_KEY))
+            .chain(keys.keys().copied())
+            .collect();
+        let window_keys: Vec<_> =
+            signers.iter().map(|(org, key)| hansa_ledger::sequence_key(*org, *key)).collect();
+        let values = store.read(None, &window_keys).await?;
         let mut windows = BTreeMap::new();
-        for (org, value) in orgs.into_iter().zip(values) {
+        for (signer, value) in signers.into_iter().zip(values) {
             if let Some(bytes) = value {
                 let window = <SequenceWindow as hansa_types::Decode>::decode(&bytes)
-                    .map_err(|error| StoreError::Malformed(format!("sequence window of {org}: {error}")))?;
-                windows.insert(org, Arc::new(window));
+                    .map_err(|error| malformed(format!("sequence window of {signer:?}: {error}")))?;
+                windows.insert(signer, Arc::new(window));
             }
         }
-        Ok(windows)
+        Ok((windows, keys))
     }
 
     /// The consortium this application executes for.

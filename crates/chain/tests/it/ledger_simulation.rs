@@ -144,7 +144,7 @@ impl Client {
     fn batch(&mut self, org: OrgId, operations: Vec<Operation>) -> SignedBatch {
         let sequence = self.sequences.entry(org).or_insert(0);
         *sequence += 1;
-        Batch { chain_id: self.chain_id, org, sequence: *sequence, operations }.sign(&key(org))
+        Batch { chain_id: self.chain_id, org, key: 0, sequence: *sequence, operations }.sign(&key(org))
     }
 
     fn account_of(&mut self, org: OrgId) -> u128 {

@@ -2,6 +2,7 @@
 //! invariants and its tests. This file is the registry every module is added to: its tables,
 //! the dispatch of its operations, and its invariants.
 
+pub mod keys;
 pub mod ledger;
 
 use crate::Consortium;
@@ -9,7 +10,8 @@ use crate::sequences::{SEQUENCES, SequenceWindow};
 use crate::working::{Prefetched, Working};
 use hansa_types::codec::{Decode, DecodeError, Encode};
 use hansa_types::{
-    Account, Operation, OrgId, ResultCode, StateKey, Table, TableId, TableKind, Transfer, WriteSet,
+    Account, DelegatedKey, Operation, OrgId, ResultCode, StateKey, Table, TableId, TableKind, Transfer,
+    WriteSet,
 };
 use ledger::{ExpiryBucket, ExpiryDirectory, FailedTransfer, Hold, Resolution};
 use std::collections::BTreeMap;
@@ -26,6 +28,7 @@ pub enum Record {
     ExpiryBucket(ExpiryBucket),
     ExpiryDirectory(ExpiryDirectory),
     FailedTransfer(FailedTransfer),
+    Key(DelegatedKey),
 }
 
 impl Record {
@@ -40,6 +43,7 @@ impl Record {
             id if id == ledger::EXPIRY_BUCKETS.id => Record::ExpiryBucket(Decode::decode(bytes)?),
             id if id == ledger::EXPIRY_DIRECTORY.id => Record::ExpiryDirectory(Decode::decode(bytes)?),
             id if id == ledger::FAILED_TRANSFERS.id => Record::FailedTransfer(Decode::decode(bytes)?),
+            id if id == keys::KEYS.id => Record::Key(Decode::decode(bytes)?),
             other => return Err(DecodeError::InvalidValue { what: "table id", value: u64::from(other.0) }),
         })
     }
@@ -55,6 +59,7 @@ impl Record {
             Record::ExpiryBucket(record) => record.encode(),
             Record::ExpiryDirectory(record) => record.encode(),
             Record::FailedTransfer(record) => record.encode(),
+            Record::Key(record) => record.encode(),
         }
     }
 }
@@ -92,11 +97,12 @@ record_type!(
     ExpiryBucket(ExpiryBucket),
     ExpiryDirectory(ExpiryDirectory),
     FailedTransfer(FailedTransfer),
+    Key(DelegatedKey),
 );
 
 /// Every table of every module, the block envelope's included. Ids never repeat.
 pub fn tables() -> impl Iterator<Item = &'static Table> {
-    std::iter::once(&SEQUENCES).chain(ledger::TABLES.iter())
+    std::iter::once(&SEQUENCES).chain(ledger::TABLES.iter()).chain(keys::TABLES.iter())
 }
 
 /// The table with this id, if any.
@@ -109,9 +115,22 @@ pub fn kind(key: &StateKey) -> TableKind {
     table(key.table).unwrap_or_else(|| panic!("{key:?} is not in a registered table")).kind
 }
 
-/// The records `operation`, executing at `timestamp`, reads, given what is known so far; true
-/// if some of its reads depend on records not known yet (ask again once they are fetched).
+/// One operation's context: the state, who submitted it with which key, and when.
+pub(crate) struct Apply<'w, 'p> {
+    pub consortium: &'w Consortium,
+    pub state: &'w mut Working<'p>,
+    pub org: OrgId,
+    /// The key that signed the operation's batch (`ROOT_KEY` or a delegated key).
+    pub key: u32,
+    /// The operation's timestamp (ns): the block's time plus its index in the block.
+    pub timestamp: u64,
+}
+
+/// The records `operation`, submitted by `org` and executing at `timestamp`, reads, given what
+/// is known so far; true if some of its reads depend on records not known yet (ask again once
+/// they are fetched).
 pub(crate) fn reads(
+    org: OrgId,
     operation: &Operation,
     timestamp: u64,
     known: &Prefetched,
@@ -121,22 +140,18 @@ pub(crate) fn reads(
         Operation::CreateAccount(_) | Operation::CreateTransfer(_) => {
             ledger::reads(operation, timestamp, known, out)
         }
+        Operation::RegisterKey(_) | Operation::RevokeKey(_) => {
+            keys::reads(org, operation, out);
+            false
+        }
     }
 }
 
-/// Applies one operation submitted by `org` at `timestamp`.
-pub(crate) fn apply(
-    consortium: &Consortium,
-    state: &mut Working<'_>,
-    org: OrgId,
-    operation: &Operation,
-    timestamp: u64,
-) -> ResultCode {
+/// Applies one operation in its context.
+pub(crate) fn apply(context: &mut Apply<'_, '_>, operation: &Operation) -> ResultCode {
     match operation {
-        Operation::CreateAccount(_) | Operation::CreateTransfer(_) => {
-            let mut context = ledger::Apply { consortium, state, org, timestamp };
-            ledger::apply(&mut context, operation)
-        }
+        Operation::CreateAccount(_) | Operation::CreateTransfer(_) => ledger::apply(context, operation),
+        Operation::RegisterKey(_) | Operation::RevokeKey(_) => keys::apply(context, operation),
     }
 }
 
@@ -152,6 +167,7 @@ pub(crate) fn after_failure(
         Operation::CreateAccount(_) | Operation::CreateTransfer(_) => {
             ledger::record_failure(state, operation, code, timestamp)
         }
+        Operation::RegisterKey(_) | Operation::RevokeKey(_) => {}
     }
 }
 
@@ -163,10 +179,18 @@ pub struct BlockDeltas {
 
 /// Checks every module's invariants on one block's writes against the records it read.
 pub fn check_block(before: &Prefetched, writes: &WriteSet) -> Result<BlockDeltas, InvariantViolation> {
+    keys::check_block(before, writes)?;
     Ok(BlockDeltas { ledgers: ledger::check_block(before, writes)? })
 }
 
-pub use ledger::InvariantViolation;
+/// A broken invariant of some module: the ledger has a bug.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvariantViolation {
+    #[error(transparent)]
+    Ledger(#[from] ledger::InvariantViolation),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyViolation),
+}
 
 #[cfg(test)]
 mod tests {
@@ -178,5 +202,6 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), count, "table ids repeat");
         assert!(super::ledger::TABLES.iter().all(|table| (0x0100..0x0200).contains(&table.id.0)));
+        assert!(super::keys::TABLES.iter().all(|table| (0x0200..0x0300).contains(&table.id.0)));
     }
 }

@@ -1,11 +1,11 @@
 //! The ledger's semantics, one scenario each.
 
 use hansa_ledger::testkit::*;
-use hansa_ledger::{BlockError, Signatures};
+use hansa_ledger::{BlockError, Signatures, Signer};
 use hansa_types::batch::BatchError;
 use hansa_types::{
-    AccountFlags, Amount, Batch, Hash, NewTransfer, Operation, OrgId, PendingStatus, ResultCode, SealedBatch,
-    TransferFlags,
+    AccountFlags, Amount, Batch, Hash, NewTransfer, Operation, OrgId, PendingStatus, ROOT_KEY, ResultCode,
+    SealedBatch, TransferFlags,
 };
 
 const LIMITED: u16 = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
@@ -25,13 +25,13 @@ fn a_retry_is_idempotent_and_a_conflicting_retry_is_refused() {
     let mut harness = Harness::funded(1_000);
     assert_eq!(harness.one(PLATFORM, transfer(1, 1, 3, 250)), ResultCode::Ok);
     let accounts: Vec<_> = harness.state.accounts().collect();
-    let window = harness.window(PLATFORM);
+    let window = harness.window(PLATFORM, ROOT_KEY);
     assert_eq!(harness.one(PLATFORM, transfer(1, 1, 3, 250)), ResultCode::Exists);
     assert_eq!(harness.one(PLATFORM, transfer(1, 1, 3, 251)), ResultCode::ExistsWithDifferentAmount);
     assert_eq!(harness.one(PLATFORM, transfer(1, 1, 4, 250)), ResultCode::ExistsWithDifferentCreditAccountId);
     assert_eq!(harness.balance(1), 750, "applied once");
     assert_eq!(harness.state.accounts().collect::<Vec<_>>(), accounts, "no account changed");
-    assert_ne!(harness.window(PLATFORM), window, "the sequence window advanced");
+    assert_ne!(harness.window(PLATFORM, ROOT_KEY), window, "the sequence window advanced");
     let account = account(1, CNY, LIMITED);
     assert_eq!(harness.one(PLATFORM, account), ResultCode::Exists);
     let different = with_flags(account, AccountFlags::HISTORY);
@@ -70,7 +70,8 @@ fn an_auditor_cannot_submit() {
     assert_eq!(
         harness.ledger.check_batch(
             &batch.clone().seal(),
-            harness.window(AUDITOR).as_ref(),
+            Signer { window: harness.window(AUDITOR, ROOT_KEY).as_ref(), key: None },
+            harness.time_ms,
             Signatures::Verify
         ),
         Err(BatchError::Unauthorised(AUDITOR))
@@ -288,6 +289,7 @@ fn bad_envelopes_reject_the_whole_block_and_change_nothing() {
     let forged = Batch {
         chain_id: harness.ledger.consortium().chain_id,
         org: PLATFORM,
+        key: 0,
         sequence: 900,
         operations: vec![transfer(2, 1, 3, 5)],
     }
@@ -298,6 +300,7 @@ fn bad_envelopes_reject_the_whole_block_and_change_nothing() {
     let other = Batch {
         chain_id: Hash([7; 32]),
         org: PLATFORM,
+        key: 0,
         sequence: 901,
         operations: vec![transfer(3, 1, 3, 5)],
     }
@@ -308,6 +311,7 @@ fn bad_envelopes_reject_the_whole_block_and_change_nothing() {
     let stranger = Batch {
         chain_id: harness.ledger.consortium().chain_id,
         org: OrgId(42),
+        key: 0,
         sequence: 1,
         operations: vec![transfer(4, 1, 3, 5)],
     }

@@ -214,6 +214,9 @@ impl Model {
                 match operation {
                     Operation::CreateAccount(account) => self.create_account(account, timestamp),
                     Operation::CreateTransfer(transfer) => self.create_transfer(transfer, timestamp),
+                    Operation::RegisterKey(_) | Operation::RevokeKey(_) => {
+                        unreachable!("TigerBeetle has no keys: the workloads never send them")
+                    }
                 }
             };
             if code != ResultCode::Ok {
@@ -752,6 +755,7 @@ fn describe(operation: &Operation) -> String {
             t.user_data_64,
             t.user_data_32
         ),
+        other => format!("{other:?}"),
     }
 }
 
@@ -807,6 +811,7 @@ impl Run {
                 }
                 self.transfers_sent.push(*t);
             }
+            Operation::RegisterKey(_) | Operation::RevokeKey(_) => {}
         }
     }
 
@@ -1790,8 +1795,12 @@ fn every_result_code_is_produced() {
         produced.insert(code);
     }
 
-    let missing: Vec<&str> =
-        ResultCode::ALL.iter().filter(|code| !produced.contains(code)).map(|code| code.name()).collect();
+    // The ledger module's codes (below 1,000); the keys module's are each asserted in keys.rs.
+    let missing: Vec<&str> = ResultCode::ALL
+        .iter()
+        .filter(|code| (**code as u32) < 1_000 && !produced.contains(code))
+        .map(|code| code.name())
+        .collect();
     assert!(
         differences.is_empty() && missing.is_empty(),
         "Hansa differs from the TigerBeetle model:\n{}\nnever produced by Hansa: {missing:?}",

@@ -10,6 +10,11 @@
 //! may also come as `?access_token=` on the event stream only, since a browser's `EventSource`
 //! sets no header (RFC 6750 §2.3).
 //!
+//! A token may also be signed by one of the organisation's delegated keys that has the `read`
+//! permission (`hansa_types::keys`): it reads as its organisation. Such a key is looked up in
+//! the finalized state at every request, cached token or not, so a revoked or expired key's
+//! tokens stop at once.
+//!
 //! Read scopes: an organisation reads the accounts it owns, the transfers one of its accounts
 //! takes part in, and the batches and operations it submitted, with their proofs; an auditor
 //! reads everything, and each of its reads of another organisation's data is written to the
@@ -23,7 +28,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hansa_types::{AccessToken, Genesis, OrgId, PublicKey, Role, TokenError};
+use hansa_types::{AccessToken, DelegatedKey, Genesis, OrgId, PublicKey, Role, TokenError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -77,11 +82,24 @@ impl Caller {
     }
 }
 
-/// The keys a token may be signed with: each organisation's, and each validator's.
+/// The keys a token may be signed with: each organisation's, and each validator's, from
+/// genesis; and the delegated keys with `read` (asked of the finalized state).
 pub struct Identities {
     keys: HashMap<PublicKey, Caller>,
-    cache: Mutex<HashMap<String, (Caller, u64)>>,
+    cache: Mutex<HashMap<String, Checked>>,
 }
+
+/// A checked token: its caller, until when it holds, and the delegated key that signed it (if
+/// any: asked again at each use).
+#[derive(Clone, Copy)]
+struct Checked {
+    caller: Caller,
+    valid_until_s: u64,
+    delegated: Option<u32>,
+}
+
+/// Which delegated key of an organisation with this public key reads now, if any.
+pub type DelegatedReaders<'a> = &'a dyn Fn(OrgId, &PublicKey) -> Option<u32>;
 
 impl Identities {
     pub fn of(genesis: &Genesis) -> Identities {
@@ -97,40 +115,65 @@ impl Identities {
         Identities { keys, cache: Mutex::new(HashMap::new()) }
     }
 
-    /// The caller a token names, if it is valid for `chain_id` at `now_s`.
-    fn check(&self, text: &str, chain_id: &hansa_types::Hash, now_s: u64) -> ApiResult<Caller> {
+    /// The caller a token names, if it is valid for `chain_id` at `now_s`; `delegated` says
+    /// which delegated key of an organisation reads with a public key.
+    fn check(
+        &self,
+        text: &str,
+        chain_id: &hansa_types::Hash,
+        now_s: u64,
+        delegated: DelegatedReaders<'_>,
+    ) -> ApiResult<Caller> {
         {
             let cache = self.cache.lock().expect("the token cache lock is never poisoned");
-            if let Some((caller, valid_until_s)) = cache.get(text)
-                && now_s < *valid_until_s
+            if let Some(checked) = cache.get(text).copied()
+                && now_s < checked.valid_until_s
             {
-                return Ok(*caller);
+                let (caller, Some(key)) = (checked.caller, checked.delegated) else {
+                    return Ok(checked.caller);
+                };
+                // A delegated key is asked again: it may have been revoked or expired since.
+                drop(cache);
+                let token = AccessToken::parse(text).map_err(token_error)?;
+                return match delegated(caller.org, &token.claims.key) == Some(key) {
+                    true => Ok(caller),
+                    false => Err(delegated_refused(caller.org)),
+                };
             }
         }
         let token = AccessToken::parse(text).map_err(token_error)?;
         token.check(chain_id, now_s).map_err(token_error)?;
-        let caller = self
-            .keys
-            .get(&token.claims.key)
-            .copied()
-            .filter(|caller| caller.org == token.claims.org)
-            .ok_or_else(|| {
-                unauthorised(
-                    "bad_token",
-                    format!("the token's key is not a key of organisation {}", token.claims.org),
-                )
-            })?;
+        let org = token.claims.org;
+        let (caller, key) = match self.keys.get(&token.claims.key).copied().filter(|caller| caller.org == org)
+        {
+            Some(caller) => (caller, None),
+            None => {
+                let key = delegated(org, &token.claims.key).ok_or_else(|| delegated_refused(org))?;
+                let role = self.keys.values().find(|caller| caller.org == org).map(|caller| caller.role);
+                let role = role.ok_or_else(|| delegated_refused(org))?;
+                (Caller { org, role, validator: false }, Some(key))
+            }
+        };
         let valid_until_s = token.claims.expires_at_s.saturating_add(hansa_types::token::CLOCK_SKEW_S);
         let mut cache = self.cache.lock().expect("the token cache lock is never poisoned");
         if cache.len() >= TOKENS_CACHED_MAX {
-            cache.retain(|_, (_, until)| now_s < *until);
+            cache.retain(|_, checked| now_s < checked.valid_until_s);
             if cache.len() >= TOKENS_CACHED_MAX {
                 cache.clear();
             }
         }
-        cache.insert(text.to_string(), (caller, valid_until_s));
+        cache.insert(text.to_string(), Checked { caller, valid_until_s, delegated: key });
         Ok(caller)
     }
+}
+
+fn delegated_refused(org: OrgId) -> ApiError {
+    unauthorised(
+        "bad_token",
+        format!(
+            "the token's key is neither a key of organisation {org} nor one of its live delegated keys that read"
+        ),
+    )
 }
 
 fn unauthorised(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -177,7 +220,18 @@ fn bearer(request: &Request) -> ApiResult<Option<String>> {
 pub async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
     let public = is_public(request.uri().path()) || signs_its_body(request.method(), request.uri().path());
     let caller = match bearer(&request) {
-        Ok(Some(token)) => state.identities.check(&token, &state.app.consortium().chain_id, now_s()),
+        Ok(Some(token)) => {
+            let finalized = state.app.finalized();
+            let now_ms = finalized.header.timestamp_ms;
+            let delegated = |org: OrgId, public_key: &PublicKey| {
+                finalized
+                    .keys
+                    .range((org, 0)..=(org, u32::MAX))
+                    .find(|(_, key)| key.key.public_key == *public_key && key.reads(now_ms))
+                    .map(|((_, id), _)| *id)
+            };
+            state.identities.check(&token, &state.app.consortium().chain_id, now_s(), &delegated)
+        }
         Ok(None) if public => return next.run(request).await,
         Ok(None) => Err(unauthorised(
             "unauthenticated",
@@ -238,11 +292,13 @@ impl ApiState {
 /// ones requires.
 #[derive(OpenApi)]
 #[openapi(tags((name = "access", description = "Who may read what: the access log of \
-    auditors' reads of an organisation's data.")))]
+    auditors' reads of an organisation's data, and the organisation's delegated keys.")))]
 struct AccessApi;
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::with_openapi(AccessApi::openapi()).routes(routes!(access_log))
+    OpenApiRouter::with_openapi(AccessApi::openapi())
+        .routes(routes!(access_log))
+        .routes(routes!(delegated_keys))
 }
 
 /// Entries of the access log, newest first.
@@ -302,6 +358,47 @@ async fn access_log(
         .list(org, query.before, query.limit as usize)
         .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", error.to_string()))?;
     Ok(SortedJson(AccessEntries { org, entries }))
+}
+
+/// An organisation's delegated keys.
+#[derive(Serialize, ToSchema)]
+struct DelegatedKeys {
+    org: OrgId,
+    /// As of this finalized height.
+    height: u64,
+    keys: Vec<DelegatedKey>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct KeysQuery {
+    /// The organisation whose keys to list (default: the caller's; another's only for an auditor,
+    /// and the read is logged for it).
+    org: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/keys", tag = "access",
+    summary = "An organisation's delegated keys, revoked ones included, with what each spent",
+    description = "Register and revoke keys with the `register_key` and `revoke_key` operations,         signed by the organisation's own key.",
+    params(KeysQuery),
+    responses(
+        (status = 200, description = "The keys, by number", body = DelegatedKeys),
+        (status = 400, description = "`bad_query`: malformed", body = ErrorBody),
+        (status = 404, description = "`not_found`: another organisation's keys, asked for by a \
+            non-auditor", body = ErrorBody),
+        (status = 503, description = "`storage`: the read could not be logged", body = ErrorBody),
+    ))]
+async fn delegated_keys(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    query: axum::extract::RawQuery,
+) -> ApiResult<SortedJson<DelegatedKeys>> {
+    let query: KeysQuery = parse_query(query.0.as_deref())?;
+    let org = query.org.map_or(caller.org, OrgId);
+    state.require_read(&caller, &[org], &format!("delegated keys of {org}"), "keys")?;
+    let finalized = state.app.finalized();
+    let keys = finalized.keys.range((org, 0)..=(org, u32::MAX)).map(|(_, key)| **key).collect();
+    Ok(SortedJson(DelegatedKeys { org, height: finalized.height, keys }))
 }
 
 #[cfg(test)]

@@ -59,8 +59,13 @@ fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
     // Fresh sequence numbers, above the clock-based ones the devnet's seeding used.
     let base =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_micros() as u64;
-    let batch =
-        |org: OrgId, sequence: u64| Batch { chain_id, org, sequence, operations: vec![payment(70_001, 1)] };
+    let batch = |org: OrgId, sequence: u64| Batch {
+        chain_id,
+        org,
+        key: 0,
+        sequence,
+        operations: vec![payment(70_001, 1)],
+    };
     let batch = |org: OrgId, offset: u64| batch(org, base + offset);
     let post = |content_type: &str, body: &[u8]| {
         raw(&endpoint, "POST", "/v1/batches?wait=true&timeout_ms=5000", content_type, body)
@@ -70,7 +75,7 @@ fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
     assert_eq!(code(&post("application/json", b"{not json").1), "malformed");
     assert_eq!(code(&post("application/json", b"{\"junk\": 1}").1), "malformed");
     assert_eq!(code(&post("application/octet-stream", &[1, 2, 3]).1), "malformed");
-    let empty = Batch { chain_id, org: BANK, sequence: base + 1, operations: vec![] }.sign(&bank_key);
+    let empty = Batch { chain_id, org: BANK, key: 0, sequence: base + 1, operations: vec![] }.sign(&bank_key);
     assert_eq!(code(&post("application/octet-stream", &empty.encode()).1), "malformed");
     let (status, body) = post("application/json", &serde_json::to_vec(&empty).expect("json"));
     assert_eq!((status, code(&body)), (400, "malformed"));
@@ -98,15 +103,16 @@ fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
 
     // Unauthorised inside a valid batch: the merchant tries to debit the customer's wallet.
     let merchant =
-        Batch { chain_id, org: OrgId(2), sequence: base + 7, operations: vec![payment(70_002, 5)] }
+        Batch { chain_id, org: OrgId(2), key: 0, sequence: base + 7, operations: vec![payment(70_002, 5)] }
             .sign(&devnet.key(OrgId(2)));
     let (status, body) = post("application/octet-stream", &merchant.encode());
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["result"], "unauthorised");
     let wallet = get(&endpoint, &format!("/v1/accounts/{CUSTOMER_WALLET}")).expect("wallet");
     // Replayed: the same (organisation, sequence) with other content.
-    let replay = Batch { chain_id, org: OrgId(2), sequence: base + 7, operations: vec![payment(70_003, 5)] }
-        .sign(&devnet.key(OrgId(2)));
+    let replay =
+        Batch { chain_id, org: OrgId(2), key: 0, sequence: base + 7, operations: vec![payment(70_003, 5)] }
+            .sign(&devnet.key(OrgId(2)));
     let (status, body) = post("application/octet-stream", &replay.encode());
     assert_eq!((status, code(&body)), (409, "replayed"));
     // The very same batch again is idempotent: it answers with its final outcome.
@@ -125,8 +131,9 @@ fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
     assert_eq!(code(&post_list("application/json", b"[]").1), "malformed");
     let empty_json = serde_json::to_vec(&vec![empty.clone()]).expect("json");
     assert_eq!(code(&post_list("application/json", &empty_json).1), "malformed");
-    let good = Batch { chain_id, org: BANK, sequence: base + 20, operations: vec![payment(70_010, 1)] }
-        .sign(&bank_key);
+    let good =
+        Batch { chain_id, org: BANK, key: 0, sequence: base + 20, operations: vec![payment(70_010, 1)] }
+            .sign(&bank_key);
     let with_query = raw(
         &endpoint,
         "POST",
@@ -136,7 +143,7 @@ fn every_route_rejects_bad_input_clearly_and_changes_nothing() {
     );
     assert_eq!(code(&with_query.1), "bad_query");
     let forged_in_list =
-        Batch { chain_id, org: BANK, sequence: base + 21, operations: vec![payment(70_011, 1)] }
+        Batch { chain_id, org: BANK, key: 0, sequence: base + 21, operations: vec![payment(70_011, 1)] }
             .sign(&devnet.key(OrgId(2)));
     let list =
         BatchList(vec![good.clone(), forged_in_list, other_chain.clone(), replay.clone(), stranger.clone()]);

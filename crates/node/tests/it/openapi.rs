@@ -229,7 +229,7 @@ fn the_document_matches_what_the_validator_serves() {
     let base =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_micros() as u64;
     let batch = |sequence: u64, id: u128| {
-        Batch { chain_id, org: BANK, sequence: base + sequence, operations: vec![payment(id, 1)] }
+        Batch { chain_id, org: BANK, key: 0, sequence: base + sequence, operations: vec![payment(id, 1)] }
             .sign(&devnet.key(BANK))
     };
     let final_batch = batch(1, 80_001);
@@ -240,9 +240,10 @@ fn the_document_matches_what_the_validator_serves() {
     let digest = outcome["batch_digest"].as_str().expect("a digest").to_string();
     let height = outcome["height"].as_u64().expect("a height");
     let list = BatchList(vec![batch(2, 80_002), batch(1, 80_003)]).encode();
-    let forged = Batch { chain_id, org: OrgId(77), sequence: 1, operations: vec![payment(80_004, 1)] }
-        .sign(&devnet.key(BANK))
-        .encode();
+    let forged =
+        Batch { chain_id, org: OrgId(77), key: 0, sequence: 1, operations: vec![payment(80_004, 1)] }
+            .sign(&devnet.key(BANK))
+            .encode();
 
     type Case<'a> = (&'a str, &'a str, String, Option<(&'a str, Vec<u8>)>, u16);
     let cases: Vec<Case> = vec![

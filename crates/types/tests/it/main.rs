@@ -4,8 +4,9 @@
 use hansa_types::block::{operation_leaf, result_leaf};
 use hansa_types::{
     Account, AccountFlags, Amount, Batch, BatchList, Block, Decode, Encode, Genesis, Hash, Header,
-    LedgerSpec, NewAccount, NewTransfer, Operation, OrgId, OrganisationSpec, PendingStatus, ResultCode, Role,
-    SecretKey, SignedBatch, Transfer, TransferFlags, ValidatorSpec, merkle,
+    KeyAccounts, KeyPermissions, KeyRevocation, LedgerSpec, NewAccount, NewKey, NewTransfer, Operation,
+    OrgId, OrganisationSpec, PendingStatus, ResultCode, Role, SecretKey, SignedBatch, Transfer,
+    TransferFlags, ValidatorSpec, merkle,
 };
 
 fn genesis() -> Genesis {
@@ -50,6 +51,7 @@ fn batch() -> SignedBatch {
     Batch {
         chain_id: genesis().chain_id(),
         org: OrgId(1),
+        key: 0,
         sequence: 42,
         operations: vec![
             Operation::CreateAccount(NewAccount {
@@ -114,16 +116,59 @@ fn transfer_encoding() {
     assert_eq!(Operation::decode(&bytes), Ok(Operation::CreateTransfer(transfer())));
 }
 
+/// The batch's `key` (a u32, little-endian) sits right after the organisation; the vectors below
+/// were renewed when it was added (2026-12-06): the digest of these bytes without those four
+/// zero bytes is the earlier vector, bb881e6d…a8f8, and the signature was recomputed with
+/// Python's `cryptography` package (Ed25519 is deterministic).
+#[test]
+fn batch_names_its_key_after_the_organisation() {
+    let mut delegated = batch().batch;
+    delegated.key = 0x0a0b_0c0d;
+    let bytes = delegated.encode();
+    assert_eq!(&bytes[32..36], &1u32.to_le_bytes(), "the organisation");
+    assert_eq!(&bytes[36..40], &[0x0d, 0x0c, 0x0b, 0x0a], "the key");
+    assert_eq!(&bytes[40..48], &42u64.to_le_bytes(), "the sequence");
+}
+
+#[test]
+fn key_operations_encoding() {
+    let register = Operation::RegisterKey(NewKey {
+        id: 7,
+        public_key: SecretKey::from_seed([3; 32]).public_key(),
+        permissions: KeyPermissions(KeyPermissions::CREATE_TRANSFER | KeyPermissions::SPEND_LIMIT),
+        accounts: KeyAccounts::from_ids(&[2001]).expect("one account"),
+        ledger: 1,
+        spend_limit: Amount(50_000),
+        period_s: 86_400,
+        expires_at_ms: 1_700_000_000_000,
+    });
+    let bytes = register.encode();
+    // Tag, id, public key, permissions, four account ids, ledger, limit, period, expiry.
+    assert_eq!(bytes.len(), 1 + 4 + 32 + 2 + 4 * 16 + 4 + 16 + 4 + 8);
+    assert_eq!(
+        hansa_types::hash::hash(hansa_types::hash::domain::BATCH, &bytes).to_hex(),
+        KEY_REGISTRATION_VECTOR
+    );
+    assert_eq!(Operation::decode(&bytes), Ok(register));
+    let revoke = Operation::RevokeKey(KeyRevocation { id: 7 });
+    assert_eq!(hex::encode(revoke.encode()), "0307000000");
+    assert_eq!(Operation::decode(&revoke.encode()), Ok(revoke));
+}
+
+/// Computed independently from the layout in Python (struct, hashlib, `cryptography` for the
+/// public key of seed [3; 32]).
+const KEY_REGISTRATION_VECTOR: &str = "02ff67574dcdc0a5dd3d30d1823f4b3b1e1ac7dda5a411c6bec38cf4a133c38d";
+
 #[test]
 fn batch_digest_and_signature() {
     let signed = batch();
     assert_eq!(
         signed.batch.digest().to_hex(),
-        "bb881e6dbbd8401095b1deb37b06ddcdd1568ce9b2350ea0fd0a0543c7e9a8f8"
+        "2b260ed6a96c71743fbeef777e1f3e253c87bf0588e78450c0a7660f4a5ce503"
     );
     assert_eq!(
         hex::encode(signed.signature.0),
-        "0f0013f3e45f4605f993d9435f453c8416388a3aaf59f13bc9c7be83a2916d4f726c43f63d3e9c51cde52dc9c883837115bca3bb0096d6d3d88a178c70b31b02"
+        "b94ecf09be781799d98d48b5783e05b2f09092f6c93871ce533c04e91ec325c69b71cfd31a861187f8250f6e6934e5cfc650f14b7dd0aeaea0e80e3620b4f80d"
     );
     let key = SecretKey::from_seed([1; 32]).public_key();
     assert_eq!(signed.verify(&genesis().chain_id(), &key), Ok(()));
@@ -144,7 +189,7 @@ fn batch_list_encoding() {
     assert_eq!(BatchList::encode_slice(&list.0), bytes);
     assert_eq!(
         hansa_types::hash::hash(hansa_types::hash::domain::BATCH, &bytes).to_hex(),
-        "369d05f65b112095a5205ee24ec16696fbac2743fe99e405104cea56f80497b4"
+        "27d3a68abe6ee91f8c47b41d8bdb6f8498e4fe8405dcca0d235ecfd7db3eff3d"
     );
     assert_eq!(BatchList::decode(&bytes), Ok(list));
     assert!(BatchList::decode(&0u32.to_le_bytes()).is_err(), "an empty list is malformed");
@@ -177,13 +222,13 @@ fn block_digest_and_roots() {
     assert!(block.operations_match_header());
     assert_eq!(
         block.header.operations_root.to_hex(),
-        "fd9c9db5052e48e35df939a8cf51b5094e089726f8ad92eca8ecf0e6abf09d2c"
+        "bdc7e59bea200924fae3633dc4b093e782da0c471ea7df3e694de1ef63bac233"
     );
     assert_eq!(
         block.header.results_root.to_hex(),
         "79451df9915f13049f1f56c6b0eb71345f4e77313e7cf7f7f514c46ab08fe68e"
     );
-    assert_eq!(block.digest().to_hex(), "06b5f57696a521056dc115bae2715f7adbda4745243480e69224c3a9e902c134");
+    assert_eq!(block.digest().to_hex(), "cc1b1e0b6f918808e6ef6119d91035dd36c56b0d98f1c919c7f6f35ddd0c2003");
     let bytes = block.encode();
     assert_eq!(Block::decode(&bytes), Ok(block.clone()));
     let leaf =

@@ -25,10 +25,11 @@ mod transfers;
 pub use invariants::{InvariantViolation, LedgerDelta, check_block, within_limits};
 pub use records::{ExpiryBucket, ExpiryDirectory, FailedTransfer, Hold, Resolution};
 
+use super::Apply;
+use crate::NANOS_PER_MS;
 use crate::working::{Prefetched, Working};
-use crate::{Consortium, NANOS_PER_MS};
 use hansa_types::{
-    Account, NewTransfer, OrgId, PendingStatus, ResultCode, StateKey, Table, Transfer, TransferFlags,
+    Account, NewTransfer, PendingStatus, ResultCode, StateKey, Table, Transfer, TransferFlags,
 };
 
 pub const ACCOUNTS: Table = Table::current(0x0100, "ledger.accounts");
@@ -54,15 +55,6 @@ pub(crate) fn expiry_of(timestamp: u64, timeout_s: u32) -> Option<u64> {
         .checked_mul(NANOS_PER_S)
         .and_then(|span| timestamp.checked_add(span))
         .filter(|expiry| *expiry <= i64::MAX as u64)
-}
-
-/// The ledger module's context for one operation.
-pub(crate) struct Apply<'w, 'p> {
-    pub consortium: &'w Consortium,
-    pub state: &'w mut Working<'p>,
-    pub org: OrgId,
-    /// The operation's timestamp (ns): the block's time plus its index in the block.
-    pub timestamp: u64,
 }
 
 impl Apply<'_, '_> {
@@ -172,6 +164,7 @@ pub(crate) fn reads(
             false
         }
         hansa_types::Operation::CreateTransfer(transfer) => transfer_reads(transfer, timestamp, known, out),
+        _ => unreachable!("only ledger operations are dispatched here"),
     }
 }
 
@@ -180,6 +173,7 @@ pub(crate) fn apply(context: &mut Apply<'_, '_>, operation: &hansa_types::Operat
     match operation {
         hansa_types::Operation::CreateAccount(account) => context.create_account(account),
         hansa_types::Operation::CreateTransfer(transfer) => context.create_transfer(transfer),
+        _ => unreachable!("only ledger operations are dispatched here"),
     }
 }
 

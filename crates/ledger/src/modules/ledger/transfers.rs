@@ -11,7 +11,10 @@
 //! members cannot read):
 //! an organisation may debit only accounts it owns, close only accounts it owns, post only
 //! holds on accounts it owns, void holds on either side, and only a currency's issuer may
-//! credit its issuance account (redeem).
+//! credit its issuance account (redeem). A batch signed by a delegated key is held to that key's
+//! accounts, ledger and spending limit (see the keys module): the accounts and ledger right
+//! after the organisation's own authorisation, the limit last, counting the amount that moves
+//! (a hold counts when it is placed; its post or void counts nothing).
 
 use super::{Apply, HOLDS, Hold, RESOLUTIONS, Resolution, TRANSFERS, expiry, hold_status, put_account};
 use hansa_types::{
@@ -95,6 +98,9 @@ impl Apply<'_, '_> {
         if credit.flags.has(AccountFlags::ISSUANCE) && self.consortium.issuer(credit.ledger) != Some(org) {
             return ResultCode::RedemptionRequiresIssuer;
         }
+        if let Some(code) = self.key_refusal(debit.id, debit.ledger) {
+            return code;
+        }
         if debit.flags.has(AccountFlags::CLOSED) {
             return ResultCode::DebitAccountAlreadyClosed;
         }
@@ -150,7 +156,10 @@ impl Apply<'_, '_> {
             }
         }
 
-        // Every check passed: apply. The additions cannot overflow (checked above).
+        if let Err(code) = self.charge_key(amount) {
+            return code;
+        }
+        // Every check passed (the key's limit, checked last, counts the amount): apply. The additions cannot overflow (checked above).
         if pending {
             debit.debits_pending = add(debit.debits_pending, amount);
             credit.credits_pending = add(credit.credits_pending, amount);
@@ -253,6 +262,11 @@ impl Apply<'_, '_> {
         let authorised = if post { debit.owner == org } else { debit.owner == org || credit.owner == org };
         if !authorised {
             return ResultCode::Unauthorised;
+        }
+        // A delegated key resolves holds only on the accounts it may use (it spent when it held).
+        let own = if debit.owner == org { &debit } else { &credit };
+        if let Some(code) = self.key_refusal(own.id, own.ledger) {
+            return code;
         }
         match hold_status(self.state, &hold) {
             PendingStatus::Pending => {}
