@@ -1,7 +1,9 @@
 //! Deterministic cluster simulations with the real ledger executor ([`App`]) under seeded load.
 //!
 //! A seeded client submits signed batches (account creations, issuance, random transfers, some
-//! designed to fail with `exceeds_credits`, holds posted or voided later, linked pairs) round
+//! designed to fail with `exceeds_credits`, holds posted or voided later, linked pairs; half of
+//! the platform's and the merchant's batches signed by a delegated key, each numbering its own)
+//! round
 //! robin to the validators that are up, waits for finality on the validator it submitted to,
 //! and resubmits the same signed batch elsewhere when no answer came (a crashed validator's
 //! waiters never resolve). The checks are BRIEF.md's invariants:
@@ -22,7 +24,10 @@ use hansa_chain::sim::{self, Fault, LinkSpec, Scenario, SplitMix64};
 use hansa_ledger::Consortium;
 use hansa_ledger::testkit::{self, BANK, CNY, ISSUANCE, MERCHANT, PLATFORM, key, with_flags};
 use hansa_state::LogIndex;
-use hansa_types::{AccountFlags, Batch, Hash, Operation, OrgId, ResultCode, SignedBatch, TransferFlags};
+use hansa_types::{
+    AccountFlags, Batch, Hash, KeyPermissions, Operation, OrgId, ROOT_KEY, ResultCode, SignedBatch,
+    TransferFlags,
+};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +41,8 @@ const ACCOUNTS: u128 = 50;
 const SETUP_BATCH_OPERATIONS: usize = 10;
 /// An amount no account ever holds: a transfer of it fails with `exceeds_credits`.
 const AMOUNT_TOO_LARGE: u128 = 1_000_000_000;
+/// The number of the delegated key the platform and the merchant each register.
+const DELEGATED_KEY: u32 = 1;
 /// How long the client waits for finality before resubmitting a batch to another validator.
 const RETRY_AFTER: Duration = Duration::from_secs(3);
 
@@ -82,7 +89,8 @@ struct Seen {
 struct Client {
     rng: SplitMix64,
     chain_id: Hash,
-    sequences: BTreeMap<OrgId, u64>,
+    /// The next sequence number of each (organisation, key number).
+    sequences: BTreeMap<(OrgId, u32), u64>,
     next_id: u128,
     next_validator: usize,
     /// Transfer waves still to generate.
@@ -110,8 +118,13 @@ impl Client {
             in_flight: Vec::new(),
             seen: Arc::default(),
         };
-        // Wave 1: the issuance account and the limited accounts.
+        // Wave 1: the issuance account, the limited accounts, and a delegated key each for the
+        // platform and the merchant, which sign half of their transfer batches.
         let mut accounts = vec![client.batch(BANK, vec![account(ISSUANCE, AccountFlags::ISSUANCE)])];
+        for org in [PLATFORM, MERCHANT] {
+            let register = testkit::register_key(org, DELEGATED_KEY, KeyPermissions::CREATE_TRANSFER);
+            accounts.push(client.batch(org, vec![register]));
+        }
         let limited = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
         let ids: Vec<u128> = (1..=ACCOUNTS).collect();
         for chunk in ids.chunks(SETUP_BATCH_OPERATIONS) {
@@ -142,9 +155,18 @@ impl Client {
     }
 
     fn batch(&mut self, org: OrgId, operations: Vec<Operation>) -> SignedBatch {
-        let sequence = self.sequences.entry(org).or_insert(0);
+        self.batch_with(org, ROOT_KEY, operations)
+    }
+
+    /// A batch signed by key `key_id` of `org` (its genesis key, or [`DELEGATED_KEY`]).
+    fn batch_with(&mut self, org: OrgId, key_id: u32, operations: Vec<Operation>) -> SignedBatch {
+        let sequence = self.sequences.entry((org, key_id)).or_insert(0);
         *sequence += 1;
-        Batch { chain_id: self.chain_id, org, key: 0, sequence: *sequence, operations }.sign(&key(org))
+        let batch = Batch { chain_id: self.chain_id, org, key: key_id, sequence: *sequence, operations };
+        match key_id {
+            ROOT_KEY => batch.sign(&key(org)),
+            _ => batch.sign(&testkit::delegated_key(org, key_id)),
+        }
     }
 
     fn account_of(&mut self, org: OrgId) -> u128 {
@@ -201,7 +223,8 @@ impl Client {
                     _ => operations.push(transfer(id, debit, credit, self.rng.range(1, 500) as u128, 0)),
                 }
             }
-            batches.push(self.batch(org, operations));
+            let key_id = if index % 4 >= 2 { DELEGATED_KEY } else { ROOT_KEY };
+            batches.push(self.batch_with(org, key_id, operations));
         }
         batches
     }
@@ -482,7 +505,8 @@ fn assert_all_acknowledged(run: &LedgerRun, batches: usize) {
 
 /// Batches the client submits: 6 setup batches (issuance account, 5 of accounts) + 5 of funding.
 fn batches(transfer_waves: usize, batches_per_wave: usize) -> usize {
-    1 + 2 * (ACCOUNTS as usize).div_ceil(SETUP_BATCH_OPERATIONS) + transfer_waves * batches_per_wave
+    // The issuance account, two key registrations, account creations, funding, then the waves.
+    1 + 2 + 2 * (ACCOUNTS as usize).div_ceil(SETUP_BATCH_OPERATIONS) + transfer_waves * batches_per_wave
 }
 
 #[test]

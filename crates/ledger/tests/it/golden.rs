@@ -41,3 +41,39 @@ fn sequence_window() {
     assert_eq!(digest(&window.encode()), "d8fd09b7da0563ca594f05b9da6ef044d33472bff203c64576248a43473f72e9");
     assert_eq!(SequenceWindow::decode(&window.encode()), Ok(window));
 }
+
+/// A delegated key's record: its organisation, the registration as submitted, then registration
+/// and revocation times, the period and what it spent in it. Its state key puts the key number
+/// above the organisation, as the key's sequence window does.
+#[test]
+fn delegated_key_record_and_its_ids() {
+    use hansa_types::{Amount, DelegatedKey, KeyAccounts, KeyPermissions, NewKey, OrgId, PublicKey};
+    let key = DelegatedKey {
+        org: OrgId(2),
+        key: NewKey {
+            id: 7,
+            public_key: PublicKey([0xab; 32]),
+            permissions: KeyPermissions(KeyPermissions::CREATE_TRANSFER | KeyPermissions::READ),
+            accounts: KeyAccounts::from_ids(&[2_001, 2_002]).expect("two accounts"),
+            ledger: 1,
+            spend_limit: Amount(500),
+            period_s: 86_400,
+            expires_at_ms: 0,
+        },
+        registered_at: 11,
+        revoked_at: 0,
+        period: 3,
+        spent: Amount(40),
+    };
+    let bytes = key.encode();
+    assert_eq!(bytes.len(), 4 + (4 + 32 + 2 + 64 + 4 + 16 + 4 + 8) + 8 + 8 + 8 + 16);
+    assert_eq!(&bytes[..8], &[2, 0, 0, 0, 7, 0, 0, 0], "the organisation, then the key number");
+    assert_eq!(digest(&bytes), KEY_RECORD_VECTOR);
+    assert_eq!(DelegatedKey::decode(&bytes), Ok(key));
+    assert_eq!(hansa_ledger::signer_id(OrgId(2), 7), (7 << 32) | 2);
+    assert_eq!(hansa_ledger::sequence_key(OrgId(2), 0).id, 2, "a root key's window keeps id = organisation");
+    assert_eq!(hansa_ledger::signer_of((7 << 32) | 2), (OrgId(2), 7));
+}
+
+/// Computed independently from the layout in Python (struct, hashlib).
+const KEY_RECORD_VECTOR: &str = "43027c153caa803bce5cbf3a8695077cb5d4039109106f770b26a19eed8a9863";
