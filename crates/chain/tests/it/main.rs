@@ -6,5 +6,6 @@ mod certificates;
 mod crash;
 mod execution;
 mod ledger_simulation;
+mod seeds;
 mod simulation;
 mod socket;

@@ -1,0 +1,176 @@
+//! Many seeds of each real-ledger scenario, across the cores, each replayable by its number.
+//!
+//! `seed_sweep` runs `HANSA_SIM_SEEDS` seeds (default 50) from `HANSA_SIM_SEED` (default 1,000)
+//! of each family in `HANSA_SIM_FAMILY` (comma-separated; default all: `online`, `crash`,
+//! `partition`, `random`) on as many threads as the machine has cores, prints one summary line
+//! per family, and fails naming every failing (family, seed). A seed replays exactly, alone:
+//!
+//! ```text
+//! HANSA_SIM_FAMILY=crash HANSA_SIM_SEED=1234 HANSA_SIM_SEEDS=1 \
+//!     cargo test -p hansa-chain --test it seed_sweep -- --nocapture
+//! ```
+//!
+//! `scripts/sim-seeds.sh N` runs N seeds of every family in release mode. Every run checks the
+//! invariants of `ledger_simulation` (on every block every validator executes, every 100 ms of
+//! simulated time, and at the end), and that every batch the client submitted was acknowledged.
+
+use crate::ledger_simulation::{assert_all_acknowledged, batches, run_ledger};
+use hansa_chain::sim::{Fault, LinkSpec, Scenario, SplitMix64};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A scenario family: the scenario of a seed, with its client's waves and batches per wave.
+type Family = fn(u64) -> (Scenario, usize, usize);
+
+/// The scenario families, by name.
+const FAMILIES: &[(&str, Family)] =
+    &[("online", online), ("crash", crash), ("partition", partition), ("random", random)];
+
+/// Four validators, no faults, links of seeded latency.
+fn online(seed: u64) -> (Scenario, usize, usize) {
+    let mut rng = SplitMix64::new(seed);
+    let mut scenario = Scenario::new(seed, 4, 10);
+    scenario.link.latency = Duration::from_millis(rng.range(5, 60));
+    (scenario, 8, 4)
+}
+
+/// Four validators; a seeded one is cut off, then crashes and restarts from its storage.
+fn crash(seed: u64) -> (Scenario, usize, usize) {
+    let mut rng = SplitMix64::new(seed);
+    let mut scenario = Scenario::new(seed, 4, 10);
+    let victim = rng.range(0, 4) as usize;
+    let at = Duration::from_millis(rng.range(500, 4_000));
+    scenario.faults = vec![
+        Fault::Partition { group: vec![victim], at, duration: Duration::from_millis(rng.range(200, 1_500)) },
+        Fault::Crash {
+            validator: victim,
+            at: at + Duration::from_millis(rng.range(0, 1_000)),
+            down_for: Some(Duration::from_millis(rng.range(500, 5_000))),
+        },
+    ];
+    scenario.time_limit = Duration::from_secs(240);
+    (scenario, 10, 4)
+}
+
+/// Seven validators on lossy links; two of them are partitioned away for a while.
+fn partition(seed: u64) -> (Scenario, usize, usize) {
+    let mut rng = SplitMix64::new(seed);
+    let mut scenario = Scenario::new(seed, 7, 10);
+    scenario.link = LinkSpec {
+        latency: Duration::from_millis(rng.range(10, 60)),
+        jitter: Duration::from_millis(rng.range(0, 30)),
+        success_rate: 1.0 - rng.range(0, 8) as f64 / 100.0,
+    };
+    let first = rng.range(0, 7) as usize;
+    let second = (first + 1 + rng.range(0, 6) as usize) % 7;
+    scenario.faults = vec![Fault::Partition {
+        group: vec![first, second],
+        at: Duration::from_millis(rng.range(500, 4_000)),
+        duration: Duration::from_millis(rng.range(500, 5_000)),
+    }];
+    scenario.time_limit = Duration::from_secs(240);
+    (scenario, 8, 4)
+}
+
+/// A crash, a partition of a minority and a degraded network, all seeded.
+fn random(seed: u64) -> (Scenario, usize, usize) {
+    (crate::simulation::random_scenario(seed), 10, 4)
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|text| !text.is_empty())
+}
+
+/// Runs one seed of a family; `Err` holds what failed.
+fn run_one(family: &str, make: Family, seed: u64) -> Result<Duration, String> {
+    let (scenario, waves, per_wave) = make(seed);
+    std::panic::catch_unwind(|| {
+        let run = run_ledger(&format!("sweep {family}"), scenario, waves, per_wave);
+        assert_all_acknowledged(&run, batches(waves, per_wave));
+        run.outcome.elapsed
+    })
+    .map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+#[test]
+fn seed_sweep() {
+    let count: u64 = env("HANSA_SIM_SEEDS").and_then(|text| text.parse().ok()).unwrap_or(50);
+    let first: u64 = env("HANSA_SIM_SEED").and_then(|text| text.parse().ok()).unwrap_or(1_000);
+    let wanted = env("HANSA_SIM_FAMILY");
+    let families: Vec<_> = FAMILIES
+        .iter()
+        .filter(|(name, _)| {
+            wanted.as_deref().is_none_or(|wanted| wanted.split(',').any(|w| w.trim() == *name))
+        })
+        .collect();
+    let names: Vec<&str> = FAMILIES.iter().map(|(name, _)| *name).collect();
+    assert!(!families.is_empty(), "HANSA_SIM_FAMILY names none of {names:?}");
+    let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let mut failures = Vec::new();
+    for (family, make) in families {
+        let started = Instant::now();
+        let next = AtomicUsize::new(0);
+        let failed: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+        let simulated: Mutex<Duration> = Mutex::new(Duration::ZERO);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed) as u64;
+                        if index >= count {
+                            break;
+                        }
+                        let seed = first + index;
+                        match run_one(family, *make, seed) {
+                            Ok(elapsed) => *simulated.lock().expect("not poisoned") += elapsed,
+                            Err(error) => failed.lock().expect("not poisoned").push((seed, error)),
+                        }
+                    }
+                });
+            }
+        });
+        let mut failed = failed.into_inner().expect("not poisoned");
+        failed.sort();
+        println!(
+            "seed sweep: {family}: seeds {first}..{}, {} passed, {} failed{}, {:.0} s simulated, {:.1} s on {threads} threads",
+            first + count,
+            count as usize - failed.len(),
+            failed.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({:?})", failed.iter().map(|(seed, _)| seed).collect::<Vec<_>>())
+            },
+            simulated.into_inner().expect("not poisoned").as_secs_f64(),
+            started.elapsed().as_secs_f64(),
+        );
+        failures.extend(failed.into_iter().map(|(seed, error)| (family, seed, error)));
+    }
+    for (family, seed, error) in &failures {
+        eprintln!(
+            "seed sweep: {family} seed {seed} failed: {error}\n  replay: HANSA_SIM_FAMILY={family} \
+             HANSA_SIM_SEED={seed} HANSA_SIM_SEEDS=1 cargo test -p hansa-chain --test it seed_sweep -- --nocapture"
+        );
+    }
+    assert!(failures.is_empty(), "{} failing seeds (listed above)", failures.len());
+}
+
+/// A seed that fails is reported as failed, with what failed, and does not stop the others.
+#[test]
+fn a_failing_seed_is_reported_with_its_failure() {
+    fn unreachable_height(seed: u64) -> (Scenario, usize, usize) {
+        let mut scenario = Scenario::new(seed, 4, 100_000);
+        scenario.time_limit = Duration::from_secs(2);
+        (scenario, 1, 1)
+    }
+    let error = run_one("unreachable", unreachable_height, 7).expect_err("the target cannot be reached");
+    assert!(error.contains("(seed 7)") && error.contains("liveness"), "{error}");
+    assert!(run_one("online", online, 7).is_ok());
+}
