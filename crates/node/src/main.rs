@@ -204,7 +204,7 @@ enum KeysCommand {
         /// spend_limit (with --spend-limit and --ledger).
         #[arg(long, default_value = "")]
         permissions: String,
-        /// The accounts it may debit, at most 4 (default: any of your organisation's).
+        /// The accounts it may debit, at most 3 (default: any of your organisation's).
         #[arg(long, value_delimiter = ',')]
         accounts: Vec<u128>,
         /// The only ledger it may move money on (default: any).

@@ -143,8 +143,9 @@ fn key_operations_encoding() {
         expires_at_ms: 1_700_000_000_000,
     });
     let bytes = register.encode();
-    // Tag, id, public key, permissions, four account ids, ledger, limit, period, expiry.
-    assert_eq!(bytes.len(), 1 + 4 + 32 + 2 + 4 * 16 + 4 + 16 + 4 + 8);
+    // Tag, id, public key, permissions, three account ids, ledger, limit, period, expiry.
+    assert_eq!(bytes.len(), 1 + 4 + 32 + 2 + 3 * 16 + 4 + 16 + 4 + 8);
+    assert_eq!(std::mem::size_of::<Operation>(), 144, "a key registration is no larger than a transfer");
     assert_eq!(
         hansa_types::hash::hash(hansa_types::hash::domain::BATCH, &bytes).to_hex(),
         KEY_REGISTRATION_VECTOR
@@ -157,7 +158,7 @@ fn key_operations_encoding() {
 
 /// Computed independently from the layout in Python (struct, hashlib, `cryptography` for the
 /// public key of seed [3; 32]).
-const KEY_REGISTRATION_VECTOR: &str = "02ff67574dcdc0a5dd3d30d1823f4b3b1e1ac7dda5a411c6bec38cf4a133c38d";
+const KEY_REGISTRATION_VECTOR: &str = "66185666258fd31a38afe384fe4151c4a5d4e11c344ab472301dc8a34d77680f";
 
 #[test]
 fn batch_digest_and_signature() {
