@@ -635,7 +635,13 @@ pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String
             proof.verify()?;
             let org =
                 genesis.organisation(proof.org).context("the proof names an organisation not in genesis")?;
-            proof.verify_signer(&org.public_key)?;
+            proof.verify_signer(&org.public_key).with_context(|| {
+                format!(
+                    "not signed by the genesis key of {}; if one of its delegated keys signed the batch, \
+                     this proof cannot show it yet (the key is in the state, and the proof does not carry it)",
+                    proof.org
+                )
+            })?;
             let summary = format!(
                 "operation {} by {} in block {}: {}",
                 proof.operation.id(),

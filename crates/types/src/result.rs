@@ -136,6 +136,9 @@ result_codes! {
     KeyLedgerNotAllowed = 1009 => "key_ledger_not_allowed",
     /// The transfer would take the batch's delegated key over its limit for the period.
     KeySpendLimitExceeded = 1010 => "key_spend_limit_exceeded",
+    /// A spending limit or period was given without the `spend_limit` permission, which would
+    /// leave the key without the limit its registration names.
+    KeySpendLimitWithoutPermission = 1011 => "key_spend_limit_without_permission",
 }
 
 impl ResultCode {
@@ -217,6 +220,6 @@ mod tests {
         assert_eq!(ResultCode::IdAlreadyFailed as u32, 88);
         assert_eq!(ResultCode::IdAlreadyFailed as u32, 88);
         assert_eq!(ResultCode::KeySpendLimitExceeded as u32, 1010);
-        assert_eq!(ResultCode::ALL.len(), 76);
+        assert_eq!(ResultCode::ALL.len(), 77);
     }
 }

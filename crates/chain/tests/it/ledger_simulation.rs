@@ -122,8 +122,17 @@ impl Client {
         // platform and the merchant, which sign half of their transfer batches.
         let mut accounts = vec![client.batch(BANK, vec![account(ISSUANCE, AccountFlags::ISSUANCE)])];
         for org in [PLATFORM, MERCHANT] {
-            let register = testkit::register_key(org, DELEGATED_KEY, KeyPermissions::CREATE_TRANSFER);
-            accounts.push(client.batch(org, vec![register]));
+            // A limit far above what the waves move, per second: every transfer the key signs
+            // is counted (and checked against it on every block), and none is refused by it.
+            let permissions = KeyPermissions::CREATE_TRANSFER | KeyPermissions::SPEND_LIMIT;
+            let Operation::RegisterKey(mut register) = testkit::register_key(org, DELEGATED_KEY, permissions)
+            else {
+                unreachable!("register_key builds a registration")
+            };
+            register.ledger = CNY;
+            register.spend_limit = hansa_types::Amount(u128::from(u64::MAX));
+            register.period_s = 1;
+            accounts.push(client.batch(org, vec![Operation::RegisterKey(register)]));
         }
         let limited = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
         let ids: Vec<u128> = (1..=ACCOUNTS).collect();

@@ -82,6 +82,11 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|text| !text.is_empty())
 }
 
+/// A number from the environment, or `default`; a value that is not a number is an error.
+fn env_number(name: &str, default: u64) -> u64 {
+    env(name).map_or(default, |text| text.parse().unwrap_or_else(|_| panic!("{name}={text} is not a number")))
+}
+
 /// Runs one seed of a family; `Err` holds what failed.
 fn run_one(family: &str, make: Family, seed: u64) -> Result<Duration, String> {
     let (scenario, waves, per_wave) = make(seed);
@@ -101,17 +106,18 @@ fn run_one(family: &str, make: Family, seed: u64) -> Result<Duration, String> {
 
 #[test]
 fn seed_sweep() {
-    let count: u64 = env("HANSA_SIM_SEEDS").and_then(|text| text.parse().ok()).unwrap_or(50);
-    let first: u64 = env("HANSA_SIM_SEED").and_then(|text| text.parse().ok()).unwrap_or(1_000);
-    let wanted = env("HANSA_SIM_FAMILY");
-    let families: Vec<_> = FAMILIES
-        .iter()
-        .filter(|(name, _)| {
-            wanted.as_deref().is_none_or(|wanted| wanted.split(',').any(|w| w.trim() == *name))
-        })
-        .collect();
+    let count = env_number("HANSA_SIM_SEEDS", 50);
+    let first = env_number("HANSA_SIM_SEED", 1_000);
+    assert!(count > 0, "HANSA_SIM_SEEDS=0 runs nothing");
     let names: Vec<&str> = FAMILIES.iter().map(|(name, _)| *name).collect();
-    assert!(!families.is_empty(), "HANSA_SIM_FAMILY names none of {names:?}");
+    let wanted: Vec<String> = match env("HANSA_SIM_FAMILY") {
+        Some(list) => list.split(',').map(|name| name.trim().to_string()).collect(),
+        None => names.iter().map(|name| name.to_string()).collect(),
+    };
+    for name in &wanted {
+        assert!(names.contains(&name.as_str()), "HANSA_SIM_FAMILY: no family `{name}` (families: {names:?})");
+    }
+    let families: Vec<_> = FAMILIES.iter().filter(|(name, _)| wanted.iter().any(|w| w == name)).collect();
     let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let mut failures = Vec::new();
     for (family, make) in families {

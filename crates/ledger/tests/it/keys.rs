@@ -92,6 +92,11 @@ fn a_hold_counts_when_placed_and_its_post_counts_nothing() {
     let batch = harness.delegated_batch(PLATFORM, 1, 1, vec![hold, post]);
     assert_eq!(block(&mut harness, 1, vec![batch]), Ok(vec![ResultCode::Ok, ResultCode::Ok]));
     assert_eq!(harness.delegated(PLATFORM, 1).expect("registered").spent, Amount(80));
+    // A closing hold from its account that would close account 2, which it may not use.
+    let closing = with_flags(transfer(5, 1, 2, 1), TransferFlags::PENDING | TransferFlags::CLOSING_CREDIT);
+    let batch = harness.delegated_batch(PLATFORM, 1, 3, vec![closing]);
+    assert_eq!(block(&mut harness, 1, vec![batch]), Ok(vec![ResultCode::KeyAccountNotAllowed]));
+    assert!(!harness.account(2).expect("exists").flags.has(AccountFlags::CLOSED));
     // A hold on account 2 placed by the root key: the terminal may not post it.
     let other = with_flags(transfer(3, 2, 3, 10), TransferFlags::PENDING);
     assert_eq!(harness.one(PLATFORM, other), ResultCode::Ok);
@@ -243,6 +248,11 @@ fn bad_registrations_are_refused_and_change_nothing() {
             ResultCode::KeySpendLimitRequiresLedger,
         ),
         (NewKey { ledger: 77, ..base() }, ResultCode::LedgerNotFound),
+        (
+            NewKey { spend_limit: Amount(5), ledger: CNY, ..base() },
+            ResultCode::KeySpendLimitWithoutPermission,
+        ),
+        (NewKey { period_s: 60, ..base() }, ResultCode::KeySpendLimitWithoutPermission),
         (NewKey { expires_at_ms: harness.time_ms, ..base() }, ResultCode::KeyExpiryInThePast),
     ];
     let before = harness.state.records.clone();

@@ -83,7 +83,11 @@ impl Apply<'_, '_> {
         if new.public_key.prepare().is_none() || root == Some(new.public_key) {
             return ResultCode::KeyPublicKeyInvalid;
         }
-        if new.permissions.has(KeyPermissions::SPEND_LIMIT) && new.ledger == 0 {
+        let limited = new.permissions.has(KeyPermissions::SPEND_LIMIT);
+        if !limited && (new.spend_limit != Amount::ZERO || new.period_s != 0) {
+            return ResultCode::KeySpendLimitWithoutPermission;
+        }
+        if limited && new.ledger == 0 {
             return ResultCode::KeySpendLimitRequiresLedger;
         }
         if new.ledger != 0 && self.consortium.issuer(new.ledger).is_none() {

@@ -14,7 +14,9 @@
 //! credit its issuance account (redeem). A batch signed by a delegated key is held to that key's
 //! accounts, ledger and spending limit (see the keys module): the accounts and ledger right
 //! after the organisation's own authorisation, the limit last, counting the amount that moves
-//! (a hold counts when it is placed; its post or void counts nothing).
+//! (a hold counts when it is placed; its post or void counts nothing, also when another key of
+//! the organisation placed it: the money goes where that hold said). A closing transfer checks
+//! the key against the account it closes too.
 
 use super::{Apply, HOLDS, Hold, RESOLUTIONS, Resolution, TRANSFERS, expiry, hold_status, put_account};
 use hansa_types::{
@@ -99,6 +101,12 @@ impl Apply<'_, '_> {
             return ResultCode::RedemptionRequiresIssuer;
         }
         if let Some(code) = self.key_refusal(debit.id, debit.ledger) {
+            return code;
+        }
+        // Closing the credit account is acting on it: a delegated key must be allowed it too.
+        if flags.has(TransferFlags::CLOSING_CREDIT)
+            && let Some(code) = self.key_refusal(credit.id, credit.ledger)
+        {
             return code;
         }
         if debit.flags.has(AccountFlags::CLOSED) {
