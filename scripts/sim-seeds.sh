@@ -9,4 +9,4 @@ export HANSA_SIM_SEEDS="${1:-1000}"
 export HANSA_SIM_SEED="${2:-1000}"
 export HANSA_SIM_FAMILY="${3:-}"
 cargo test --release --locked -p hansa-chain --test it seed_sweep -- --nocapture 2>&1 \
-    | grep -E '^seed sweep|replay:|test result|panicked|simulation failed'
+    | grep --line-buffered -E '^seed sweep|replay:|test result|panicked|simulation failed'

@@ -100,9 +100,12 @@ pub trait Executor: Clone + Send + Sync + 'static {
     }
 
     /// A message another validator sent from its `next_gossip`. It is untrusted: the executor
-    /// checks everything in it. The default ignores it.
-    fn gossip_received(&self, message: &[u8]) {
+    /// checks everything in it. `Err` says why the message proves that its sender misbehaved
+    /// (no honest validator sends it, whatever its height): the node then blocks that peer.
+    /// The default ignores the message.
+    fn gossip_received(&self, message: &[u8]) -> Result<(), String> {
         let _ = message;
+        Ok(())
     }
 }
 

@@ -468,16 +468,22 @@ where
         }
     });
     let gossip_executor = executor.clone();
+    let mut gossip_blocker = blocker.clone();
     context.child("gossip_in").spawn(move |context| async move {
-        while let Ok((_, message)) = gossip_receiver.recv().await {
+        while let Ok((peer, message)) = gossip_receiver.recv().await {
             // Admission verifies signatures (milliseconds for a large list): off the async threads.
             let executor = gossip_executor.clone();
             let admit = context
                 .child("gossip_admit")
                 .shared(true)
                 .spawn(move |_| async move { executor.gossip_received(message.as_ref()) });
-            if admit.await.is_err() {
-                return;
+            match admit.await {
+                Ok(Ok(())) => {}
+                Ok(Err(misbehaviour)) => {
+                    warn!(?peer, %misbehaviour, "blocking a peer that forwarded what no honest validator sends");
+                    let _ = gossip_blocker.block(peer);
+                }
+                Err(_) => return,
             }
         }
     });

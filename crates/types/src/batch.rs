@@ -102,6 +102,27 @@ pub enum BatchError {
     KeyNotPermitted { org: OrgId, key: u32, operation: &'static str },
 }
 
+impl BatchError {
+    /// Whether a validator that forwards a batch with this error provably misbehaved: an
+    /// honest validator checks these before it forwards anything, and their answer never
+    /// changes (the chain, the members, their roles, a key's public key and permissions are
+    /// fixed). The others (a sequence already used, a key not yet seen, revoked or expired)
+    /// can differ between honest validators at different heights.
+    pub fn proves_misbehaviour(&self) -> bool {
+        match self {
+            BatchError::WrongChain { .. }
+            | BatchError::UnknownOrganisation(_)
+            | BatchError::BadSignature(_)
+            | BatchError::Unauthorised(_)
+            | BatchError::KeyNotPermitted { .. } => true,
+            BatchError::Replayed { .. }
+            | BatchError::UnknownKey { .. }
+            | BatchError::KeyRevoked { .. }
+            | BatchError::KeyExpired { .. } => false,
+        }
+    }
+}
+
 impl SignedBatch {
     /// Checks the chain id and the signature against `key`, the organisation's key.
     pub fn verify(&self, chain_id: &Hash, key: &PublicKey) -> Result<(), BatchError> {

@@ -4,7 +4,7 @@
 use super::{App, BatchOutcome, FinalityReceiver, SubmitError, Waiters, lock};
 use crate::mempool::MempoolError;
 use commonware_runtime::Spawner;
-use hansa_types::{Hash, SealedBatch, SignedBatch};
+use hansa_types::{BatchError, Hash, SealedBatch, SignedBatch};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -45,9 +45,19 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     }
 
     /// Admits batches another validator forwarded (see [`App::forward`]); they are not
-    /// forwarded again. Returns how many entered the mempool.
-    pub fn receive_forwarded(&self, batches: Vec<SealedBatch>) -> usize {
-        self.admit(batches).1.len()
+    /// forwarded again. Returns how many entered the mempool, or the first refusal that proves
+    /// the forwarder misbehaved ([`BatchError::proves_misbehaviour`]: an honest validator
+    /// never forwards such a batch); the valid batches are admitted either way.
+    pub fn receive_forwarded(&self, batches: Vec<SealedBatch>) -> Result<usize, BatchError> {
+        let (results, admitted) = self.admit(batches);
+        let proof = results.into_iter().find_map(|result| match result {
+            Err(SubmitError::Batch(error)) if error.proves_misbehaviour() => Some(error),
+            _ => None,
+        });
+        match proof {
+            Some(error) => Err(error),
+            None => Ok(admitted.len()),
+        }
     }
 
     /// Queues batches just admitted from clients for the other validators, so that whichever

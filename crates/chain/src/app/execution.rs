@@ -162,8 +162,13 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     pub(super) fn see(&self, block: &Block) {
         if block.height() > 0 {
             let mut seen = lock(&self.inner.seen);
-            seen.insert(block.digest(), block.clone());
+            let new = seen.insert(block.digest(), block.clone()).is_none();
             evict_lowest(&mut seen, self.inner.config.speculative_blocks_max, |entry| entry.height());
+            drop(seen);
+            if new {
+                // A block seen may complete the ancestry a waiting verification needs.
+                self.inner.progress.notify_waiters();
+            }
         }
     }
 
@@ -283,22 +288,29 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         if self.known(&digest).await.is_some() {
             return true;
         }
-        let _executing = Executing::start(self, digest);
-        // The parent's verification may still be running on another task: consensus treats
-        // `false` as "permanently invalid", so wait (bounded) for its state rather than reject
-        // a valid block. Simulations (no wall-clock waits) skip the wait.
-        let deadline =
-            std::time::Instant::now() + self.inner.config.empty_block_wait * super::PARENT_WAIT_FACTOR;
+        // Consensus treats `false` as "permanently invalid" (a validator that answers it for a
+        // block others certified can no longer vote to finalize that view), so a parent whose
+        // state is not known yet (its verification still running, or, after a restart or a
+        // partition, its ancestors not yet delivered here) is waited for, not refused: until
+        // its state is known, or finalization passes its height without it (a fork that was
+        // abandoned, which no later block makes valid). Consensus drops the wait if the view
+        // ends first.
         let parent_state = loop {
+            let progress = self.inner.progress.notified();
             if let Some(state) = self.state_after(parent).await {
                 break state;
             }
-            if std::time::Instant::now() >= deadline {
-                tracing::warn!(height = block.height(), "cannot verify: the parent's state is unknown");
+            if parent.height() <= self.finalized().height {
+                tracing::warn!(
+                    height = block.height(),
+                    "rejecting a block whose parent is on an abandoned fork"
+                );
                 return false;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            tracing::debug!(height = block.height(), "waiting for the parent's state");
+            progress.await;
         };
+        let _executing = Executing::start(self, digest);
         // Signatures: those of batches waiting in this mempool (same digest, same signature)
         // were verified on admission; the rest are verified here, all at once.
         let unverified: Vec<SealedBatch> = {
@@ -368,6 +380,8 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         let mut map = lock(&self.inner.speculative);
         map.insert(digest, Arc::new(speculative));
         evict_lowest(&mut map, self.inner.config.speculative_blocks_max, |entry| entry.block.height());
+        drop(map);
+        self.inner.progress.notify_waiters();
     }
 }
 

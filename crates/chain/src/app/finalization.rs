@@ -159,6 +159,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
 
         lock(&self.inner.speculative).retain(|_, entry| entry.block.height() > height);
         lock(&self.inner.seen).retain(|_, seen| seen.height() > height);
+        self.inner.progress.notify_waiters();
         let mut stale = Vec::new();
         let ledger = &self.inner.ledger;
         lock(&self.inner.mempool).retain(|batch| {

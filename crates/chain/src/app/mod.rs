@@ -50,9 +50,6 @@ pub const SPECULATIVE_BLOCKS_MAX: usize = 32;
 /// block: an idle chain then makes a few blocks a second instead of hundreds. Well under the
 /// consensus leader timeout (1 s).
 pub const EMPTY_BLOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
-/// How long `verify` waits for a parent's state, in multiples of the empty-block wait
-/// (300 ms × 10 = 3 s in production; zero in simulations, which make no wall-clock waits).
-pub const PARENT_WAIT_FACTOR: u32 = 10;
 /// Most clients waiting at once for their batch to finalize, by default.
 pub const WAITERS_MAX: usize = 65_536;
 /// Finalized events buffered for slow event-stream readers before they lag.
@@ -336,6 +333,9 @@ struct Inner<E: commonware_storage::Context + Spawner> {
     gossip: Mutex<Vec<SealedBatch>>,
     /// Signalled when `gossip` gets a batch.
     gossip_ready: tokio::sync::Notify,
+    /// Signalled when a block is seen or executed, or the finalized head moves: what a
+    /// verification waiting for its parent's state waits for.
+    progress: tokio::sync::Notify,
     /// Batches not forwarded because `gossip` was full.
     gossip_dropped: std::sync::atomic::AtomicU64,
     /// Blocks executed (proposals built, verifications, rebuilt ancestors, finalized blocks not
@@ -422,6 +422,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 events,
                 gossip: Mutex::new(Vec::new()),
                 gossip_ready: tokio::sync::Notify::new(),
+                progress: tokio::sync::Notify::new(),
                 gossip_dropped: std::sync::atomic::AtomicU64::new(0),
                 executions: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -619,13 +620,12 @@ impl<E: commonware_storage::Context + Spawner> Executor for App<E> {
         BatchList::encode_chunked(&self.next_forward().await, bytes_max)
     }
 
-    fn gossip_received(&self, message: &[u8]) {
-        match BatchList::decode(message) {
-            Ok(list) => {
-                let batches = list.0.into_iter().map(SignedBatch::seal).collect();
-                self.receive_forwarded(batches);
-            }
-            Err(error) => tracing::warn!(%error, "a peer forwarded an undecodable batch list"),
-        }
+    fn gossip_received(&self, message: &[u8]) -> Result<(), String> {
+        let list =
+            BatchList::decode(message).map_err(|error| format!("an undecodable batch list: {error}"))?;
+        let batches = list.0.into_iter().map(SignedBatch::seal).collect();
+        self.receive_forwarded(batches)
+            .map(|_| ())
+            .map_err(|error| format!("a batch no honest validator forwards: {error}"))
     }
 }

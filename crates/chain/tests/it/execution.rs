@@ -111,3 +111,66 @@ fn a_block_being_verified_is_not_executed_again_for_a_proposal_or_its_finalizati
     assert!(overlapped[0] > 0, "no proposal started while block 3 was executing");
     assert!(overlapped[1] > 0, "no finalization started while block 3 was executing");
 }
+
+/// A verification whose parent's state is not known yet (a restarted or partitioned validator
+/// that has not been delivered the ancestors) waits for it instead of refusing the block, which
+/// consensus would take as final (seed 4835 of the `random` family: two validators refused a
+/// block the other two had certified, and the view could neither finalize nor be skipped). A
+/// block whose parent lies on a fork that finalization abandoned is still refused.
+#[test]
+fn a_verification_waits_for_its_parents_state_and_refuses_an_abandoned_fork() {
+    use commonware_runtime::{Clock as _, deterministic};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    async fn open(context: deterministic::Context, name: &str) -> App<deterministic::Context> {
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        App::open(context, testkit::consortium(), index, log_index, AppConfig::simulation(name))
+            .await
+            .expect("the app opens")
+    }
+    deterministic::Runner::default().start(|context| async move {
+        let proposer = open(context.child("proposer"), "proposer").await;
+        let verifier = open(context.child("verifier"), "verifier").await;
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut parent = proposer.genesis_block();
+        for (offset, batches) in workload().into_iter().take(2).enumerate() {
+            assert!(proposer.submit_many(batches).iter().all(Result::is_ok), "admitted");
+            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
+            let block = proposer.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
+            parent = block.clone();
+            blocks.push(block);
+        }
+        let timestamp = testkit::GENESIS_TIME_MS + 30;
+        let block = proposer.propose(parent.clone(), timestamp, Vec::new()).await.expect("an empty proposal");
+        blocks.push(block);
+        // Another child of genesis, and a child of it: a fork that finalizing block 1 abandons.
+        let fork = proposer.propose(proposer.genesis_block(), testkit::GENESIS_TIME_MS + 5, Vec::new()).await;
+        let fork = fork.expect("a proposal");
+        let fork_child = proposer.propose(fork.clone(), testkit::GENESIS_TIME_MS + 6, Vec::new()).await;
+        let fork_child = fork_child.expect("a proposal");
+        assert_ne!(fork.digest(), blocks[0].digest());
+
+        // The verifier has seen neither block 1 nor block 2: block 3's verification waits.
+        let done = Arc::new(AtomicBool::new(false));
+        let verifying = {
+            let (verifier, parent, block, done) =
+                (verifier.clone(), blocks[1].clone(), blocks[2].clone(), done.clone());
+            context.child("verifying").spawn(move |_| async move {
+                let valid = verifier.verify(parent, block).await;
+                done.store(true, Ordering::SeqCst);
+                valid
+            })
+        };
+        context.sleep(Duration::from_secs(5)).await;
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "the verification gave up on a parent whose state is not known yet"
+        );
+        Executor::finalized(&verifier, blocks[0].clone(), Vec::new()).await;
+        assert!(verifying.await.expect("the verification ends"), "block 3 verifies once block 1 is final");
+        assert!(!verifier.verify(fork, fork_child).await, "a child of an abandoned fork is refused");
+    });
+}

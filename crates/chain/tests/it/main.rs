@@ -2,6 +2,7 @@
 //! application at any point of finalization, one execution per block, certificates, and a
 //! real-socket smoke test.
 
+mod byzantine;
 mod certificates;
 mod crash;
 mod execution;

@@ -2,7 +2,7 @@
 //!
 //! `seed_sweep` runs `HANSA_SIM_SEEDS` seeds (default 50) from `HANSA_SIM_SEED` (default 1,000)
 //! of each family in `HANSA_SIM_FAMILY` (comma-separated; default all: `online`, `crash`,
-//! `partition`, `random`) on as many threads as the machine has cores, prints one summary line
+//! `partition`, `random`, `byzantine`) on as many threads as the machine has cores, prints one summary line
 //! per family, and fails naming every failing (family, seed). A seed replays exactly, alone:
 //!
 //! ```text
@@ -10,12 +10,17 @@
 //!     cargo test -p hansa-chain --test it seed_sweep -- --nocapture
 //! ```
 //!
+//! `RUST_LOG` (a `tracing` filter, such as `info`) logs what the validators do.
+//! `HANSA_SIM_THREADS` sets the threads (default: the cores), `HANSA_SIM_PROGRESS` a progress
+//! line every so many seeds (default: every tenth of a run of 1,000 seeds or more). A failing
+//! seed is printed as soon as it fails, and again with its replay command at the end.
+//!
 //! `scripts/sim-seeds.sh N` runs N seeds of every family in release mode. Every run checks the
 //! invariants of `ledger_simulation` (on every block every validator executes, every 100 ms of
 //! simulated time, and at the end), and that every batch the client submitted was acknowledged.
 
 use crate::ledger_simulation::{assert_all_acknowledged, batches, run_ledger};
-use hansa_chain::sim::{Fault, LinkSpec, Scenario, SplitMix64};
+use hansa_chain::sim::{Byzantine, Fault, LinkSpec, Scenario, SplitMix64};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -24,8 +29,13 @@ use std::time::{Duration, Instant};
 type Family = fn(u64) -> (Scenario, usize, usize);
 
 /// The scenario families, by name.
-const FAMILIES: &[(&str, Family)] =
-    &[("online", online), ("crash", crash), ("partition", partition), ("random", random)];
+const FAMILIES: &[(&str, Family)] = &[
+    ("online", online),
+    ("crash", crash),
+    ("partition", partition),
+    ("random", random),
+    ("byzantine", byzantine),
+];
 
 /// Four validators, no faults, links of seeded latency.
 fn online(seed: u64) -> (Scenario, usize, usize) {
@@ -73,6 +83,25 @@ fn partition(seed: u64) -> (Scenario, usize, usize) {
     (scenario, 8, 4)
 }
 
+/// Four or seven validators, f of them Byzantine (each of a seeded kind, at a seeded index),
+/// on links of seeded latency, jitter and loss.
+fn byzantine(seed: u64) -> (Scenario, usize, usize) {
+    let mut rng = SplitMix64::new(seed);
+    let validators = if rng.range(0, 2) == 0 { 4 } else { 7 };
+    let mut scenario = Scenario::new(seed, validators, 10);
+    scenario.link = LinkSpec {
+        latency: Duration::from_millis(rng.range(5, 60)),
+        jitter: Duration::from_millis(rng.range(0, 20)),
+        success_rate: 1.0 - rng.range(0, 5) as f64 / 100.0,
+    };
+    while scenario.byzantine.len() < (validators - 1) / 3 {
+        let kind = Byzantine::ALL[rng.range(0, Byzantine::ALL.len() as u64) as usize];
+        scenario.byzantine.insert(rng.range(0, validators as u64) as usize, kind);
+    }
+    scenario.time_limit = Duration::from_secs(240);
+    (scenario, 8, 4)
+}
+
 /// A crash, a partition of a minority and a degraded network, all seeded.
 fn random(seed: u64) -> (Scenario, usize, usize) {
     (crate::simulation::random_scenario(seed), 10, 4)
@@ -106,6 +135,13 @@ fn run_one(family: &str, make: Family, seed: u64) -> Result<Duration, String> {
 
 #[test]
 fn seed_sweep() {
+    // `RUST_LOG=info` (or any filter) logs what the validators do, to read a replayed seed.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     let count = env_number("HANSA_SIM_SEEDS", 50);
     let first = env_number("HANSA_SIM_SEED", 1_000);
     assert!(count > 0, "HANSA_SIM_SEEDS=0 runs nothing");
@@ -118,11 +154,15 @@ fn seed_sweep() {
         assert!(names.contains(&name.as_str()), "HANSA_SIM_FAMILY: no family `{name}` (families: {names:?})");
     }
     let families: Vec<_> = FAMILIES.iter().filter(|(name, _)| wanted.iter().any(|w| w == name)).collect();
-    let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get()) as u64;
+    let threads = env_number("HANSA_SIM_THREADS", cores).max(1) as usize;
+    // A progress line every `progress` seeds (0: none); by default about every 10% of a long run.
+    let progress = env_number("HANSA_SIM_PROGRESS", if count >= 1_000 { count / 10 } else { 0 });
     let mut failures = Vec::new();
     for (family, make) in families {
         let started = Instant::now();
         let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
         let failed: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
         let simulated: Mutex<Duration> = Mutex::new(Duration::ZERO);
         std::thread::scope(|scope| {
@@ -136,7 +176,19 @@ fn seed_sweep() {
                         let seed = first + index;
                         match run_one(family, *make, seed) {
                             Ok(elapsed) => *simulated.lock().expect("not poisoned") += elapsed,
-                            Err(error) => failed.lock().expect("not poisoned").push((seed, error)),
+                            Err(error) => {
+                                // Told at once, so a long sweep that is stopped still names it.
+                                eprintln!("seed sweep: {family} seed {seed} FAILED: {error}");
+                                failed.lock().expect("not poisoned").push((seed, error));
+                            }
+                        }
+                        let done = done.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+                        if progress > 0 && done.is_multiple_of(progress) {
+                            eprintln!(
+                                "seed sweep: {family}: {done} of {count} seeds run, {} failed, {:.0} s",
+                                failed.lock().expect("not poisoned").len(),
+                                started.elapsed().as_secs_f64()
+                            );
                         }
                     }
                 });

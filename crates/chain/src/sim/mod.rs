@@ -13,10 +13,15 @@
 //!   instance received heights in order without gaps, and every certificate verifies with
 //!   [`crate::verify_finalization`] for exactly the delivered block;
 //! - the caller's invariant over the current executors;
-//! - no validator blocked a peer (nobody here is Byzantine);
+//! - no validator blocked a peer, unless the peer is Byzantine ([`Scenario::byzantine`]);
 //!
 //! and, once every fault has healed, liveness: every validator that is up reaches
 //! `target_height` before `time_limit`. A failure panics with the seed, so it can be replayed.
+//!
+//! Byzantine validators ([`byzantine`]) are left out of every check but one: at the end, every
+//! honest validator that is up must have blocked each one whose misbehaviour is provable. The
+//! checks above then hold over the honest validators only, and no honest validator may deliver
+//! a block that a lying proposer built.
 //!
 //! [`run_with_client`] adds a client that the harness steps before every check (on the
 //! simulated clock), to drive load through the executors; the real ledger and storage
@@ -43,6 +48,9 @@ use std::{
     time::Duration,
 };
 use tracing::info;
+
+pub mod byzantine;
+pub use byzantine::Byzantine;
 
 /// The chain id of simulated clusters unless a scenario sets another.
 pub const SIM_CHAIN_ID: Hash = Hash([0x5a; 32]);
@@ -132,6 +140,16 @@ pub struct Scenario {
     pub check_every: Duration,
     /// Validator settings.
     pub tuning: Tuning,
+    /// Byzantine validators, by index, and how each misbehaves (at most f of 3f+1 for the
+    /// checks to hold).
+    pub byzantine: BTreeMap<usize, Byzantine>,
+}
+
+impl Scenario {
+    /// Whether validator `index` is honest.
+    pub fn honest(&self, index: usize) -> bool {
+        !self.byzantine.contains_key(&index)
+    }
 }
 
 impl Scenario {
@@ -147,6 +165,7 @@ impl Scenario {
             time_limit: Duration::from_secs(120),
             check_every: Duration::from_secs(1),
             tuning: Tuning::simulation(),
+            byzantine: BTreeMap::new(),
         }
     }
 }
@@ -166,6 +185,11 @@ pub struct Outcome {
     pub auditor_state: String,
     /// Simulated time the run took.
     pub elapsed: Duration,
+    /// Who blocked whom, by validator index (blocker, blocked), at the end.
+    pub blocked: BTreeSet<(usize, usize)>,
+    /// How many blocks lying Hansa validators proposed (none was delivered), and how many
+    /// messages they forged or flooded.
+    pub lies: (usize, usize),
 }
 
 impl Outcome {
@@ -242,8 +266,8 @@ impl<X: Executor> Executor for Recording<X> {
         self.inner.next_gossip(bytes_max)
     }
 
-    fn gossip_received(&self, message: &[u8]) {
-        self.inner.gossip_received(message);
+    fn gossip_received(&self, message: &[u8]) -> Result<(), String> {
+        self.inner.gossip_received(message)
     }
 
     async fn finalized(&self, block: Block, certificate: Vec<u8>) {
@@ -316,6 +340,8 @@ struct Cluster<X, F> {
     factory: F,
     journal: Arc<Mutex<Journal>>,
     hansa_keys: Vec<PublicKey>,
+    /// What the liars did.
+    lies: Arc<Mutex<byzantine::Lies>>,
 }
 
 impl<X, F, Fut> Cluster<X, F>
@@ -369,25 +395,38 @@ where
             journal: self.journal.clone(),
         };
         let status = Arc::new(Status::default());
-        let config = NodeConfig {
-            chain_id: self.scenario.chain_id,
-            signer: key,
-            participants: participants(&self.hansa_keys).expect("simulated keys are valid and distinct"),
-            partition_prefix: format!("validator{index}"),
-            tuning: self.scenario.tuning.clone(),
+        let participants = participants(&self.hansa_keys).expect("simulated keys are valid and distinct");
+        let context = self.context.child("validator").with_attribute("index", index);
+        let handle = match self.scenario.byzantine.get(&index).copied() {
+            Some(kind) if kind.engine() => {
+                let chain_id = self.scenario.chain_id;
+                context.spawn(move |context| async move {
+                    byzantine::start_engine(kind, context, &chain_id, participants, key, channels);
+                    futures::future::pending::<()>().await;
+                })
+            }
+            byzantine => {
+                let config = NodeConfig {
+                    chain_id: self.scenario.chain_id,
+                    signer: key,
+                    participants,
+                    partition_prefix: format!("validator{index}"),
+                    tuning: self.scenario.tuning.clone(),
+                };
+                let blocker = self.oracle.control(public_key);
+                let peers = self.oracle.manager();
+                let node_status = status.clone();
+                match byzantine {
+                    None => {
+                        spawn_node(context, config, executor.clone(), channels, blocker, peers, node_status)
+                    }
+                    Some(kind) => {
+                        let lying = byzantine::Lying::new(executor.clone(), kind, self.lies.clone());
+                        spawn_node(context, config, lying, channels, blocker, peers, node_status)
+                    }
+                }
+            }
         };
-        let blocker = self.oracle.control(public_key);
-        let peers = self.oracle.manager();
-        let node_executor = executor.clone();
-        let node_status = status.clone();
-        let handle =
-            self.context.child("validator").with_attribute("index", index).spawn(move |context| async move {
-                node::start(context, config, node_executor, channels, blocker, peers, node_status)
-                    .await
-                    .expect("simulated validator starts");
-                // The node's tasks are children of this one: keep it alive until aborted.
-                futures::future::pending::<()>().await;
-            });
         let member = &mut self.members[index];
         member.handle = Some(handle);
         member.status = status;
@@ -427,10 +466,20 @@ where
         if let Some(violation) = journal.violations.first() {
             return Err(violation.clone());
         }
-        // Agreement at every height.
+        // Agreement at every height, and no lie delivered (honest validators only).
+        let guard = lock(&self.lies);
+        let lies = &guard.blocks;
         let mut by_height: BTreeMap<u64, (usize, Hash)> = BTreeMap::new();
         for (validator, delivered) in journal.delivered.iter().enumerate() {
+            if !self.scenario.honest(validator) {
+                continue;
+            }
             for (height, (digest, _)) in delivered {
+                if lies.contains(digest) {
+                    return Err(format!(
+                        "validator {validator} delivered block {digest} at height {height}, built by a lying proposer"
+                    ));
+                }
                 match by_height.get(height) {
                     Some((other, known)) if known != digest => {
                         return Err(format!(
@@ -444,8 +493,9 @@ where
                 }
             }
         }
+        drop(guard);
         // Certificates verify for exactly the delivered block, and for no other.
-        for validator in 0..journal.delivered.len() {
+        for validator in (0..journal.delivered.len()).filter(|index| self.scenario.honest(*index)) {
             let from = journal.verified_up_to[validator];
             let mut checked = from;
             for (height, (digest, certificate)) in journal.delivered[validator].range(from + 1..) {
@@ -474,12 +524,61 @@ where
         let executors: Vec<X> = self.members.iter().map(|member| member.executor.inner.clone()).collect();
         invariant(&executors)?;
 
-        let blocked = self.oracle.blocked().await.map_err(|error| format!("oracle: {error:?}"))?;
-        if !blocked.is_empty() {
-            return Err(format!("peers were blocked: {blocked:?}"));
+        let blocked = self.blocked().await?;
+        if let Some((by, peer)) = blocked.iter().find(|(_, peer)| self.scenario.honest(*peer)) {
+            return Err(format!("validator {by} blocked validator {peer}, which is honest"));
         }
         Ok(())
     }
+
+    /// Who blocked whom, by index.
+    async fn blocked(&self) -> Result<BTreeSet<(usize, usize)>, String> {
+        let keys: Vec<ConsensusKey> = (0..self.members.len()).map(|index| self.key(index)).collect();
+        let index = |key: &ConsensusKey| keys.iter().position(|known| known == key).expect("a member's key");
+        let blocked = self.oracle.blocked().await.map_err(|error| format!("oracle: {error:?}"))?;
+        Ok(blocked.iter().map(|(by, peer)| (index(by), index(peer))).collect())
+    }
+
+    /// Every honest validator that is up has blocked every Byzantine one whose misbehaviour
+    /// is provable.
+    async fn check_provable_blocked(&self) -> Result<(), String> {
+        let blocked = self.blocked().await?;
+        for (&peer, kind) in self.scenario.byzantine.iter().filter(|(_, kind)| kind.provable()) {
+            for by in (0..self.members.len()).filter(|index| self.scenario.honest(*index)) {
+                if self.members[by].handle.is_some() && !blocked.contains(&(by, peer)) {
+                    return Err(format!(
+                        "validator {by} did not block validator {peer}, whose misbehaviour ({kind:?}) is provable"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Spawns a validator's node as a child of `context`; it runs until the returned handle is
+/// aborted.
+fn spawn_node<Y, S, R>(
+    context: deterministic::Context,
+    config: NodeConfig,
+    executor: Y,
+    channels: Channels<S, R>,
+    blocker: simulated::Control<ConsensusKey, deterministic::Context>,
+    peers: simulated::Manager<ConsensusKey, deterministic::Context>,
+    status: Arc<Status>,
+) -> Handle<()>
+where
+    Y: Executor,
+    S: commonware_p2p::Sender<PublicKey = ConsensusKey>,
+    R: commonware_p2p::Receiver<PublicKey = ConsensusKey>,
+{
+    context.spawn(move |context| async move {
+        node::start(context, config, executor, channels, blocker, peers, status)
+            .await
+            .expect("simulated validator starts");
+        // The node's tasks are children of this one: keep it alive until aborted.
+        futures::future::pending::<()>().await;
+    })
 }
 
 /// An event of the fault timeline.
@@ -612,6 +711,9 @@ where
         .await;
         network.start();
 
+        for (&index, kind) in &scenario.byzantine {
+            assert!(index < count, "Byzantine validator {index} ({kind:?}) is not one of the {count}");
+        }
         let journal = Arc::new(Mutex::new(Journal {
             delivered: vec![BTreeMap::new(); count],
             verified_up_to: vec![0; count],
@@ -642,6 +744,7 @@ where
             factory,
             journal,
             hansa_keys,
+            lies: Arc::default(),
         };
 
         let mut link = scenario.link;
@@ -699,15 +802,19 @@ where
 
             let executors: Vec<X> =
                 cluster.members.iter().map(|member| member.executor.inner.clone()).collect();
-            let running: Vec<bool> = cluster.members.iter().map(|member| member.handle.is_some()).collect();
+            // The client uses honest validators only.
+            let running: Vec<bool> = (0..count)
+                .map(|index| cluster.members[index].handle.is_some() && scenario.honest(index))
+                .collect();
             let client_done = client(elapsed, &executors, &running);
             drop(executors);
 
             cluster.check(&invariant).await?;
 
             let healed = elapsed >= last_event && events.peek().is_none();
-            let up: Vec<usize> =
-                (0..count).filter(|index| cluster.members[*index].handle.is_some()).collect();
+            let up: Vec<usize> = (0..count)
+                .filter(|index| cluster.members[*index].handle.is_some() && scenario.honest(*index))
+                .collect();
             let lowest = up.iter().map(|index| cluster.members[*index].status.delivered()).min();
             if healed && client_done && lowest.is_some_and(|height| height >= scenario.target_height) {
                 break;
@@ -723,6 +830,12 @@ where
             context.sleep(scenario.check_every).await;
         }
 
+        cluster.check_provable_blocked().await?;
+        let blocked = cluster.blocked().await?;
+        let lies = {
+            let lies = lock(&cluster.lies);
+            (lies.blocks.len(), lies.messages)
+        };
         let elapsed = context.current().duration_since(started).unwrap_or_default();
         let journal = lock(&cluster.journal);
         let finalized = journal
@@ -757,6 +870,8 @@ where
             linked_certificates,
             auditor_state: context.auditor().state(),
             elapsed,
+            blocked,
+            lies,
         })
     })
 }

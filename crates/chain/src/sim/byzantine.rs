@@ -1,0 +1,324 @@
+//! Byzantine validators for the simulator.
+//!
+//! Two sorts. Commonware's own misbehaving simplex actors ([`Byzantine::engine`]) replace a
+//! validator's consensus engine on the vote channel: the validator signs what the actor decides
+//! with its real key and runs nothing else (its other channels are drained). Hansa's own run a
+//! full validator whose executor lies ([`Lying`]): its proposals break the ledger's rules, or it
+//! forwards batches no honest validator forwards, or floods its peers with copies of what it
+//! hears.
+//!
+//! What the harness then checks, over the honest validators only: they never deliver two
+//! blocks at one height nor any block a liar built, their state roots agree, they keep
+//! finalizing, they block only Byzantine peers, and every honest validator that is up blocks a
+//! peer whose misbehaviour is provable ([`Byzantine::provable`]).
+
+use crate::{
+    Executor,
+    block::{ConsensusKey, EPOCH},
+    certificate::{Scheme, namespace},
+    node::Channels,
+};
+use commonware_consensus::{
+    simplex::{
+        elector::RoundRobin,
+        mocks::{conflicter, equivocator, impersonator, nuller, nullify_only, outdated, relay::Relay},
+    },
+    types::ViewDelta,
+};
+use commonware_cryptography::{Sha256, ed25519};
+use commonware_p2p::{Receiver, Sender};
+use commonware_runtime::{Spawner as _, Supervisor as _, deterministic};
+use commonware_utils::ordered::Set;
+use hansa_types::{BatchList, Block, Decode as _, Encode as _, Hash, SealedBatch, SignedBatch};
+use std::{
+    collections::{BTreeSet, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+/// How a Byzantine validator misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Byzantine {
+    /// Commonware's `conflicter`: for every proposal it hears, votes for it and for a random
+    /// digest in the same view (to notarize and to finalize).
+    Conflicter,
+    /// Commonware's `equivocator`: when it leads, proposes two different payloads, one to a
+    /// single victim and one to the others.
+    Equivocator,
+    /// Commonware's `impersonator`: votes under another validator's index.
+    Impersonator,
+    /// Commonware's `nuller`: votes both to skip a view and to finalize its proposal.
+    Nuller,
+    /// Commonware's `nullify_only`: only ever votes to skip views.
+    NullifyOnly,
+    /// Commonware's `outdated`: repeats its votes of views long past.
+    Outdated,
+    /// A full validator whose proposals claim a wrong state root.
+    WrongStateRoot,
+    /// A full validator whose proposals carry a batch with a forged signature.
+    ForgedBatch,
+    /// A full validator whose proposals repeat a batch that is already final.
+    ReplayedBatch,
+    /// A full validator that forwards, with forged signatures, the batches other validators
+    /// forward to it.
+    Forger,
+    /// A full validator that forwards every batch list it hears back to everyone, many times
+    /// over: noise that proves nothing (duplicates), which must cost its peers bounded memory.
+    Flooder,
+}
+
+/// How many copies of each batch list it hears a [`Byzantine::Flooder`] sends back.
+const FLOOD_COPIES: usize = 32;
+/// The most batch lists a liar keeps to echo or replay.
+const KEPT_MAX: usize = 64;
+
+impl Byzantine {
+    /// Every kind, in declaration order.
+    pub const ALL: [Byzantine; 11] = [
+        Byzantine::Conflicter,
+        Byzantine::Equivocator,
+        Byzantine::Impersonator,
+        Byzantine::Nuller,
+        Byzantine::NullifyOnly,
+        Byzantine::Outdated,
+        Byzantine::WrongStateRoot,
+        Byzantine::ForgedBatch,
+        Byzantine::ReplayedBatch,
+        Byzantine::Forger,
+        Byzantine::Flooder,
+    ];
+
+    /// Whether honest validators can prove the misbehaviour from what they receive, and so
+    /// must block the validator: conflicting votes signed by one key, a vote whose signature is
+    /// not its claimed signer's, a forwarded batch that no honest validator forwards.
+    pub fn provable(self) -> bool {
+        matches!(
+            self,
+            Byzantine::Conflicter | Byzantine::Impersonator | Byzantine::Nuller | Byzantine::Forger
+        )
+    }
+
+    /// Whether one of Commonware's actors replaces the validator's consensus (its ledger and
+    /// everything else do not run).
+    pub fn engine(self) -> bool {
+        matches!(
+            self,
+            Byzantine::Conflicter
+                | Byzantine::Equivocator
+                | Byzantine::Impersonator
+                | Byzantine::Nuller
+                | Byzantine::NullifyOnly
+                | Byzantine::Outdated
+        )
+    }
+}
+
+/// Starts Commonware's actor for `kind` as children of `context`, on the validator's channels,
+/// signing with `key`; the channels the actor does not use are drained.
+pub(super) fn start_engine<S, R>(
+    kind: Byzantine,
+    context: deterministic::Context,
+    chain_id: &Hash,
+    participants: Set<ed25519::PublicKey>,
+    key: ed25519::PrivateKey,
+    channels: Channels<S, R>,
+) where
+    S: Sender<PublicKey = ConsensusKey>,
+    R: Receiver<PublicKey = ConsensusKey>,
+{
+    let scheme = Scheme::signer(&namespace(chain_id), participants, key)
+        .expect("a Byzantine validator is a participant");
+    let engine = context.child("byzantine_engine");
+    let mut unused = vec![channels.consensus_resolver, channels.backfill, channels.blocks, channels.batches];
+    match kind {
+        Byzantine::Conflicter => {
+            conflicter::Conflicter::<_, _, Sha256>::new(engine, conflicter::Config { scheme })
+                .start(channels.votes);
+            unused.push(channels.certificates);
+        }
+        Byzantine::Equivocator => {
+            let config = equivocator::Config {
+                scheme,
+                elector: RoundRobin::<Sha256>::default(),
+                epoch: EPOCH,
+                relay: Arc::new(Relay::new()),
+            };
+            equivocator::Equivocator::<_, _, _, Sha256>::new(engine, config)
+                .start(channels.votes, channels.certificates);
+        }
+        Byzantine::Impersonator => {
+            impersonator::Impersonator::<_, _, Sha256>::new(engine, impersonator::Config { scheme })
+                .start(channels.votes);
+            unused.push(channels.certificates);
+        }
+        Byzantine::Nuller => {
+            nuller::Nuller::<_, _, Sha256>::new(engine, nuller::Config { scheme }).start(channels.votes);
+            unused.push(channels.certificates);
+        }
+        Byzantine::NullifyOnly => {
+            nullify_only::NullifyOnly::<_, _, Sha256>::new(engine, nullify_only::Config { scheme })
+                .start(channels.votes);
+            unused.push(channels.certificates);
+        }
+        Byzantine::Outdated => {
+            let config = outdated::Config { scheme, view_delta: ViewDelta::new(10) };
+            outdated::Outdated::<_, _, Sha256>::new(engine, config).start(channels.votes);
+            unused.push(channels.certificates);
+        }
+        other => unreachable!("{other:?} runs a full validator"),
+    }
+    for (_, mut receiver) in unused {
+        context.child("drain").spawn(move |_| async move { while receiver.recv().await.is_ok() {} });
+    }
+}
+
+/// What a liar keeps between calls.
+#[derive(Default)]
+struct Kept {
+    /// Batches of recently finalized blocks (to replay or forge from).
+    finalized: VecDeque<SealedBatch>,
+    /// Batch lists heard from peers and not yet echoed.
+    heard: VecDeque<Vec<u8>>,
+}
+
+/// What liars did, shared with the harness.
+#[derive(Default)]
+pub(super) struct Lies {
+    /// Digests of the blocks lying proposers built: no honest validator may deliver one.
+    pub(super) blocks: BTreeSet<Hash>,
+    /// Messages forgers and flooders sent.
+    pub(super) messages: usize,
+}
+
+/// A full validator's executor that lies as its [`Byzantine`] kind says, and records what it
+/// did in `lies`.
+#[derive(Clone)]
+pub(super) struct Lying<X> {
+    inner: X,
+    kind: Byzantine,
+    lies: Arc<Mutex<Lies>>,
+    kept: Arc<Mutex<Kept>>,
+    heard: Arc<tokio::sync::Notify>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `signed` with one bit of its signature flipped.
+fn forge(signed: &SignedBatch) -> SealedBatch {
+    let mut forged = signed.clone();
+    forged.signature.0[0] ^= 1;
+    forged.seal()
+}
+
+impl<X: Executor> Lying<X> {
+    pub(super) fn new(inner: X, kind: Byzantine, lies: Arc<Mutex<Lies>>) -> Self {
+        assert!(!kind.engine(), "{kind:?} replaces consensus; it has no executor");
+        Self { inner, kind, lies, kept: Arc::default(), heard: Arc::default() }
+    }
+
+    /// The block `block` turned into this kind's lie, or `None` if it has nothing to lie with.
+    fn lie(&self, mut block: Block) -> Option<Block> {
+        let kept = lock(&self.kept);
+        match self.kind {
+            Byzantine::WrongStateRoot => block.header.state_root.0[0] ^= 1,
+            Byzantine::ForgedBatch => match block.batches.first() {
+                Some(first) => block.batches[0] = forge(first),
+                None => block.batches.push(forge(kept.finalized.back()?)),
+            },
+            Byzantine::ReplayedBatch => block.batches.push(kept.finalized.back()?.clone()),
+            _ => return None,
+        }
+        drop(kept);
+        let leaves = block.operation_leaves();
+        block.header.operations_count =
+            u32::try_from(leaves.len()).expect("a block holds fewer than 2^32 operations");
+        block.header.operations_root = hansa_types::merkle::root(&leaves);
+        Some(block)
+    }
+}
+
+impl<X: Executor> Executor for Lying<X> {
+    fn genesis_block(&self) -> Block {
+        self.inner.genesis_block()
+    }
+
+    async fn propose(&self, parent: Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
+        let block = self.inner.propose(parent, timestamp_ms, context).await?;
+        match self.lie(block.clone()) {
+            Some(lie) => {
+                lock(&self.lies).blocks.insert(lie.digest());
+                Some(lie)
+            }
+            None => Some(block),
+        }
+    }
+
+    async fn verify(&self, parent: Block, block: Block) -> bool {
+        self.inner.verify(parent, block).await
+    }
+
+    async fn finalized(&self, block: Block, certificate: Vec<u8>) {
+        {
+            let mut kept = lock(&self.kept);
+            kept.finalized.extend(block.batches.iter().cloned());
+            while kept.finalized.len() > KEPT_MAX {
+                kept.finalized.pop_front();
+            }
+        }
+        self.inner.finalized(block, certificate).await;
+    }
+
+    fn applied_height(&self) -> u64 {
+        self.inner.applied_height()
+    }
+
+    fn anchor(&self) -> Option<(u64, Vec<u8>)> {
+        self.inner.anchor()
+    }
+
+    async fn stopped(&self) {
+        self.inner.stopped().await;
+    }
+
+    async fn next_gossip(&self, bytes_max: usize) -> Vec<Vec<u8>> {
+        if !matches!(self.kind, Byzantine::Forger | Byzantine::Flooder) {
+            return self.inner.next_gossip(bytes_max).await;
+        }
+        loop {
+            let heard = self.heard.notified();
+            let echoed: Vec<Vec<u8>> = lock(&self.kept).heard.drain(..).collect();
+            if !echoed.is_empty() {
+                let messages: Vec<Vec<u8>> = match self.kind {
+                    Byzantine::Forger => echoed
+                        .iter()
+                        .filter_map(|message| BatchList::decode(message).ok())
+                        .map(|list| {
+                            let forged = list.0.iter().map(|signed| (*forge(signed)).clone()).collect();
+                            BatchList(forged).encode()
+                        })
+                        .collect(),
+                    _ => echoed
+                        .iter()
+                        .flat_map(|message| std::iter::repeat_n(message.clone(), FLOOD_COPIES))
+                        .collect(),
+                };
+                lock(&self.lies).messages += messages.len();
+                return messages;
+            }
+            heard.await;
+        }
+    }
+
+    fn gossip_received(&self, message: &[u8]) -> Result<(), String> {
+        if matches!(self.kind, Byzantine::Forger | Byzantine::Flooder) {
+            let mut kept = lock(&self.kept);
+            if kept.heard.len() < KEPT_MAX {
+                kept.heard.push_back(message.to_vec());
+            }
+            drop(kept);
+            self.heard.notify_one();
+        }
+        self.inner.gossip_received(message)
+    }
+}
