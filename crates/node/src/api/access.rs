@@ -95,7 +95,8 @@ pub struct Identities {
 struct Checked {
     caller: Caller,
     valid_until_s: u64,
-    delegated: Option<u32>,
+    /// For a delegated key's token: the key's number and public key, asked again at every use.
+    delegated: Option<(u32, PublicKey)>,
 }
 
 /// Which delegated key of an organisation with this public key reads now, if any.
@@ -129,13 +130,12 @@ impl Identities {
             if let Some(checked) = cache.get(text).copied()
                 && now_s < checked.valid_until_s
             {
-                let (caller, Some(key)) = (checked.caller, checked.delegated) else {
+                let (caller, Some((key, public_key))) = (checked.caller, checked.delegated) else {
                     return Ok(checked.caller);
                 };
                 // A delegated key is asked again: it may have been revoked or expired since.
                 drop(cache);
-                let token = AccessToken::parse(text).map_err(token_error)?;
-                return match delegated(caller.org, &token.claims.key) == Some(key) {
+                return match delegated(caller.org, &public_key) == Some(key) {
                     true => Ok(caller),
                     false => Err(delegated_refused(caller.org)),
                 };
@@ -151,7 +151,7 @@ impl Identities {
                 let key = delegated(org, &token.claims.key).ok_or_else(|| delegated_refused(org))?;
                 let role = self.keys.values().find(|caller| caller.org == org).map(|caller| caller.role);
                 let role = role.ok_or_else(|| delegated_refused(org))?;
-                (Caller { org, role, validator: false }, Some(key))
+                (Caller { org, role, validator: false }, Some((key, token.claims.key)))
             }
         };
         let valid_until_s = token.claims.expires_at_s.saturating_add(hansa_types::token::CLOCK_SKEW_S);
@@ -379,7 +379,7 @@ struct KeysQuery {
 
 #[utoipa::path(get, path = "/v1/keys", tag = "access",
     summary = "An organisation's delegated keys, revoked ones included, with what each spent",
-    description = "Register and revoke keys with the `register_key` and `revoke_key` operations,         signed by the organisation's own key.",
+    description = "Register and revoke keys with the `register_key` and `revoke_key` operations, signed by the organisation's own key.",
     params(KeysQuery),
     responses(
         (status = 200, description = "The keys, by number", body = DelegatedKeys),
