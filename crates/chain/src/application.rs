@@ -21,21 +21,23 @@ use tracing::{debug, warn};
 /// How far ahead of the local clock a block's timestamp may be.
 pub const TIMESTAMP_AHEAD_MAX: Duration = Duration::from_secs(10);
 
-/// Milliseconds since the Unix epoch on the runtime's clock.
-pub(crate) fn now_ms(clock: &impl Clock) -> u64 {
+/// Milliseconds since the Unix epoch on a clock `offset_ms` off the runtime's.
+pub(crate) fn now_ms(clock: &impl Clock, offset_ms: i64) -> u64 {
     let since_epoch = clock.current().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX).saturating_add_signed(offset_ms)
 }
 
 /// Adapts an [`Executor`] to Commonware's marshal `Application`.
 #[derive(Clone)]
 pub(crate) struct App<X> {
     executor: X,
+    /// How far this validator's clock is off the runtime's (see `NodeConfig::clock_offset_ms`).
+    clock_offset_ms: i64,
 }
 
 impl<X: Executor> App<X> {
-    pub(crate) fn new(executor: X) -> Self {
-        Self { executor }
+    pub(crate) fn new(executor: X, clock_offset_ms: i64) -> Self {
+        Self { executor, clock_offset_ms }
     }
 }
 
@@ -82,7 +84,7 @@ where
         let parent = ancestry.next().await?;
         let parent = parent.inner().clone();
         let parent_timestamp_ms = parent.block().header.timestamp_ms;
-        let timestamp_ms = now_ms(&runtime).max(parent_timestamp_ms.saturating_add(1));
+        let timestamp_ms = now_ms(&runtime, self.clock_offset_ms).max(parent_timestamp_ms.saturating_add(1));
         let context_bytes = encode_context(&context);
 
         let executor = self.executor.clone();
@@ -142,13 +144,12 @@ where
 
         // A timestamp too far ahead may become acceptable as the local clock advances: wait
         // (consensus cancels this future if the view ends) rather than reject permanently.
-        let timestamp = UNIX_EPOCH + Duration::from_millis(block.block().header.timestamp_ms);
-        if let Some(acceptable_at) = timestamp.checked_sub(TIMESTAMP_AHEAD_MAX) {
-            let now = runtime.current();
-            if acceptable_at > now {
-                debug!(digest = %to_hash(&block.digest()), "block timestamp ahead of clock; waiting");
-                runtime.sleep_until(acceptable_at).await;
-            }
+        let timestamp_ms = block.block().header.timestamp_ms;
+        let acceptable_at_ms = timestamp_ms.saturating_sub(TIMESTAMP_AHEAD_MAX.as_millis() as u64);
+        let local_ms = now_ms(&runtime, self.clock_offset_ms);
+        if acceptable_at_ms > local_ms {
+            debug!(digest = %to_hash(&block.digest()), "block timestamp ahead of clock; waiting");
+            runtime.sleep(Duration::from_millis(acceptable_at_ms - local_ms)).await;
         }
 
         let executor = self.executor.clone();

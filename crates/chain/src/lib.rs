@@ -127,4 +127,7 @@ pub enum ChainError {
     /// Opening marshal's archives failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// The address to listen on for peers cannot be bound (the text names it and why).
+    #[error("cannot listen for peers on {0}")]
+    Listen(String),
 }

@@ -202,6 +202,9 @@ pub(crate) struct NodeConfig {
     /// Prefix of every storage partition of this validator (unique per validator and storage).
     pub(crate) partition_prefix: String,
     pub(crate) tuning: Tuning,
+    /// How far this validator's clock is off the runtime's, in milliseconds: 0 in production
+    /// (the host's clock is what it is); the simulator's clock skew.
+    pub(crate) clock_offset_ms: i64,
 }
 
 /// The six p2p channels of a validator.
@@ -490,8 +493,12 @@ where
 
     // Consensus, once the executor has caught up.
     let reader = marshal_mailbox.clone();
-    let application =
-        Deferred::new(context.child("application"), App::new(executor), marshal_mailbox, epocher());
+    let application = Deferred::new(
+        context.child("application"),
+        App::new(executor, config.clock_offset_ms),
+        marshal_mailbox,
+        epocher(),
+    );
     let engine_config = simplex::Config {
         scheme,
         elector: RoundRobin::<Sha256>::default(),

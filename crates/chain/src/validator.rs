@@ -59,6 +59,9 @@ pub const BLOCK_MESSAGES_PER_SECOND: u32 = 256;
 /// batches of up to `GOSSIP_MESSAGE_BYTES_MAX`).
 pub const BATCH_MESSAGES_PER_SECOND: u32 = 1_024;
 
+/// Time between two pings on a p2p connection (see `start_validator`).
+pub const PING_PERIOD: Duration = Duration::from_secs(3_600);
+
 /// Everything a validator needs to join its chain.
 #[derive(Debug, Clone)]
 pub struct ValidatorConfig {
@@ -179,6 +182,11 @@ pub async fn start_validator<X: Executor>(
         .map(|(key, (_, address))| (key, Address::Symmetric(*address)))
         .collect();
     let addresses = Map::try_from(addresses).map_err(|_| ChainError::BadValidatorSet)?;
+    // The p2p listener binds in a task of its own, whose failure would leave this validator
+    // running without its peers (in a devnet of four, one crash more then stopped finality):
+    // an address that cannot be bound is an error here, before anything starts.
+    std::net::TcpListener::bind(config.listen)
+        .map_err(|error| ChainError::Listen(format!("{}: {error}", config.listen)))?;
 
     // p2p.
     let mut p2p_namespace = P2P_NAMESPACE_DOMAIN.to_vec();
@@ -206,7 +214,14 @@ pub async fn start_validator<X: Executor>(
     p2p.allow_private_ips = config.allow_private_ips;
     p2p.peer_connection_cooldown = config.redial_after;
     p2p.tracked_peer_sets = NonZeroUsize::MIN;
-    p2p.ping_frequency = Duration::from_secs(5);
+    // A receiver admits one ping per half period and waits on that quota in the loop that also
+    // reads votes: a validator paused for 40 s (a partition that stopped finality) found eight
+    // of each peer's pings queued ahead of their votes and came back 20 to 56 s late
+    // (COMMONWARE.md). Consensus keeps every link busy (votes, or nullify retries every few
+    // seconds while stalled), so pings are not what keeps a connection alive, and a link silent
+    // for the runtime's read timeout (60 s) drops and redials anyway. One ping an hour: no
+    // pause short of that timeout queues two.
+    p2p.ping_frequency = PING_PERIOD;
     // Peers are few and known (inbound connections from unknown IPs are refused anyway), and
     // several may share an address (devnets, NAT): the recommended one handshake per IP per
     // five seconds would delay startup by minutes.
@@ -221,6 +236,7 @@ pub async fn start_validator<X: Executor>(
         participants,
         partition_prefix: partition_prefix(&own_key),
         tuning: config.tuning,
+        clock_offset_ms: 0,
     };
     let (started_sender, started) = oneshot::channel();
     let node_status = status.clone();

@@ -138,7 +138,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             let parent = parent?;
             Box::pin(self.state_after(&parent)).await?
         };
-        let (mut speculative, results_root) = self
+        let executed = self
             .execute(
                 &parent_state,
                 block.height(),
@@ -146,8 +146,12 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 &block.batches,
                 Signatures::Verify,
             )
-            .await
-            .ok()?;
+            .await;
+        let (mut speculative, results_root) = match executed {
+            Ok(executed) => executed,
+            Err(ExecuteError::Storage(error)) => storage_failed(block.height(), &error),
+            Err(ExecuteError::Invalid(_)) => return None,
+        };
         if speculative.state.commitment().root() != block.header.state_root
             || results_root != block.header.results_root
         {
@@ -333,6 +337,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             .await;
         let (mut speculative, results_root) = match executed {
             Ok(executed) => executed,
+            Err(ExecuteError::Storage(error)) => storage_failed(block.height(), &error),
             Err(error) => {
                 tracing::warn!(%error, height = block.height(), "rejecting a block that does not execute");
                 return false;
@@ -383,6 +388,17 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         drop(map);
         self.inner.progress.notify_waiters();
     }
+}
+
+/// A verification that cannot read its storage stops the validator. Answering `false` would
+/// call a valid block invalid (a vote consensus treats as final, and a view this validator
+/// could then no longer finalize); answering `true` would vouch for what it did not check. The
+/// panic ends the process (the runtime does not catch task panics), saying what failed; the
+/// operator repairs the disk or joins again from a snapshot.
+fn storage_failed(height: u64, error: &hansa_state::StoreError) -> ! {
+    panic!(
+        "storage failed while executing block {height}: {error}; stopping rather than judging a block this validator cannot read"
+    )
 }
 
 /// The executions of one block running now, and who waits for them all to end.

@@ -1,6 +1,8 @@
 //! Deterministic cluster simulation: N validators on `runtime::deterministic` and
-//! `p2p::simulated`, with seeded scheduling, link latency, jitter and loss, partitions, and
-//! crashes followed by restarts from each validator's own storage.
+//! `p2p::simulated`, with seeded scheduling, link latency, jitter and loss, partitions,
+//! crashes followed by restarts from each validator's own storage, and power losses (every
+//! validator stops at once and every write not yet synced is lost: the runtime ends, and the
+//! next run resumes from its checkpoint).
 //!
 //! A [`Scenario`] fixes everything: the seed drives the runtime's task order and the network's
 //! latency and loss, so the same scenario replays exactly (the returned
@@ -16,7 +18,10 @@
 //! - no validator blocked a peer, unless the peer is Byzantine ([`Scenario::byzantine`]);
 //!
 //! and, once every fault has healed, liveness: every validator that is up reaches
-//! `target_height` before `time_limit`. A failure panics with the seed, so it can be replayed.
+//! `target_height` before `time_limit`; and prompt recovery: [`RECOVERY_AFTER_HEAL`] after a
+//! partition heals, if no other fault happened meanwhile and none is in force, every honest
+//! validator that is up has finalized a block above the highest one finalized when it healed.
+//! A failure panics with the seed, so it can be replayed.
 //!
 //! Byzantine validators ([`byzantine`]) are left out of every check but one: at the end, every
 //! honest validator that is up must have blocked each one whose misbehaviour is provable. The
@@ -37,7 +42,7 @@ use crate::{
 };
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{Clock, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_runtime::{Clock, Handle, Quota, Spawner as _, Supervisor as _, deterministic};
 use commonware_utils::probability::Probability;
 use hansa_types::{Block, Decode as _, Hash, Header, PublicKey};
 use std::{
@@ -50,13 +55,19 @@ use std::{
 use tracing::info;
 
 pub mod byzantine;
+pub mod disorder;
 pub use byzantine::Byzantine;
+pub use disorder::Disorder;
 
 /// The chain id of simulated clusters unless a scenario sets another.
 pub const SIM_CHAIN_ID: Hash = Hash([0x5a; 32]);
 
 /// Messages per second each validator may send to each peer on each channel.
 const SIM_MESSAGES_PER_SECOND: u32 = 4_096;
+
+/// Simulated time within which, once a partition heals (and no other fault is in force), every
+/// honest validator that is up finalizes a block above the highest one finalized before.
+pub const RECOVERY_AFTER_HEAL: Duration = Duration::from_secs(5);
 
 /// A network link's behaviour.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +119,15 @@ pub enum Fault {
         /// How long it lasts.
         duration: Duration,
     },
+    /// Every validator stops at `at`, at once, and every write its storage had not synced is
+    /// lost (the deterministic runtime ends and resumes from its checkpoint); after `down_for`
+    /// every validator that was up starts again from its storage.
+    PowerLoss {
+        /// When the power goes.
+        at: Duration,
+        /// How long it stays off.
+        down_for: Duration,
+    },
     /// Every link behaves as `link` from `at` for `duration`, then returns to the base link.
     Degrade {
         /// The degraded link.
@@ -143,6 +163,12 @@ pub struct Scenario {
     /// Byzantine validators, by index, and how each misbehaves (at most f of 3f+1 for the
     /// checks to hold).
     pub byzantine: BTreeMap<usize, Byzantine>,
+    /// Clock skew, by validator index: how many milliseconds its clock is ahead (negative:
+    /// behind) of the others'. It moves the timestamps it proposes and its judgement of
+    /// others' (a block more than `TIMESTAMP_AHEAD_MAX` ahead of its clock waits).
+    pub clock_skew_ms: BTreeMap<usize, i64>,
+    /// Messages duplicated and reordered on every link.
+    pub disorder: Disorder,
 }
 
 impl Scenario {
@@ -166,6 +192,8 @@ impl Scenario {
             check_every: Duration::from_secs(1),
             tuning: Tuning::simulation(),
             byzantine: BTreeMap::new(),
+            clock_skew_ms: BTreeMap::new(),
+            disorder: Disorder::default(),
         }
     }
 }
@@ -342,6 +370,8 @@ struct Cluster<X, F> {
     hansa_keys: Vec<PublicKey>,
     /// What the liars did.
     lies: Arc<Mutex<byzantine::Lies>>,
+    /// Validators started so far in this run (seeds each start's disorder).
+    starts: u64,
 }
 
 impl<X, F, Fut> Cluster<X, F>
@@ -361,16 +391,30 @@ where
         let quota = Quota::per_second(NonZeroU32::new(SIM_MESSAGES_PER_SECOND).expect("non-zero"));
         let control = self.oracle.control(public_key.clone());
         let mut channels = Vec::new();
-        for channel in [
+        for (number, channel) in [
             node::CHANNEL_VOTES,
             node::CHANNEL_CERTIFICATES,
             node::CHANNEL_CONSENSUS_RESOLVER,
             node::CHANNEL_BACKFILL,
             node::CHANNEL_BLOCKS,
             node::CHANNEL_BATCHES,
-        ] {
-            channels.push(control.register(channel, quota).await.expect("simulated network is running"));
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (sender, receiver) =
+                control.register(channel, quota).await.expect("simulated network is running");
+            // Seeded per validator, channel and start, so that a replay disorders the same way.
+            let seed = self.scenario.seed ^ ((index as u64) << 40) ^ ((number as u64) << 32) ^ self.starts;
+            let receiver = disorder::Disorderly::new(
+                receiver,
+                self.context.child("disorder"),
+                self.scenario.disorder,
+                seed,
+            );
+            channels.push((sender, receiver));
         }
+        self.starts += 1;
         let mut channels = channels.into_iter();
         let mut next = || channels.next().expect("six channels registered");
         let channels = Channels {
@@ -412,6 +456,7 @@ where
                     participants,
                     partition_prefix: format!("validator{index}"),
                     tuning: self.scenario.tuning.clone(),
+                    clock_offset_ms: self.scenario.clock_skew_ms.get(&index).copied().unwrap_or(0),
                 };
                 let blocker = self.oracle.control(public_key);
                 let peers = self.oracle.manager();
@@ -590,6 +635,7 @@ enum Event {
     Heal(Vec<usize>),
     Degrade(LinkSpec),
     Restore,
+    PowerLoss(Duration),
 }
 
 fn timeline(faults: &[Fault]) -> Vec<(Duration, Event)> {
@@ -606,6 +652,7 @@ fn timeline(faults: &[Fault]) -> Vec<(Duration, Event)> {
                 events.push((*at, Event::Partition(group.clone())));
                 events.push((*at + *duration, Event::Heal(group.clone())));
             }
+            Fault::PowerLoss { at, down_for } => events.push((*at, Event::PowerLoss(*down_for))),
             Fault::Degrade { link, at, duration } => {
                 events.push((*at, Event::Degrade(*link)));
                 events.push((*at + *duration, Event::Restore));
@@ -675,11 +722,43 @@ where
     }
 }
 
+/// What carries over from one run of the simulated runtime to the next: a power loss ends a
+/// run (every validator stops at once and every write not yet synced is lost) and the next
+/// resumes from the runtime's checkpoint, its storage and clock.
+struct Carry<C> {
+    client: C,
+    events: Vec<(Duration, Event)>,
+    /// Index of the next event of `events` to apply.
+    next_event: usize,
+    /// When the first run started (simulated time goes on across runs).
+    started: Option<std::time::SystemTime>,
+    /// Validators down after a crash of their own, until their restart.
+    down: BTreeSet<usize>,
+    /// After a power loss: when the validators start again.
+    power_back_at: Option<Duration>,
+    link: LinkSpec,
+    degraded: bool,
+    partitioned: BTreeSet<(usize, usize)>,
+    /// When the last event was applied.
+    last_applied: Duration,
+    /// Partitions healed and not yet checked for prompt recovery: (healed at, highest height
+    /// delivered by an honest validator then).
+    recoveries: Vec<(Duration, u64)>,
+    journal: Arc<Mutex<Journal>>,
+    lies: Arc<Mutex<byzantine::Lies>>,
+}
+
+/// How one run of the simulated runtime ended.
+enum RunEnd {
+    Done(Box<Outcome>),
+    PowerLoss,
+}
+
 fn simulate<X, F, Fut, I, C>(
     scenario: Scenario,
     factory: F,
     invariant: I,
-    mut client: C,
+    client: C,
 ) -> Result<Outcome, String>
 where
     X: Executor,
@@ -689,191 +768,305 @@ where
     C: FnMut(Duration, &[X], &[bool]) -> bool + Send + 'static,
 {
     assert!(scenario.validators >= 1, "a cluster needs validators");
-    let config = deterministic::Config::new()
-        .with_seed(scenario.seed)
-        .with_timeout(Some(scenario.time_limit + Duration::from_secs(60)));
-    let runner = deterministic::Runner::new(config);
-    runner.start(|context| async move {
-        let count = scenario.validators;
-        let keys = validator_keys(count);
-        let hansa_keys = validator_public_keys(count);
-        let consensus_keys: Vec<ConsensusKey> = keys.iter().map(|key| key.public_key()).collect();
-        let (network, oracle) = Network::new_with_peers(
-            context.child("network"),
-            simulated::Config {
-                max_size: node::max_message_size(count),
-                max_peers_per_set: NonZeroUsize::new(count).expect("at least one validator"),
-                disconnect_on_block: true,
-                tracked_peer_sets: NonZeroUsize::MIN,
-            },
-            consensus_keys,
-        )
-        .await;
-        network.start();
-
-        for (&index, kind) in &scenario.byzantine {
-            assert!(index < count, "Byzantine validator {index} ({kind:?}) is not one of the {count}");
-        }
-        let journal = Arc::new(Mutex::new(Journal {
-            delivered: vec![BTreeMap::new(); count],
-            verified_up_to: vec![0; count],
-            violations: Vec::new(),
-        }));
-        let mut members = Vec::with_capacity(count);
-        for (index, key) in keys.into_iter().enumerate() {
-            let executor_context = context.child("executor").with_attribute("index", index);
-            let inner = factory(index, executor_context).await;
-            let resumed = inner.applied_height();
-            members.push(Member {
-                key,
-                handle: None,
-                status: Arc::new(Status::default()),
-                executor: Recording {
-                    inner,
-                    validator: index,
-                    instance_height: Arc::new(Mutex::new(resumed)),
-                    journal: journal.clone(),
-                },
-            });
-        }
-        let mut cluster = Cluster {
-            context: context.child("cluster"),
-            oracle,
-            scenario: scenario.clone(),
-            members,
-            factory,
-            journal,
-            hansa_keys,
-            lies: Arc::default(),
-        };
-
-        let mut link = scenario.link;
-        let mut partitioned: BTreeSet<(usize, usize)> = BTreeSet::new();
-        cluster.apply_links(&link, &partitioned).await;
-        let mut events = timeline(&scenario.faults).into_iter().peekable();
-        let crashed_at_start: BTreeSet<usize> = scenario
+    let count = scenario.validators;
+    for (&index, kind) in &scenario.byzantine {
+        assert!(index < count, "Byzantine validator {index} ({kind:?}) is not one of the {count}");
+    }
+    let mut config = Some(
+        deterministic::Config::new()
+            .with_seed(scenario.seed)
+            .with_timeout(Some(scenario.time_limit + Duration::from_secs(60))),
+    );
+    let mut carry = Carry {
+        client,
+        events: timeline(&scenario.faults),
+        next_event: 0,
+        started: None,
+        down: scenario
             .faults
             .iter()
             .filter_map(|fault| match fault {
                 Fault::Crash { validator, at, .. } if at.is_zero() => Some(*validator),
                 _ => None,
             })
-            .collect();
-        for index in 0..count {
-            if !crashed_at_start.contains(&index) {
-                cluster.start(index).await;
-            }
+            .collect(),
+        power_back_at: None,
+        link: scenario.link,
+        degraded: false,
+        partitioned: BTreeSet::new(),
+        last_applied: Duration::ZERO,
+        recoveries: Vec::new(),
+        journal: Arc::new(Mutex::new(Journal {
+            delivered: vec![BTreeMap::new(); count],
+            verified_up_to: vec![0; count],
+            violations: Vec::new(),
+        })),
+        lies: Arc::default(),
+    };
+    let mut checkpoint = None;
+    loop {
+        let (scenario, factory, invariant, carry) = (&scenario, &factory, &invariant, &mut carry);
+        let run = move |context| {
+            // Moved out, not reborrowed: the run's future holds it for the whole run.
+            let carry = carry;
+            simulate_run(context, scenario, factory, invariant, carry)
+        };
+        let (end, next) = match checkpoint.take() {
+            None => deterministic::Runner::new(config.take().expect("one first run")).start_and_recover(run),
+            Some(checkpoint) => deterministic::Runner::from(checkpoint).start_and_recover(run),
+        };
+        match end? {
+            RunEnd::Done(outcome) => return Ok(*outcome),
+            RunEnd::PowerLoss => checkpoint = Some(next),
         }
-        let last_event = timeline(&scenario.faults).last().map_or(Duration::ZERO, |(at, _)| *at);
+    }
+}
 
-        let started = context.current();
-        loop {
-            let elapsed = context.current().duration_since(started).unwrap_or_default();
-            // Apply every fault that is due.
-            while let Some((at, _)) = events.peek() {
-                if *at > elapsed {
-                    break;
-                }
-                let (_, event) = events.next().expect("peeked");
-                info!(?elapsed, ?event, "fault");
-                match event {
-                    Event::Crash(index) => cluster.crash(index).await,
-                    Event::Restart(index) => cluster.start(index).await,
-                    Event::Partition(group) => {
-                        partitioned.extend(pairs_across(&group, count));
-                        cluster.apply_links(&link, &partitioned).await;
-                    }
-                    Event::Heal(group) => {
-                        for pair in pairs_across(&group, count) {
-                            partitioned.remove(&pair);
-                        }
-                        cluster.apply_links(&link, &partitioned).await;
-                    }
-                    Event::Degrade(degraded) => {
-                        link = degraded;
-                        cluster.apply_links(&link, &partitioned).await;
-                    }
-                    Event::Restore => {
-                        link = scenario.link;
-                        cluster.apply_links(&link, &partitioned).await;
-                    }
-                }
-            }
+/// One run of the simulated runtime: from the start, or from a power loss, to the end of the
+/// scenario or the next power loss.
+async fn simulate_run<X, F, Fut, I, C>(
+    context: deterministic::Context,
+    scenario: &Scenario,
+    factory: &F,
+    invariant: &I,
+    carry: &mut Carry<C>,
+) -> Result<RunEnd, String>
+where
+    X: Executor,
+    F: Fn(usize, deterministic::Context) -> Fut,
+    Fut: std::future::Future<Output = X>,
+    I: Fn(&[X]) -> Result<(), String>,
+    C: FnMut(Duration, &[X], &[bool]) -> bool,
+{
+    let count = scenario.validators;
+    let started = *carry.started.get_or_insert_with(|| context.current());
+    let elapsed_now =
+        |context: &deterministic::Context| context.current().duration_since(started).unwrap_or_default();
+    if let Some(back_at) = carry.power_back_at.take() {
+        let wait = back_at.saturating_sub(elapsed_now(&context));
+        context.sleep(wait).await;
+        // The power coming back is an event too: a partition that healed while it was off is
+        // not held to recovering within `RECOVERY_AFTER_HEAL` of the heal.
+        carry.last_applied = carry.last_applied.max(back_at);
+    }
+    let keys = validator_keys(count);
+    let hansa_keys = validator_public_keys(count);
+    let consensus_keys: Vec<ConsensusKey> = keys.iter().map(|key| key.public_key()).collect();
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: node::max_message_size(count),
+            max_peers_per_set: NonZeroUsize::new(count).expect("at least one validator"),
+            disconnect_on_block: true,
+            tracked_peer_sets: NonZeroUsize::MIN,
+        },
+        consensus_keys,
+    )
+    .await;
+    network.start();
 
-            let executors: Vec<X> =
-                cluster.members.iter().map(|member| member.executor.inner.clone()).collect();
-            // The client uses honest validators only.
-            let running: Vec<bool> = (0..count)
-                .map(|index| cluster.members[index].handle.is_some() && scenario.honest(index))
-                .collect();
-            let client_done = client(elapsed, &executors, &running);
-            drop(executors);
+    let mut members = Vec::with_capacity(count);
+    for (index, key) in keys.into_iter().enumerate() {
+        let executor_context = context.child("executor").with_attribute("index", index);
+        let inner = factory(index, executor_context).await;
+        let resumed = inner.applied_height();
+        members.push(Member {
+            key,
+            handle: None,
+            status: Arc::new(Status::default()),
+            executor: Recording {
+                inner,
+                validator: index,
+                instance_height: Arc::new(Mutex::new(resumed)),
+                journal: carry.journal.clone(),
+            },
+        });
+    }
+    let mut cluster = Cluster {
+        context: context.child("cluster"),
+        oracle,
+        scenario: scenario.clone(),
+        members,
+        factory,
+        journal: carry.journal.clone(),
+        hansa_keys,
+        lies: carry.lies.clone(),
+        starts: 0,
+    };
 
-            cluster.check(&invariant).await?;
+    cluster.apply_links(&carry.link, &carry.partitioned).await;
+    for index in 0..count {
+        if !carry.down.contains(&index) {
+            cluster.start(index).await;
+        }
+    }
+    let last_event = carry.events.last().map_or(Duration::ZERO, |(at, _)| *at);
 
-            let healed = elapsed >= last_event && events.peek().is_none();
-            let up: Vec<usize> = (0..count)
-                .filter(|index| cluster.members[*index].handle.is_some() && scenario.honest(*index))
-                .collect();
-            let lowest = up.iter().map(|index| cluster.members[*index].status.delivered()).min();
-            if healed && client_done && lowest.is_some_and(|height| height >= scenario.target_height) {
+    loop {
+        let elapsed = elapsed_now(&context);
+        // Apply every fault that is due.
+        while let Some((at, event)) = carry.events.get(carry.next_event).cloned() {
+            if at > elapsed {
                 break;
             }
-            if elapsed >= scenario.time_limit {
-                let heights: Vec<u64> =
-                    cluster.members.iter().map(|member| member.status.delivered()).collect();
-                return Err(format!(
-                    "liveness: after {elapsed:?} delivered heights are {heights:?} (up: {up:?}), target {}",
-                    scenario.target_height
-                ));
+            carry.next_event += 1;
+            carry.last_applied = carry.last_applied.max(at);
+            info!(?elapsed, ?event, "fault");
+            match event {
+                Event::Crash(index) => {
+                    carry.down.insert(index);
+                    cluster.crash(index).await;
+                }
+                Event::Restart(index) => {
+                    carry.down.remove(&index);
+                    cluster.start(index).await;
+                }
+                Event::Partition(group) => {
+                    carry.partitioned.extend(pairs_across(&group, count));
+                    cluster.apply_links(&carry.link, &carry.partitioned).await;
+                }
+                Event::Heal(group) => {
+                    let tip = (0..count)
+                        .filter(|index| scenario.honest(*index))
+                        .map(|index| cluster.members[index].status.delivered())
+                        .max()
+                        .unwrap_or(0);
+                    carry.recoveries.push((at, tip));
+                    for pair in pairs_across(&group, count) {
+                        carry.partitioned.remove(&pair);
+                    }
+                    cluster.apply_links(&carry.link, &carry.partitioned).await;
+                }
+                Event::Degrade(worse) => {
+                    carry.link = worse;
+                    carry.degraded = true;
+                    cluster.apply_links(&carry.link, &carry.partitioned).await;
+                }
+                Event::Restore => {
+                    carry.link = scenario.link;
+                    carry.degraded = false;
+                    cluster.apply_links(&carry.link, &carry.partitioned).await;
+                }
+                Event::PowerLoss(down_for) => {
+                    // Every validator stops at once; the run ends here, and with it every
+                    // write not yet synced.
+                    for index in 0..count {
+                        cluster.crash(index).await;
+                    }
+                    carry.power_back_at = Some(at + down_for);
+                    return Ok(RunEnd::PowerLoss);
+                }
             }
-            context.sleep(scenario.check_every).await;
         }
 
-        cluster.check_provable_blocked().await?;
-        let blocked = cluster.blocked().await?;
-        let lies = {
-            let lies = lock(&cluster.lies);
-            (lies.blocks.len(), lies.messages)
-        };
-        let elapsed = context.current().duration_since(started).unwrap_or_default();
-        let journal = lock(&cluster.journal);
-        let finalized = journal
-            .delivered
-            .iter()
-            .map(|delivered| delivered.iter().map(|(height, (digest, _))| (*height, *digest)).collect())
+        let executors: Vec<X> = cluster.members.iter().map(|member| member.executor.inner.clone()).collect();
+        // The client uses honest validators only.
+        let running: Vec<bool> = (0..count)
+            .map(|index| cluster.members[index].handle.is_some() && scenario.honest(index))
             .collect();
-        let certificates: Vec<BTreeMap<u64, Vec<u8>>> = journal
-            .delivered
-            .iter()
-            .map(|delivered| {
-                delivered.iter().map(|(height, (_, certificate))| (*height, certificate.clone())).collect()
-            })
+        let client_done = (carry.client)(elapsed, &executors, &running);
+        drop(executors);
+
+        cluster.check(invariant).await?;
+
+        let healed = elapsed >= last_event && carry.next_event == carry.events.len();
+        let up: Vec<usize> = (0..count)
+            .filter(|index| cluster.members[*index].handle.is_some() && scenario.honest(*index))
             .collect();
-        drop(journal);
-        let linked_certificates = certificates
-            .iter()
-            .flat_map(|certificates| certificates.values())
-            .filter(|certificate| {
-                FinalityCertificate::decode(certificate).is_ok_and(|decoded| !decoded.links.is_empty())
-            })
-            .count();
-        for member in &mut cluster.members {
-            if let Some(handle) = member.handle.take() {
-                handle.abort();
+        // Prompt recovery: checked for a heal after which no other fault happened and none is
+        // in force (no partition, the base link, a quorum of honest validators up).
+        let quorum = count - (count - 1) / 3;
+        let mut due = Vec::new();
+        let clean = carry.partitioned.is_empty() && !carry.degraded && up.len() >= quorum;
+        let last_applied = carry.last_applied;
+        carry.recoveries.retain(|(at, tip)| {
+            let is_due = elapsed >= *at + RECOVERY_AFTER_HEAL;
+            if is_due && last_applied <= *at && clean {
+                due.push((*at, *tip));
+            }
+            !is_due
+        });
+        for (at, tip) in due {
+            let behind: Vec<(usize, u64)> = up
+                .iter()
+                .map(|index| (*index, cluster.members[*index].status.delivered()))
+                .filter(|(_, height)| *height <= tip)
+                .collect();
+            if !behind.is_empty() {
+                return Err(format!(
+                    "recovery: a partition healed at {at:?}, when the highest finalized height was \
+                     {tip}; at {elapsed:?} validators (index, height) {behind:?} had finalized nothing above it"
+                ));
             }
         }
-        Ok(Outcome {
-            seed: scenario.seed,
-            finalized,
-            certificates,
-            linked_certificates,
-            auditor_state: context.auditor().state(),
-            elapsed,
-            blocked,
-            lies,
+        let lowest = up.iter().map(|index| cluster.members[*index].status.delivered()).min();
+        if healed
+            && client_done
+            && carry.recoveries.is_empty()
+            && lowest.is_some_and(|height| height >= scenario.target_height)
+        {
+            break;
+        }
+        if elapsed >= scenario.time_limit {
+            let heights: Vec<u64> = cluster.members.iter().map(|member| member.status.delivered()).collect();
+            return Err(format!(
+                "liveness: after {elapsed:?} delivered heights are {heights:?} (up: {up:?}), target {}",
+                scenario.target_height
+            ));
+        }
+        // Wake exactly when a recovery falls due, so that it is checked at its bound.
+        let next_due = carry
+            .recoveries
+            .iter()
+            .map(|(at, _)| (*at + RECOVERY_AFTER_HEAL).saturating_sub(elapsed))
+            .filter(|wait| !wait.is_zero())
+            .min();
+        context.sleep(next_due.map_or(scenario.check_every, |wait| wait.min(scenario.check_every))).await;
+    }
+
+    cluster.check_provable_blocked().await?;
+    let blocked = cluster.blocked().await?;
+    let lies = {
+        let lies = lock(&cluster.lies);
+        (lies.blocks.len(), lies.messages)
+    };
+    let elapsed = elapsed_now(&context);
+    let journal = lock(&cluster.journal);
+    let finalized = journal
+        .delivered
+        .iter()
+        .map(|delivered| delivered.iter().map(|(height, (digest, _))| (*height, *digest)).collect())
+        .collect();
+    let certificates: Vec<BTreeMap<u64, Vec<u8>>> = journal
+        .delivered
+        .iter()
+        .map(|delivered| {
+            delivered.iter().map(|(height, (_, certificate))| (*height, certificate.clone())).collect()
         })
-    })
+        .collect();
+    drop(journal);
+    let linked_certificates = certificates
+        .iter()
+        .flat_map(|certificates| certificates.values())
+        .filter(|certificate| {
+            FinalityCertificate::decode(certificate).is_ok_and(|decoded| !decoded.links.is_empty())
+        })
+        .count();
+    for member in &mut cluster.members {
+        if let Some(handle) = member.handle.take() {
+            handle.abort();
+        }
+    }
+    Ok(RunEnd::Done(Box::new(Outcome {
+        seed: scenario.seed,
+        finalized,
+        certificates,
+        linked_certificates,
+        auditor_state: context.auditor().state(),
+        elapsed,
+        blocked,
+        lies,
+    })))
 }
 
 /// A toy executor: blocks carry no batches and `state_root = hash(parent state_root, height)`.

@@ -191,3 +191,155 @@ fn a_crash_at_any_point_of_finalization_or_a_checkpoint_loses_nothing_final() {
     }
     assert!(crashes_mid_block > 0, "some crashes came before the block's finalization completed");
 }
+
+#[test]
+fn storage_faults_stop_the_application_and_what_reopens_agrees_with_a_run_without_them() {
+    // Reads, writes and syncs that fail, and at the crash that follows, writes not yet synced
+    // kept in part (torn: a prefix of their bytes, or any subset). The application either
+    // finalizes a block or says what failed and stops there; reopened without faults, it
+    // resumes at a height it had reached, and from there every state root and every outcome is
+    // the reference run's. Opening on a storage too damaged to open is an error, not a state.
+    use commonware_runtime::deterministic::{FaultConfig, PartialWriteMode, WriteConfig};
+    use commonware_utils::probability::Probability;
+    use futures::FutureExt as _;
+    use std::panic::AssertUnwindSafe;
+
+    let workload = workload();
+    let (blocks, roots, outcomes) = reference(&workload);
+    let (mut stopped, mut refused_to_open, mut recovered) = (Vec::new(), 0, 0);
+    for seed in 0..24u64 {
+        let rate = |per_mille: u64| Probability::new(per_mille, 1_000).expect("a probability");
+        let faults = FaultConfig {
+            read_rate: Some(rate(5 + seed % 4 * 5)),
+            write_rate: Some(WriteConfig {
+                failure_rate: rate(5 + seed % 3 * 5),
+                retention_rate: rate(500),
+                mode: if seed % 2 == 0 { PartialWriteMode::Prefix } else { PartialWriteMode::Subset },
+            }),
+            sync_rate: Some(rate(5 + seed % 5 * 5)),
+            ..FaultConfig::default()
+        };
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        let (reached, checkpoint) = {
+            let (index, log_index, blocks) = (index.clone(), log_index.clone(), blocks.clone());
+            deterministic::Runner::seeded(seed).start_and_recover(|context| async move {
+                *context.storage_fault_config().write() = faults;
+                let opened = App::open(
+                    context.child("app"),
+                    testkit::consortium(),
+                    index,
+                    log_index,
+                    AppConfig::simulation("crash"),
+                )
+                .await;
+                let app = match opened {
+                    Ok(app) => app,
+                    Err(error) => return (0, Some(format!("opening: {error}"))),
+                };
+                for block in &blocks {
+                    let finalizing = AssertUnwindSafe(Executor::finalized(&app, block.clone(), Vec::new()));
+                    if let Err(panic) = finalizing.catch_unwind().await {
+                        let said = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .unwrap_or_else(|| "a panic without a message".into());
+                        return (app.finalized().height, Some(said));
+                    }
+                }
+                (app.finalized().height, None)
+            })
+        };
+        let (reached, said) = reached;
+        if let Some(said) = said {
+            assert!(
+                said.contains("storage")
+                    || said.contains("applying finalized block")
+                    || said.contains("opening"),
+                "seed {seed}: the stop does not say what failed: {said}"
+            );
+            stopped.push(said);
+        }
+        let (blocks, roots, outcomes) = (blocks.clone(), roots.clone(), outcomes.clone());
+        let reopened = deterministic::Runner::from(checkpoint).start(|context| async move {
+            *context.storage_fault_config().write() = FaultConfig::default();
+            let opened = App::open(
+                context.child("reopened"),
+                testkit::consortium(),
+                index.clone(),
+                log_index.clone(),
+                AppConfig::simulation("crash"),
+            )
+            .await;
+            let Ok(app) = opened else { return false };
+            let resumed = app.finalized().height;
+            assert!(
+                resumed <= reached + 1,
+                "seed {seed}: resumed at {resumed}, more than a block past the {reached} it reached"
+            );
+            if resumed > 0 {
+                assert_eq!(app.finalized().state.root(), roots[resumed as usize - 1], "seed {seed}");
+            }
+            for (offset, block) in blocks.iter().enumerate().skip(resumed as usize) {
+                Executor::finalized(&app, block.clone(), Vec::new()).await;
+                assert_eq!(
+                    app.finalized().state.root(),
+                    roots[offset],
+                    "seed {seed}: root at {}",
+                    offset + 1
+                );
+            }
+            for block in &blocks {
+                for signed in &block.batches {
+                    let outcome = app.index().batch(&signed.digest()).expect("index").expect("a final batch");
+                    assert_eq!(outcome.results, outcomes[&signed.digest()], "seed {seed}");
+                }
+            }
+            app.stopped().await;
+            true
+        });
+        if reopened {
+            recovered += 1;
+        } else {
+            refused_to_open += 1;
+        }
+    }
+    eprintln!(
+        "storage faults: {} of 24 runs stopped on a fault, {recovered} reopened and agreed, {refused_to_open} refused to open",
+        stopped.len()
+    );
+    assert!(!stopped.is_empty(), "no fault was met: the rates are too low to test anything");
+    assert!(recovered > 0, "no run reopened");
+    // What reopened at a height it had not reached had made that block durable before the
+    // fault stopped it (its checkpoint), which the comparison with the reference covers.
+}
+
+#[test]
+fn a_verification_that_cannot_read_its_storage_stops_the_validator() {
+    use commonware_utils::probability::Probability;
+    use futures::FutureExt as _;
+    use std::panic::AssertUnwindSafe;
+
+    let blocks = reference(&workload()).0;
+    let said = deterministic::Runner::seeded(1).start(|context| async move {
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        // A page cache of one page: the accounts the block touches are read from the disk.
+        let mut config = AppConfig::simulation("crash");
+        config.store.page_cache_pages_max = std::num::NonZeroUsize::MIN;
+        let app = App::open(context.child("app"), testkit::consortium(), index, log_index, config)
+            .await
+            .expect("the app opens");
+        for block in &blocks[..12] {
+            Executor::finalized(&app, block.clone(), Vec::new()).await;
+        }
+        // Every read fails from now on: the next block cannot be executed here.
+        context.storage_fault_config().write().read_rate = Some(Probability::new(1, 1).expect("certain"));
+        let verifying = AssertUnwindSafe(Executor::verify(&app, blocks[11].clone(), blocks[12].clone()));
+        match verifying.catch_unwind().await {
+            Ok(valid) => panic!("a verification that could not read its storage answered {valid}"),
+            Err(panic) => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+        }
+    });
+    assert!(said.contains("storage failed while executing block 13") && said.contains("stopping"), "{said}");
+}

@@ -2,7 +2,7 @@
 //!
 //! `seed_sweep` runs `HANSA_SIM_SEEDS` seeds (default 50) from `HANSA_SIM_SEED` (default 1,000)
 //! of each family in `HANSA_SIM_FAMILY` (comma-separated; default all: `online`, `crash`,
-//! `partition`, `random`, `byzantine`) on as many threads as the machine has cores, prints one summary line
+//! `partition`, `random`, `byzantine`, `chaos`) on as many threads as the machine has cores, prints one summary line
 //! per family, and fails naming every failing (family, seed). A seed replays exactly, alone:
 //!
 //! ```text
@@ -20,7 +20,7 @@
 //! simulated time, and at the end), and that every batch the client submitted was acknowledged.
 
 use crate::ledger_simulation::{assert_all_acknowledged, batches, run_ledger};
-use hansa_chain::sim::{Byzantine, Fault, LinkSpec, Scenario, SplitMix64};
+use hansa_chain::sim::{Byzantine, Disorder, Fault, LinkSpec, Scenario, SplitMix64};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -35,6 +35,7 @@ const FAMILIES: &[(&str, Family)] = &[
     ("partition", partition),
     ("random", random),
     ("byzantine", byzantine),
+    ("chaos", chaos),
 ];
 
 /// Four validators, no faults, links of seeded latency.
@@ -83,10 +84,9 @@ fn partition(seed: u64) -> (Scenario, usize, usize) {
     (scenario, 8, 4)
 }
 
-/// Four or seven validators, f of them Byzantine (each of a seeded kind, at a seeded index),
-/// on links of seeded latency, jitter and loss.
-fn byzantine(seed: u64) -> (Scenario, usize, usize) {
-    let mut rng = SplitMix64::new(seed);
+/// Four or seven validators (drawn from `rng`), links of 5–60 ms latency, up to 20 ms jitter
+/// and up to 4% loss.
+fn four_or_seven_on_seeded_links(seed: u64, rng: &mut SplitMix64) -> (Scenario, usize) {
     let validators = if rng.range(0, 2) == 0 { 4 } else { 7 };
     let mut scenario = Scenario::new(seed, validators, 10);
     scenario.link = LinkSpec {
@@ -94,9 +94,47 @@ fn byzantine(seed: u64) -> (Scenario, usize, usize) {
         jitter: Duration::from_millis(rng.range(0, 20)),
         success_rate: 1.0 - rng.range(0, 5) as f64 / 100.0,
     };
+    (scenario, validators)
+}
+
+/// Four or seven validators, f of them Byzantine (each of a seeded kind, at a seeded index),
+/// on links of seeded latency, jitter and loss.
+fn byzantine(seed: u64) -> (Scenario, usize, usize) {
+    let mut rng = SplitMix64::new(seed);
+    let (mut scenario, validators) = four_or_seven_on_seeded_links(seed, &mut rng);
     while scenario.byzantine.len() < (validators - 1) / 3 {
         let kind = Byzantine::ALL[rng.range(0, Byzantine::ALL.len() as u64) as usize];
         scenario.byzantine.insert(rng.range(0, validators as u64) as usize, kind);
+    }
+    scenario.time_limit = Duration::from_secs(240);
+    (scenario, 8, 4)
+}
+
+/// Four or seven validators with clocks skewed by up to ±4 s, on links of seeded latency and
+/// loss that duplicate and reorder messages, lose power at once, once or twice, at seeded
+/// times and for seeded lengths (every write not yet synced is lost); a seeded one may also be
+/// partitioned away meanwhile.
+fn chaos(seed: u64) -> (Scenario, usize, usize) {
+    let mut rng = SplitMix64::new(seed);
+    let (mut scenario, validators) = four_or_seven_on_seeded_links(seed, &mut rng);
+    scenario.disorder =
+        Disorder { duplicate: rng.range(0, 20) as f64 / 100.0, reorder: rng.range(0, 20) as f64 / 100.0 };
+    for index in 0..validators {
+        scenario.clock_skew_ms.insert(index, rng.range(0, 8_001) as i64 - 4_000);
+    }
+    let mut at = Duration::ZERO;
+    for _ in 0..rng.range(1, 3) {
+        at += Duration::from_millis(rng.range(500, 5_000));
+        let down_for = Duration::from_millis(rng.range(0, 3_000));
+        scenario.faults.push(Fault::PowerLoss { at, down_for });
+        at += down_for;
+    }
+    if rng.range(0, 2) == 0 {
+        scenario.faults.push(Fault::Partition {
+            group: vec![rng.range(0, validators as u64) as usize],
+            at: Duration::from_millis(rng.range(500, 6_000)),
+            duration: Duration::from_millis(rng.range(500, 3_000)),
+        });
     }
     scenario.time_limit = Duration::from_secs(240);
     (scenario, 8, 4)

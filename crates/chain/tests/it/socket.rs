@@ -62,3 +62,24 @@ fn four_validators_over_sockets_finalize() {
     let _ = std::fs::remove_dir_all(&storage_dir);
     assert!(heights.iter().all(|height| *height >= 5), "delivered heights {heights:?}");
 }
+
+#[test]
+fn a_validator_whose_peer_address_is_taken_does_not_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let listen = taken.local_addr().expect("bound");
+    let seed = [9u8; 32];
+    let validators = vec![(SecretKey::from_seed(seed).public_key(), listen)];
+    let storage_dir = std::env::temp_dir().join(format!("hansa-chain-taken-{}", std::process::id()));
+    let config = ValidatorConfig::new(Hash([0x43; 32]), seed, validators, listen, storage_dir.clone());
+    let runner = tokio::Runner::new(hansa_chain::runtime_config(&config));
+    let result = runner.start(|context| async move {
+        start_validator(context.child("node"), config, ToyExecutor::new()).await.map(|handle| handle.stop())
+    });
+    let _ = std::fs::remove_dir_all(&storage_dir);
+    match result {
+        Err(hansa_chain::ChainError::Listen(reason)) => {
+            assert!(reason.contains(&listen.to_string()), "{reason}")
+        }
+        other => panic!("a validator without its peer listener started: {:?}", other.map(|_| ())),
+    }
+}

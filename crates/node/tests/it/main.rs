@@ -5,6 +5,7 @@ mod api;
 mod delegated_keys;
 mod devnet;
 mod openapi;
+mod partition;
 mod state_sync;
 mod support;
 mod tls;

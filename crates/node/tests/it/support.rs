@@ -41,8 +41,12 @@ impl Devnet {
     pub fn start_with(validators: usize, slot: u16, extra: &[&str]) -> Devnet {
         let dir = std::env::temp_dir().join(format!("hansa-test-{}-{slot}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        // Ports apart per process and per test so parallel runs do not collide.
-        let base = 20_000 + (std::process::id() % 1_000) as u16 * 20 + slot * 10;
+        // Ports apart per process and per test so parallel runs do not collide, and below the
+        // kernel's ephemeral range (32768 and up on Linux), from which outgoing connections take
+        // their local ports: a devnet there sometimes found a port taken (a validator without
+        // its p2p listener, and a 4-validator devnet that could not lose another).
+        assert!(slot < 10, "slots 0..10");
+        let base = 10_000 + (std::process::id() % 220) as u16 * 100 + slot * 10;
         let mut process = Command::new(hansa())
             .args(["devnet", "--dir"])
             .arg(&dir)
@@ -160,7 +164,12 @@ impl Drop for Devnet {
                 eprintln!("--- validator-{index}/node.log (last lines, newest first)\n{}", tail.join("\n"));
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // HANSA_TEST_KEEP=1 keeps the devnet's folder (its logs and chain data) for a post-mortem.
+        if std::env::var_os("HANSA_TEST_KEEP").is_some() {
+            eprintln!("devnet kept at {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
