@@ -16,7 +16,9 @@
 //!   the same height, in the same block, with the same results, on every validator at the end,
 //!   including validators that crashed and restarted (their state reopened at its last
 //!   checkpoint on storage, the blocks after it redelivered);
-//! - transfer and account counts and each ledger's totals agree between validators.
+//! - transfer and account counts and each ledger's totals agree between validators, and at the
+//!   end each ledger's Σ posted and Σ pending equal what the transfers the client saw succeed
+//!   add up to (recomputed from the operations and their results, not from balances).
 
 use commonware_runtime::deterministic;
 use hansa_chain::app::{App as GenericApp, AppConfig, AppView, BatchOutcome, FinalityReceiver, Index};
@@ -81,6 +83,8 @@ struct InFlight {
 struct Seen {
     /// Every batch whose finality a validator reported, with the reported outcome.
     acknowledged: BTreeMap<Hash, Arc<BatchOutcome>>,
+    /// Every batch the client signed, by digest.
+    signed: BTreeMap<Hash, SignedBatch>,
     submissions: u64,
     resubmissions: u64,
 }
@@ -280,6 +284,7 @@ impl Client {
                 Some(Ok(outcome)) => {
                     assert_eq!(outcome.batch_digest, flight.digest, "a waiter resolves with its own batch");
                     let mut seen = self.seen.lock().expect("not poisoned");
+                    seen.signed.insert(flight.digest, flight.signed.clone());
                     if let Some(known) = seen.acknowledged.insert(flight.digest, outcome.clone()) {
                         assert_eq!(known.results, outcome.results, "one batch, two reported outcomes");
                     }
@@ -357,6 +362,45 @@ fn invariant(apps: &[App]) -> Result<(), String> {
     Ok(())
 }
 
+/// Σ posted and Σ pending per ledger (each transfer debits one account and credits another by
+/// the same amount, so one sum stands for both sides), replayed from the acknowledged batches
+/// in the order they were finalized and their operations' results, with TigerBeetle's rules
+/// for resolving a hold (a post moves the amount it names, `u128::MAX` for all of the hold,
+/// out of pending into posted; a void releases the hold). The client's holds never expire.
+fn totals_from_transfers(seen: &Seen) -> BTreeMap<u32, (u128, u128)> {
+    let mut order: Vec<&Arc<BatchOutcome>> = seen.acknowledged.values().collect();
+    order.sort_by_key(|outcome| (outcome.height, outcome.first_index));
+    let mut holds: BTreeMap<u128, (u32, u128)> = BTreeMap::new();
+    let mut totals: BTreeMap<u32, (u128, u128)> = BTreeMap::new();
+    for outcome in order {
+        let signed = &seen.signed[&outcome.batch_digest];
+        for (operation, (_, code)) in signed.batch.operations.iter().zip(&outcome.results) {
+            let Operation::CreateTransfer(transfer) = operation else { continue };
+            if *code != ResultCode::Ok {
+                continue;
+            }
+            let flags = transfer.flags;
+            if flags.has(TransferFlags::POST_PENDING_TRANSFER)
+                || flags.has(TransferFlags::VOID_PENDING_TRANSFER)
+            {
+                let (ledger, held) = holds.remove(&transfer.pending_id).expect("a resolved hold was made");
+                let entry = totals.entry(ledger).or_default();
+                entry.1 -= held;
+                if flags.has(TransferFlags::POST_PENDING_TRANSFER) {
+                    entry.0 += if transfer.amount.0 == u128::MAX { held } else { transfer.amount.0 };
+                }
+            } else if flags.has(TransferFlags::PENDING) {
+                holds.insert(transfer.id, (transfer.ledger, transfer.amount.0));
+                totals.entry(transfer.ledger).or_default().1 += transfer.amount.0;
+            } else {
+                totals.entry(transfer.ledger).or_default().0 += transfer.amount.0;
+            }
+        }
+    }
+    totals.retain(|_, amounts| *amounts != (0, 0));
+    totals
+}
+
 /// The final checks over the current executors, given what the client saw acknowledged.
 fn check_final(apps: &[AppView], seen: &Seen) {
     let heights: Vec<u64> = apps.iter().map(|app| app.finalized().height).collect();
@@ -391,6 +435,23 @@ fn check_final(apps: &[AppView], seen: &Seen) {
             assert_eq!(found.first_index, outcome.first_index, "validator {index} batch {digest} index");
             assert_eq!(found.results, outcome.results, "validator {index} batch {digest} results");
         }
+    }
+    // Money, recomputed from the transfers the client saw succeed (not from the balances and
+    // totals the ledger updates together): every validator's per-ledger totals at the end.
+    let recomputed = totals_from_transfers(seen);
+    for (index, app) in apps.iter().enumerate() {
+        let totals: BTreeMap<u32, (u128, u128)> = app
+            .index()
+            .totals()
+            .expect("the index reads")
+            .into_iter()
+            .map(|(ledger, totals)| (ledger, (totals.posted, totals.pending)))
+            .filter(|(_, amounts)| *amounts != (0, 0))
+            .collect();
+        assert_eq!(
+            totals, recomputed,
+            "validator {index}: (posted, pending) per ledger against the transfers"
+        );
     }
     // Counts and ledger totals: equal between validators at the same height.
     type Summary = ((u64, u64), Vec<(u32, hansa_chain::app::LedgerTotals)>);
@@ -696,4 +757,23 @@ fn final_checks_catch_a_lost_or_altered_batch() {
     altered.acknowledged.insert(*digest, Arc::new(wrong));
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_final(&apps, &altered)));
     assert!(caught.is_err(), "altered results are caught");
+
+    // Money the validators moved that no acknowledged transfer accounts for: a batch with a
+    // successful plain transfer left out of what the client saw.
+    let mut short = Seen { signed: seen.signed.clone(), ..Seen::default() };
+    short.acknowledged = seen.acknowledged.clone();
+    let moved = |digest: &Hash| {
+        let outcome = &seen.acknowledged[digest];
+        seen.signed[digest].batch.operations.iter().zip(&outcome.results).any(|(operation, (_, code))| {
+            matches!(operation, Operation::CreateTransfer(t) if t.flags == TransferFlags(0))
+                && *code == ResultCode::Ok
+        })
+    };
+    let left_out =
+        *seen.acknowledged.keys().rev().find(|digest| moved(digest)).expect("a batch that moved money");
+    short.acknowledged.remove(&left_out);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_final(&apps, &short)));
+    let said = caught.expect_err("money unaccounted for is caught");
+    let said = said.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(said.contains("against the transfers"), "{said}");
 }
