@@ -585,6 +585,63 @@ fn describe_record(record: &hansa_state::RecordProof) -> Result<String> {
     Ok(format!("{} {} ({kind}): {described}", table.name, key.id))
 }
 
+/// Checks an operation proof's `signer` offline: the delegated key's record, proven in a
+/// finalized state, belongs to the operation's organisation, was registered by the operation's
+/// block, and its public key signed the batch. Returns which key, in words.
+fn verify_delegated_signer(
+    genesis: &hansa_types::Genesis,
+    proof: &hansa_types::OperationProof,
+    signer: &Value,
+) -> Result<String> {
+    use hansa_ledger::modules::{Record, keys};
+    let key = signer["key"]
+        .as_u64()
+        .and_then(|key| u32::try_from(key).ok())
+        .filter(|key| *key != hansa_types::ROOT_KEY)
+        .context("the signer's key number is not a delegated key's (1 to 4294967295)")?;
+    let record: hansa_state::StateProof = serde_json::from_value(signer["record"].clone())
+        .context("the signer's record proof does not parse")?;
+    record.verify().context("the signer's record proof")?;
+    let certificate = hex::decode(signer["certificate"].as_str().unwrap_or(""))
+        .context("the signer's certificate is not hex")?;
+    let validators: Vec<hansa_types::PublicKey> = genesis.validators.iter().map(|v| v.public_key).collect();
+    if !hansa_chain::verify_finalization(
+        &genesis.chain_id(),
+        &validators,
+        &record.header.digest(),
+        &certificate,
+    ) {
+        bail!(
+            "the header of block {} proving the signer's key is not finalized by a quorum of the genesis validators",
+            record.header.height
+        );
+    }
+    let state_key = record.record.key();
+    if state_key != keys::key_record(proof.org, key) {
+        bail!("the signer's record proof is of another record than key {key} of {}", proof.org);
+    }
+    let Record::Key(delegated) = Record::decode(state_key.table, record.record.value())
+        .context("the signer's key record does not decode")?
+    else {
+        bail!("the signer's record is not a delegated key");
+    };
+    if delegated.org != proof.org || delegated.key.id != key {
+        bail!(
+            "the signer's record is key {} of {}, not key {key} of {}",
+            delegated.key.id,
+            delegated.org,
+            proof.org
+        );
+    }
+    if delegated.registered_at / 1_000_000 > proof.header.timestamp_ms {
+        bail!("key {key} of {} was registered after the operation's block", proof.org);
+    }
+    proof.verify_signer(&delegated.key.public_key).with_context(|| {
+        format!("not signed by key {key} of {} (public key {})", proof.org, delegated.key.public_key)
+    })?;
+    Ok(format!("its delegated key {key}, public key {}", delegated.key.public_key))
+}
+
 /// Checks a proof envelope offline: the record against the header's roots, and the header's
 /// finality against the genesis validators. Returns a one-line summary.
 pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String> {
@@ -635,15 +692,20 @@ pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String
             proof.verify()?;
             let org =
                 genesis.organisation(proof.org).context("the proof names an organisation not in genesis")?;
-            proof.verify_signer(&org.public_key).with_context(|| {
-                format!(
-                    "not signed by the genesis key of {}; if one of its delegated keys signed the batch, \
-                     this proof cannot show it yet (the key is in the state, and the proof does not carry it)",
-                    proof.org
-                )
-            })?;
+            let signed_by = match envelope.get("signer") {
+                None | Some(Value::Null) => {
+                    proof.verify_signer(&org.public_key).with_context(|| {
+                        format!(
+                            "not signed by the genesis key of {} (and the proof names no delegated key)",
+                            proof.org
+                        )
+                    })?;
+                    "its genesis key".to_string()
+                }
+                Some(signer) => verify_delegated_signer(genesis, &proof, signer)?,
+            };
             let summary = format!(
-                "operation {} by {} in block {}: {}",
+                "operation {} by {} (signed with {signed_by}) in block {}: {}",
                 proof.operation.id(),
                 proof.org,
                 proof.header.height,

@@ -19,8 +19,12 @@
 //!
 //! and, once every fault has healed, liveness: every validator that is up reaches
 //! `target_height` before `time_limit`; and prompt recovery: [`RECOVERY_AFTER_HEAL`] after a
-//! partition heals, if no other fault happened meanwhile and none is in force, every honest
-//! validator that is up has finalized a block above the highest one finalized when it healed.
+//! partition heals, if no other fault happened meanwhile, none is in force and no validator
+//! started within [`RECOVERY_AFTER_HEAL`] before it, every honest validator that is up has
+//! finalized a block above the highest one finalized when it healed; and
+//! [`RECOVERY_AFTER_POWER_LOSS`] after the power comes back from a power loss of the whole
+//! cluster, every honest validator that is up has finalized a block above the highest one
+//! finalized before the loss (each such time is in [`Outcome::power_recoveries`]).
 //! A failure panics with the seed, so it can be replayed.
 //!
 //! Byzantine validators ([`byzantine`]) are left out of every check but one: at the end, every
@@ -67,7 +71,15 @@ const SIM_MESSAGES_PER_SECOND: u32 = 4_096;
 
 /// Simulated time within which, once a partition heals (and no other fault is in force), every
 /// honest validator that is up finalizes a block above the highest one finalized before.
+/// A heal that follows a validator's start more closely than this is not held to it: what the
+/// cluster then waits for is the restart (see [`RECOVERY_AFTER_POWER_LOSS`]), not the partition.
 pub const RECOVERY_AFTER_HEAL: Duration = Duration::from_secs(5);
+
+/// Simulated time within which, once the power comes back after a power loss of the whole
+/// cluster, every honest validator that is up finalizes a block above the highest one finalized
+/// before the loss: every validator reopens its storage, replays its journal and rejoins
+/// consensus, whose views timed out while the power was off.
+pub const RECOVERY_AFTER_POWER_LOSS: Duration = Duration::from_secs(30);
 
 /// A network link's behaviour.
 #[derive(Debug, Clone, Copy)]
@@ -218,6 +230,10 @@ pub struct Outcome {
     /// How many blocks lying Hansa validators proposed (none was delivered), and how many
     /// messages they forged or flooded.
     pub lies: (usize, usize),
+    /// For each power loss of the whole cluster, the simulated time from the power coming back
+    /// until every honest validator that was up had finalized a block above the highest one
+    /// finalized before the loss.
+    pub power_recoveries: Vec<Duration>,
 }
 
 impl Outcome {
@@ -576,6 +592,15 @@ where
         Ok(())
     }
 
+    /// The highest height an honest validator has finalized.
+    fn honest_tip(&self) -> u64 {
+        (0..self.members.len())
+            .filter(|index| self.scenario.honest(*index))
+            .map(|index| self.members[index].status.delivered())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Who blocked whom, by index.
     async fn blocked(&self) -> Result<BTreeSet<(usize, usize)>, String> {
         let keys: Vec<ConsensusKey> = (0..self.members.len()).map(|index| self.key(index)).collect();
@@ -734,8 +759,17 @@ struct Carry<C> {
     started: Option<std::time::SystemTime>,
     /// Validators down after a crash of their own, until their restart.
     down: BTreeSet<usize>,
-    /// After a power loss: when the validators start again.
-    power_back_at: Option<Duration>,
+    /// After a power loss: when the validators start again, and the highest height an honest
+    /// validator had finalized when the power went.
+    power_back_at: Option<(Duration, u64)>,
+    /// When a validator last started again (a restart, or the power coming back).
+    last_start: Option<Duration>,
+    /// Power losses whose recovery is not yet seen: (power back at, highest height finalized
+    /// by an honest validator before the loss, when the bound starts: the power coming back or
+    /// a later heal of the network).
+    power_pending: Vec<(Duration, u64, Duration)>,
+    /// Seen recoveries from power losses ([`Outcome::power_recoveries`]).
+    power_recoveries: Vec<Duration>,
     link: LinkSpec,
     degraded: bool,
     partitioned: BTreeSet<(usize, usize)>,
@@ -791,6 +825,9 @@ where
             })
             .collect(),
         power_back_at: None,
+        last_start: None,
+        power_pending: Vec::new(),
+        power_recoveries: Vec::new(),
         link: scenario.link,
         degraded: false,
         partitioned: BTreeSet::new(),
@@ -842,12 +879,14 @@ where
     let started = *carry.started.get_or_insert_with(|| context.current());
     let elapsed_now =
         |context: &deterministic::Context| context.current().duration_since(started).unwrap_or_default();
-    if let Some(back_at) = carry.power_back_at.take() {
+    if let Some((back_at, tip)) = carry.power_back_at.take() {
         let wait = back_at.saturating_sub(elapsed_now(&context));
         context.sleep(wait).await;
         // The power coming back is an event too: a partition that healed while it was off is
         // not held to recovering within `RECOVERY_AFTER_HEAL` of the heal.
         carry.last_applied = carry.last_applied.max(back_at);
+        carry.last_start = Some(back_at);
+        carry.power_pending.push((back_at, tip, back_at));
     }
     let keys = validator_keys(count);
     let hansa_keys = validator_public_keys(count);
@@ -912,6 +951,16 @@ where
             carry.next_event += 1;
             carry.last_applied = carry.last_applied.max(at);
             info!(?elapsed, ?event, "fault");
+            // A fault after the power came back leaves out the recovery from that power loss;
+            // a heal only moves the start of its bound.
+            if matches!(event, Event::Heal(_) | Event::Restore) {
+                for (_, _, bound_from) in &mut carry.power_pending {
+                    *bound_from = at;
+                }
+            } else {
+                // (An event due while the power was off is part of the state it came back to.)
+                carry.power_pending.retain(|(back_at, _, _)| at <= *back_at);
+            }
             match event {
                 Event::Crash(index) => {
                     carry.down.insert(index);
@@ -919,6 +968,7 @@ where
                 }
                 Event::Restart(index) => {
                     carry.down.remove(&index);
+                    carry.last_start = Some(at);
                     cluster.start(index).await;
                 }
                 Event::Partition(group) => {
@@ -926,12 +976,11 @@ where
                     cluster.apply_links(&carry.link, &carry.partitioned).await;
                 }
                 Event::Heal(group) => {
-                    let tip = (0..count)
-                        .filter(|index| scenario.honest(*index))
-                        .map(|index| cluster.members[index].status.delivered())
-                        .max()
-                        .unwrap_or(0);
-                    carry.recoveries.push((at, tip));
+                    // A heal soon after a start is not held to `RECOVERY_AFTER_HEAL`: the
+                    // cluster is still waiting for the restart.
+                    if carry.last_start.is_none_or(|started| started + RECOVERY_AFTER_HEAL <= at) {
+                        carry.recoveries.push((at, cluster.honest_tip()));
+                    }
                     for pair in pairs_across(&group, count) {
                         carry.partitioned.remove(&pair);
                     }
@@ -950,10 +999,11 @@ where
                 Event::PowerLoss(down_for) => {
                     // Every validator stops at once; the run ends here, and with it every
                     // write not yet synced.
+                    let tip = cluster.honest_tip();
                     for index in 0..count {
                         cluster.crash(index).await;
                     }
-                    carry.power_back_at = Some(at + down_for);
+                    carry.power_back_at = Some((at + down_for, tip));
                     return Ok(RunEnd::PowerLoss);
                 }
             }
@@ -1000,9 +1050,32 @@ where
             }
         }
         let lowest = up.iter().map(|index| cluster.members[*index].status.delivered()).min();
+        // Recovery from a power loss: every honest validator that is up above the tip before it.
+        let mut recovered = Vec::new();
+        carry.power_pending.retain(|(back_at, tip, _)| {
+            if lowest.is_some_and(|height| height > *tip) {
+                recovered.push(elapsed.saturating_sub(*back_at));
+                return false;
+            }
+            true
+        });
+        carry.power_recoveries.extend(recovered);
+        if let Some((back_at, tip, _)) = carry
+            .power_pending
+            .iter()
+            .find(|(_, _, bound_from)| clean && elapsed > *bound_from + RECOVERY_AFTER_POWER_LOSS)
+        {
+            let heights: Vec<(usize, u64)> =
+                up.iter().map(|index| (*index, cluster.members[*index].status.delivered())).collect();
+            return Err(format!(
+                "recovery: the power came back at {back_at:?}, when the highest finalized height was \
+                 {tip}; at {elapsed:?} validators (index, height) {heights:?} had not all finalized above it"
+            ));
+        }
         if healed
             && client_done
             && carry.recoveries.is_empty()
+            && carry.power_pending.is_empty()
             && lowest.is_some_and(|height| height >= scenario.target_height)
         {
             break;
@@ -1066,6 +1139,7 @@ where
         elapsed,
         blocked,
         lies,
+        power_recoveries: carry.power_recoveries.clone(),
     })))
 }
 

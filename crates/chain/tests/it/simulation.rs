@@ -211,6 +211,23 @@ fn the_whole_cluster_loses_power_twice_and_finalizes_on() {
     let outcome = sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
     report("power loss", &outcome);
     assert!(outcome.common_height() >= 40);
+    println!("power loss: finality back after {:?}", outcome.power_recoveries);
+    assert!(!outcome.power_recoveries.is_empty());
+    assert!(outcome.power_recoveries.iter().all(|took| *took <= sim::RECOVERY_AFTER_POWER_LOSS));
+}
+
+#[test]
+#[should_panic(expected = "simulation failed (seed 15): recovery: the power came back at 3s")]
+fn a_slow_recovery_after_a_power_loss_fails_the_run() {
+    // Leaders are waited for 40 s: after the power comes back, the view every validator resumes
+    // in is not finished before the bound.
+    let mut scenario = Scenario::new(15, 4, 40);
+    scenario.tuning.leader_timeout = Duration::from_secs(40);
+    scenario.tuning.certification_timeout = Duration::from_secs(45);
+    scenario.tuning.timeout_retry = Duration::from_secs(40);
+    scenario.tuning.skip_timeout = Duration::from_secs(60);
+    scenario.faults = vec![Fault::PowerLoss { at: Duration::from_secs(2), down_for: Duration::from_secs(1) }];
+    sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
 }
 
 #[test]

@@ -800,6 +800,26 @@ struct OperationProofEnvelope {
     #[serde(with = "hansa_types::serde_hex_bytes")]
     #[schema(value_type = HexBytes)]
     certificate: Vec<u8>,
+    /// When a delegated key signed the operation's batch: which key, and the proof of its
+    /// record (its organisation and public key) in the latest finalized state. Absent when the
+    /// organisation's genesis key signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signer: Option<SignerProof>,
+}
+
+/// The delegated key that signed a batch, proven from the state: a key's record is never
+/// removed and its public key never changes, so a proof at any later height shows the key
+/// that signed.
+#[derive(Serialize, ToSchema)]
+struct SignerProof {
+    /// The key's number within its organisation (the batch's `key`).
+    key: u32,
+    /// The `keys.delegated` record of the key.
+    record: StateProof,
+    /// The finalization certificate of `record.header`.
+    #[serde(with = "hansa_types::serde_hex_bytes")]
+    #[schema(value_type = HexBytes)]
+    certificate: Vec<u8>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -861,6 +881,25 @@ async fn operation_proof(
     }
     let (org, batch_digest, signature, operation) =
         body.operations().nth(index as usize).ok_or_else(|| ApiError::not_found("operation in block"))?;
+    // The batch holding operation `index`, for the key that signed it.
+    let mut first = 0;
+    let key = body
+        .batches
+        .iter()
+        .find(|signed| {
+            first += signed.batch.operations.len();
+            (index as usize) < first
+        })
+        .map_or(hansa_types::ROOT_KEY, |signed| signed.batch.key);
+    let signer = if key == hansa_types::ROOT_KEY {
+        None
+    } else {
+        let record = hansa_ledger::modules::keys::key_record(org, key);
+        let envelope = state.app.prove(&record).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the signing key has no record")
+        })?;
+        Some(SignerProof { key, record: envelope.proof.into(), certificate: envelope.certificate })
+    };
     let operation_leaves = body.operation_leaves();
     let result_leaves = App::result_leaves(&body, &block.results);
     let index = index as usize;
@@ -883,6 +922,7 @@ async fn operation_proof(
         chain_id: state.app.consortium().chain_id,
         proof,
         certificate: block.certificate.clone(),
+        signer,
     }))
 }
 

@@ -59,6 +59,34 @@ fn a_checkout_terminal_key_pays_within_its_limit_reads_its_own_and_stops_when_re
     let over = pay("95002", "3");
     assert!(!over.status.success());
     assert!(text(&over).contains("key_spend_limit_exceeded"), "{}", text(&over));
+    // Its payment's proof names the key, and `hansa verify` checks the key's record and its
+    // signature offline; a proof that hides or swaps the key fails.
+    let proof = cli(&endpoint, &[&as_merchant[..], &["proof", "operation", "95001"]].concat());
+    assert!(proof.status.success(), "{}", text(&proof));
+    let proof: Value = serde_json::from_slice(&proof.stdout).expect("a JSON proof");
+    let genesis = devnet.dir.join("genesis.toml");
+    let proof_file = devnet.dir.join("terminal-payment.json");
+    let verify = |proof: &Value| {
+        std::fs::write(&proof_file, serde_json::to_vec(proof).expect("JSON")).expect("write the proof");
+        hansa_verify(&proof_file, &genesis)
+    };
+    let (verified, output) = verify(&proof);
+    assert!(verified && output.contains("signed with its delegated key 1"), "{output}");
+    let mut hidden = proof.clone();
+    hidden.as_object_mut().expect("an object").remove("signer");
+    let (verified, output) = verify(&hidden);
+    assert!(!verified && output.contains("not signed by the genesis key of org-2"), "{output}");
+    let mut swapped = proof.clone();
+    swapped["signer"]["key"] = 2.into();
+    let (verified, output) = verify(&swapped);
+    assert!(!verified && output.contains("another record than key 2"), "{output}");
+    let mut tampered = proof.clone();
+    let value = tampered["signer"]["record"]["record"]["value"].as_str().expect("hex").to_string();
+    let flipped = format!("{}{}", &value[..value.len() - 1], if value.ends_with('0') { '1' } else { '0' });
+    tampered["signer"]["record"]["record"]["value"] = flipped.into();
+    let (verified, output) = verify(&tampered);
+    assert!(!verified && output.contains("signer's record proof"), "{output}");
+
     // It may not open accounts: refused on admission, before anything is queued.
     let account = ["create-account", "--id", "95010", "--ledger", "1", "--code", "1"];
     let refused = cli(

@@ -241,20 +241,6 @@ fn a_validator_that_lost_its_data_joins_from_a_snapshot(
     assert_eq!(get(&away, &path).expect("wallet")["account"], get(&lost, &path).expect("wallet")["account"]);
 }
 
-/// Runs `hansa verify` on a proof file: whether it succeeded, and what it printed.
-fn hansa_verify(proof: &std::path::Path, genesis: &std::path::Path) -> (bool, String) {
-    let output = std::process::Command::new(hansa())
-        .arg("verify")
-        .arg(proof)
-        .arg("--genesis")
-        .arg(genesis)
-        .output()
-        .expect("running hansa verify");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
-}
-
 /// Proofs issued by an earlier build (proof format 2, values stored unpacked: a devnet of
 /// commit e39a661, saved with `hansa proof account 2001` and `hansa proof transfer 10002`)
 /// verify with this build's `hansa verify`, and a byte changed in them is still caught.

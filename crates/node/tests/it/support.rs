@@ -244,3 +244,17 @@ pub fn results(outcome: &Value) -> Vec<String> {
         .map(|r| r["result"].as_str().expect("name").to_string())
         .collect()
 }
+
+/// Runs `hansa verify` on a proof file: whether it succeeded, and what it printed.
+pub fn hansa_verify(proof: &std::path::Path, genesis: &std::path::Path) -> (bool, String) {
+    let output = std::process::Command::new(hansa())
+        .arg("verify")
+        .arg(proof)
+        .arg("--genesis")
+        .arg(genesis)
+        .output()
+        .expect("running hansa verify");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
