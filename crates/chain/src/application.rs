@@ -7,12 +7,13 @@
 //! block's batches.
 
 use crate::{
-    Executor,
-    block::{ChainBlock, ConsensusContext, encode_context, to_hash},
+    Executor, Verdict,
+    block::{ChainBlock, ConsensusContext, ConsensusKey, encode_context, to_hash},
     certificate::Scheme,
 };
 use commonware_consensus::{Application, marshal::ancestry::Ancestry};
 use commonware_cryptography::{Digested, Digestible as _};
+use commonware_p2p::Blocker;
 use commonware_runtime::{Clock, Metrics, Spawner};
 use futures::StreamExt as _;
 use std::time::{Duration, UNIX_EPOCH};
@@ -29,15 +30,25 @@ pub(crate) fn now_ms(clock: &impl Clock, offset_ms: i64) -> u64 {
 
 /// Adapts an [`Executor`] to Commonware's marshal `Application`.
 #[derive(Clone)]
-pub(crate) struct App<X> {
+pub(crate) struct App<X, B> {
     executor: X,
     /// How far this validator's clock is off the runtime's (see `NodeConfig::clock_offset_ms`).
     clock_offset_ms: i64,
+    /// Blocks the leader of a block that is invalid in itself.
+    blocker: B,
 }
 
-impl<X: Executor> App<X> {
-    pub(crate) fn new(executor: X, clock_offset_ms: i64) -> Self {
-        Self { executor, clock_offset_ms }
+impl<X: Executor, B: Blocker<PublicKey = ConsensusKey>> App<X, B> {
+    pub(crate) fn new(executor: X, clock_offset_ms: i64, blocker: B) -> Self {
+        Self { executor, clock_offset_ms, blocker }
+    }
+
+    /// Blocks `leader`, which proposed an invalid block: the proposal it signed names the
+    /// block, so its misbehaviour is provable (honest validators vote only for what the round's
+    /// leader proposed).
+    fn block_leader(&mut self, context: &ConsensusContext, fault: &str) {
+        warn!(leader = ?context.leader, round = %context.round, fault, "blocking the leader of an invalid block");
+        let _ = self.blocker.block(context.leader.clone());
     }
 }
 
@@ -65,10 +76,11 @@ fn structural_fault(
     None
 }
 
-impl<E, X> Application<E> for App<X>
+impl<E, X, B> Application<E> for App<X, B>
 where
     E: Clock + Spawner + Metrics,
     X: Executor,
+    B: Blocker<PublicKey = ConsensusKey>,
 {
     type SigningScheme = Scheme;
     type Context = ConsensusContext;
@@ -139,6 +151,7 @@ where
         let parent = parent.inner().clone();
         if let Some(fault) = structural_fault(&parent, &block, &context) {
             debug!(fault, height = block.block().height(), "rejecting block");
+            self.block_leader(&context, fault);
             return false;
         }
 
@@ -157,7 +170,12 @@ where
             executor.verify(parent.block().clone(), block.block().clone()).await
         });
         match check.await {
-            Ok(valid) => valid,
+            Ok(Verdict::Valid) => true,
+            Ok(Verdict::Invalid) => {
+                self.block_leader(&context, "its contents do not execute to its header");
+                false
+            }
+            Ok(Verdict::Refused) => false,
             Err(error) => {
                 // The task was aborted (shutdown): never conclude false for that.
                 warn!(?error, "verification task failed");

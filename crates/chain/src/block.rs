@@ -312,6 +312,38 @@ mod tests {
     }
 
     #[test]
+    fn a_block_made_to_break_each_limit_does_not_decode() {
+        let batch = hansa_types::Batch {
+            chain_id: Hash([7; 32]),
+            org: hansa_types::OrgId(2),
+            key: 0,
+            sequence: 1,
+            operations: vec![hansa_types::Operation::CreateAccount(Default::default())],
+        }
+        .sign(&hansa_types::SecretKey::from_seed([1; 32]));
+        let mut header = header(4, encode_context(&context()));
+        let batches = vec![hansa_types::SealedBatch::new(batch)];
+        let leaves =
+            hansa_types::Block { header: header.clone(), batches: batches.clone() }.operation_leaves();
+        header.operations_count = 1;
+        header.operations_root = hansa_types::merkle::root(&leaves);
+        let honest = ChainBlock::new(hansa_types::Block { header, batches }).expect("a valid block").encode();
+        assert!(ChainBlock::decode(honest.clone()).is_ok());
+        let mut said = Vec::new();
+        for variant in 0..4 {
+            let broken = crate::sim::byzantine::over_the_limits(honest.to_vec(), variant);
+            assert_ne!(broken, honest.to_vec(), "variant {variant} changed nothing");
+            let error = ChainBlock::decode(Bytes::from(broken)).expect_err("a block over its limits decodes");
+            said.push(format!("{error:?}"));
+        }
+        println!("{said:#?}");
+        assert!(said[0].contains(&format!("{}", BLOCK_BYTES_MAX + 1)), "{}", said[0]);
+        assert!(said[1].contains("batches"), "{}", said[1]);
+        assert!(said[2].contains("batches"), "{}", said[2]);
+        assert!(said[3].contains("operations"), "{}", said[3]);
+    }
+
+    #[test]
     fn rejects_oversized_length_prefix() {
         let mut bytes = Vec::new();
         u32::try_from(BLOCK_BYTES_MAX + 1).expect("fits").write(&mut bytes);

@@ -34,6 +34,28 @@ pub use delivery::{FinalizedBlocks, Status};
 pub use node::Tuning;
 pub use validator::{ValidatorConfig, ValidatorHandle, partition_prefix, runtime_config, start_validator};
 
+/// What [`Executor::verify`] concludes about a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A valid child of its parent.
+    Valid,
+    /// Invalid in itself: anyone who executes it on its parent finds the same fault (a wrong
+    /// root, a bad signature, a batch that cannot be in a block). Its proposer signed a
+    /// proposal naming it (honest validators vote only for what the round's leader proposed),
+    /// so it provably misbehaved, and the validator blocks it.
+    Invalid,
+    /// Refused without blaming the proposer: its parent is on a fork that finalization has
+    /// abandoned (an honest leader may have built on it before it was).
+    Refused,
+}
+
+impl Verdict {
+    /// Whether consensus may vote for the block.
+    pub fn is_valid(self) -> bool {
+        self == Verdict::Valid
+    }
+}
+
 /// What the ledger side provides. Implemented by [`App`] (mempool, state on disk, speculative
 /// states); the simulator also has a toy one ([`sim::ToyExecutor`]). Building, verifying and
 /// applying blocks are asynchronous (they read and write storage); the chain crate runs them
@@ -55,12 +77,12 @@ pub trait Executor: Clone + Send + Sync + 'static {
     /// verified. The chain crate has already checked: `height == parent.height + 1`,
     /// `header.parent == parent.digest()`, `timestamp_ms > parent.timestamp_ms` and not more than
     /// 10 s ahead of the local clock, `header.context`, and that the operations root and count
-    /// match the batches.
+    /// match the batches. The proposer of a block found [`Verdict::Invalid`] is blocked.
     fn verify(
         &self,
         parent: hansa_types::Block,
         block: hansa_types::Block,
-    ) -> impl std::future::Future<Output = bool> + Send;
+    ) -> impl std::future::Future<Output = Verdict> + Send;
 
     /// A finalized block, delivered in height order, with the encoded finalization certificate
     /// ([`FinalityCertificate`]). May be called again for a height already applied (after a

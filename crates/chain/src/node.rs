@@ -495,7 +495,7 @@ where
     let reader = marshal_mailbox.clone();
     let application = Deferred::new(
         context.child("application"),
-        App::new(executor, config.clock_offset_ms),
+        App::new(executor, config.clock_offset_ms, blocker.clone()),
         marshal_mailbox,
         epocher(),
     );

@@ -2,6 +2,7 @@
 //! block's speculative state on its parent's; proposing and verifying blocks with it.
 
 use super::{App, Speculative, evict_lowest, lock};
+use crate::Verdict;
 use commonware_runtime::Spawner;
 use hansa_ledger::modules::ledger::ACCOUNTS;
 use hansa_ledger::{Prefetched, SequenceWindow, Signatures, Signer, key_record, sequence_key};
@@ -285,12 +286,12 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         Some(block)
     }
 
-    pub(super) async fn check(&self, parent: &Block, block: &Block) -> bool {
+    pub(super) async fn check(&self, parent: &Block, block: &Block) -> Verdict {
         self.see(parent);
         self.see(block);
         let digest = block.digest();
         if self.known(&digest).await.is_some() {
-            return true;
+            return Verdict::Valid;
         }
         // Consensus treats `false` as "permanently invalid" (a validator that answers it for a
         // block others certified can no longer vote to finalize that view), so a parent whose
@@ -309,7 +310,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                     height = block.height(),
                     "rejecting a block whose parent is on an abandoned fork"
                 );
-                return false;
+                return Verdict::Refused;
             }
             tracing::debug!(height = block.height(), "waiting for the parent's state");
             progress.await;
@@ -323,7 +324,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         };
         if let Err(error) = self.inner.ledger.verify_signatures(&unverified) {
             tracing::warn!(%error, height = block.height(), "rejecting a block with a bad signature");
-            return false;
+            return Verdict::Invalid;
         }
         // Delegated keys' signatures are checked in execution, against their records.
         let signatures = match unverified.iter().any(|signed| signed.batch.key != ROOT_KEY) {
@@ -340,7 +341,7 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             Err(ExecuteError::Storage(error)) => storage_failed(block.height(), &error),
             Err(error) => {
                 tracing::warn!(%error, height = block.height(), "rejecting a block that does not execute");
-                return false;
+                return Verdict::Invalid;
             }
         };
         if speculative.state.commitment().root() != block.header.state_root
@@ -350,11 +351,11 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
                 height = block.height(),
                 "rejecting a block whose roots do not match its execution"
             );
-            return false;
+            return Verdict::Invalid;
         }
         speculative.block = block.clone();
         self.remember(speculative);
-        true
+        Verdict::Valid
     }
 
     /// The speculative state of the block `digest`, if known; if the block is being executed

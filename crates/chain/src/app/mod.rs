@@ -28,8 +28,8 @@ pub use index::{Index, IndexError, LedgerTotals};
 pub use join::{JoinError, Joined, Snapshot, Stored, complete_join, join, stored_state};
 pub use queries::{Audit, LedgerAudit, QueryError, RecordProofEnvelope, TransferFilter};
 
-use crate::Executor;
 use crate::mempool::{Mempool, MempoolError};
+use crate::{Executor, Verdict};
 use commonware_runtime::Spawner;
 use hansa_ledger::{Consortium, Ledger, SequenceWindow};
 use hansa_state::{Speculation, Store, StoreConfig, StoreError};
@@ -590,7 +590,7 @@ impl<E: commonware_storage::Context + Spawner> Executor for App<E> {
         self.build(&parent, timestamp_ms, context).await
     }
 
-    async fn verify(&self, parent: Block, block: Block) -> bool {
+    async fn verify(&self, parent: Block, block: Block) -> Verdict {
         self.check(&parent, &block).await
     }
 

@@ -12,12 +12,14 @@
 //! finalizing, they block only Byzantine peers, and every honest validator that is up blocks a
 //! peer whose misbehaviour is provable ([`Byzantine::provable`]).
 
+use crate::block::BLOCK_BYTES_MAX;
 use crate::{
-    Executor,
+    Executor, Verdict,
     block::{ConsensusKey, EPOCH},
     certificate::{Scheme, namespace},
     node::Channels,
 };
+use commonware_actor::{Feedback, Unreliable};
 use commonware_consensus::{
     simplex::{
         elector::RoundRobin,
@@ -26,10 +28,14 @@ use commonware_consensus::{
     types::ViewDelta,
 };
 use commonware_cryptography::{Sha256, ed25519};
-use commonware_p2p::{Receiver, Sender};
-use commonware_runtime::{Spawner as _, Supervisor as _, deterministic};
+use commonware_p2p::{CheckedSender, LimitedSender, Receiver, Recipients, Sender};
+use commonware_runtime::{IoBufs, Spawner as _, Supervisor as _, deterministic};
 use commonware_utils::ordered::Set;
-use hansa_types::{BatchList, Block, Decode as _, Encode as _, Hash, SealedBatch, SignedBatch};
+use hansa_types::block::BATCHES_PER_BLOCK_MAX;
+use hansa_types::{
+    BatchList, Block, Decode as _, Encode as _, Hash, OPERATIONS_PER_BATCH_MAX, SealedBatch, SignedBatch,
+};
+use std::time::SystemTime;
 use std::{
     collections::{BTreeSet, VecDeque},
     sync::{Arc, Mutex},
@@ -64,6 +70,11 @@ pub enum Byzantine {
     /// A full validator that forwards every batch list it hears back to everyone, many times
     /// over: noise that proves nothing (duplicates), which must cost its peers bounded memory.
     Flooder,
+    /// A full validator that broadcasts, in place of every block, bytes over a block's limits
+    /// (too long, too many batches, a forged count, a batch of too many operations): its peers
+    /// drop them undecoded (not provable: what failed to decode is not tied to a signed
+    /// proposal) and fetch its proposals' blocks from it by digest instead.
+    Oversized,
 }
 
 /// How many copies of each batch list it hears a [`Byzantine::Flooder`] sends back.
@@ -73,7 +84,7 @@ const KEPT_MAX: usize = 64;
 
 impl Byzantine {
     /// Every kind, in declaration order.
-    pub const ALL: [Byzantine; 11] = [
+    pub const ALL: [Byzantine; 12] = [
         Byzantine::Conflicter,
         Byzantine::Equivocator,
         Byzantine::Impersonator,
@@ -85,15 +96,23 @@ impl Byzantine {
         Byzantine::ReplayedBatch,
         Byzantine::Forger,
         Byzantine::Flooder,
+        Byzantine::Oversized,
     ];
 
     /// Whether honest validators can prove the misbehaviour from what they receive, and so
     /// must block the validator: conflicting votes signed by one key, a vote whose signature is
-    /// not its claimed signer's, a forwarded batch that no honest validator forwards.
+    /// not its claimed signer's, a forwarded batch that no honest validator forwards, a
+    /// proposal (signed by its leader) of a block that is invalid in itself.
     pub fn provable(self) -> bool {
         matches!(
             self,
-            Byzantine::Conflicter | Byzantine::Impersonator | Byzantine::Nuller | Byzantine::Forger
+            Byzantine::Conflicter
+                | Byzantine::Impersonator
+                | Byzantine::Nuller
+                | Byzantine::Forger
+                | Byzantine::WrongStateRoot
+                | Byzantine::ForgedBatch
+                | Byzantine::ReplayedBatch
         )
     }
 
@@ -254,7 +273,7 @@ impl<X: Executor> Executor for Lying<X> {
         }
     }
 
-    async fn verify(&self, parent: Block, block: Block) -> bool {
+    async fn verify(&self, parent: Block, block: Block) -> Verdict {
         self.inner.verify(parent, block).await
     }
 
@@ -321,4 +340,94 @@ impl<X: Executor> Executor for Lying<X> {
         }
         self.inner.gossip_received(message)
     }
+}
+
+/// A validator's sender on one channel. Honest validators' send what they are asked to; an
+/// [`Byzantine::Oversized`] validator's block channel replaces every block it broadcasts with
+/// bytes over a block's limits ([`over_the_limits`]), which its peers must drop undecoded,
+/// without allocating for what the bytes claim.
+#[derive(Clone)]
+pub struct Meddling<S> {
+    inner: S,
+    /// On an oversizing validator's block channel: where to count what it sent.
+    oversize: Option<Arc<Mutex<Lies>>>,
+}
+
+impl<S> Meddling<S> {
+    /// A sender that sends what it is asked to.
+    pub(super) fn honest(inner: S) -> Self {
+        Self { inner, oversize: None }
+    }
+
+    /// A sender that replaces every message with bytes over a block's limits.
+    pub(super) fn oversizing(inner: S, lies: Arc<Mutex<Lies>>) -> Self {
+        Self { inner, oversize: Some(lies) }
+    }
+}
+
+impl<S: LimitedSender> LimitedSender for Meddling<S> {
+    type PublicKey = S::PublicKey;
+    type Checked<'a>
+        = MeddlingChecked<S::Checked<'a>>
+    where
+        Self: 'a;
+
+    fn check(&mut self, recipients: Recipients<Self::PublicKey>) -> Result<Self::Checked<'_>, SystemTime> {
+        let oversize = self.oversize.clone();
+        self.inner.check(recipients).map(|inner| MeddlingChecked { inner, oversize })
+    }
+}
+
+/// [`Meddling`] once its recipients are checked.
+pub struct MeddlingChecked<C> {
+    inner: C,
+    oversize: Option<Arc<Mutex<Lies>>>,
+}
+
+impl<C: CheckedSender> CheckedSender for MeddlingChecked<C> {
+    type PublicKey = C::PublicKey;
+
+    fn recipients(&self) -> Vec<Self::PublicKey> {
+        self.inner.recipients()
+    }
+
+    fn send(self, message: impl Into<IoBufs> + Send, priority: bool) -> Unreliable<Feedback> {
+        let Some(lies) = self.oversize else {
+            return self.inner.send(message, priority);
+        };
+        let message: IoBufs = message.into();
+        let mut bytes = Vec::with_capacity(message.len());
+        message.for_each_chunk(|chunk| bytes.extend_from_slice(chunk));
+        let variant = {
+            let mut lies = lock(&lies);
+            lies.messages += 1;
+            lies.messages
+        };
+        self.inner.send(over_the_limits(bytes, variant), priority)
+    }
+}
+
+/// A broadcast block (`bytes`: a 4-byte big-endian length, then the Hansa block) made to break
+/// one of a block's limits, by `variant`: its length over [`BLOCK_BYTES_MAX`]; more batches
+/// than [`BATCHES_PER_BLOCK_MAX`]; a count of batches far past the bytes there are (a decoder
+/// that trusted it would reserve gigabytes); or a first batch of more operations than
+/// [`OPERATIONS_PER_BATCH_MAX`]. Bytes that are not a block are returned as they are.
+pub(crate) fn over_the_limits(mut bytes: Vec<u8>, variant: usize) -> Vec<u8> {
+    let Some(block) = bytes.get(4..).and_then(|body| Block::decode(body).ok()) else {
+        return bytes;
+    };
+    // The batch count follows the header; a batch's operation count follows its chain id (32
+    // bytes), organisation (4), key (4) and sequence (8).
+    let batches_at = 4 + block.header.encode().len();
+    let mut patch = |at: usize, count: u32| bytes[at..at + 4].copy_from_slice(&count.to_le_bytes());
+    match (variant % 4, block.batches.is_empty()) {
+        (0, _) => {
+            let length = u32::try_from(BLOCK_BYTES_MAX + 1).expect("fits");
+            bytes[..4].copy_from_slice(&length.to_be_bytes());
+        }
+        (2, _) => patch(batches_at, u32::MAX),
+        (3, false) => patch(batches_at + 4 + 48, u32::try_from(OPERATIONS_PER_BATCH_MAX + 1).expect("fits")),
+        _ => patch(batches_at, u32::try_from(BATCHES_PER_BLOCK_MAX + 1).expect("fits")),
+    }
+    bytes
 }

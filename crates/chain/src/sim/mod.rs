@@ -37,7 +37,7 @@
 //! ([`crate::App`]) run here with `AppConfig::simulation`.
 
 use crate::{
-    Executor, Tuning,
+    Executor, Tuning, Verdict,
     block::ConsensusKey,
     certificate::{FinalityCertificate, participants},
     delivery::Status,
@@ -302,7 +302,7 @@ impl<X: Executor> Executor for Recording<X> {
         self.inner.propose(parent, timestamp_ms, context).await
     }
 
-    async fn verify(&self, parent: Block, block: Block) -> bool {
+    async fn verify(&self, parent: Block, block: Block) -> Verdict {
         self.inner.verify(parent, block).await
     }
 
@@ -420,6 +420,12 @@ where
         {
             let (sender, receiver) =
                 control.register(channel, quota).await.expect("simulated network is running");
+            let sender = match self.scenario.byzantine.get(&index) {
+                Some(Byzantine::Oversized) if channel == node::CHANNEL_BLOCKS => {
+                    byzantine::Meddling::oversizing(sender, self.lies.clone())
+                }
+                _ => byzantine::Meddling::honest(sender),
+            };
             // Seeded per validator, channel and start, so that a replay disorders the same way.
             let seed = self.scenario.seed ^ ((index as u64) << 40) ^ ((number as u64) << 32) ^ self.starts;
             let receiver = disorder::Disorderly::new(
@@ -1217,10 +1223,11 @@ impl Executor for ToyExecutor {
         })
     }
 
-    async fn verify(&self, parent: Block, block: Block) -> bool {
-        block.batches.is_empty()
+    async fn verify(&self, parent: Block, block: Block) -> Verdict {
+        let valid = block.batches.is_empty()
             && block.header.state_root == Self::state_root(&parent.header.state_root, block.height())
-            && block.header.results_root == hansa_types::merkle::root(&[])
+            && block.header.results_root == hansa_types::merkle::root(&[]);
+        if valid { Verdict::Valid } else { Verdict::Invalid }
     }
 
     async fn finalized(&self, block: Block, _certificate: Vec<u8>) {

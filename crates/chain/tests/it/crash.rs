@@ -5,9 +5,9 @@
 //! never crashed, with every finalized batch's outcome in its index.
 
 use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, deterministic};
-use hansa_chain::Executor;
 use hansa_chain::app::{App, AppConfig, Index};
 use hansa_chain::sim::SplitMix64;
+use hansa_chain::{Executor, Verdict};
 use hansa_ledger::testkit::{self, BANK, CNY, Harness, ISSUANCE, MERCHANT, PLATFORM, account, transfer};
 use hansa_state::LogIndex;
 use hansa_types::{AccountFlags, Block, Hash, Operation, ResultCode, SignedBatch, TransferFlags};
@@ -103,7 +103,7 @@ fn reference(workload: &[Vec<SignedBatch>]) -> Reference {
             let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
             let block = app.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
             assert_eq!(block.batches.len(), count, "every batch is in its block");
-            assert!(app.verify(parent, block.clone()).await, "the block verifies");
+            assert_eq!(app.verify(parent, block.clone()).await, Verdict::Valid, "the block verifies");
             Executor::finalized(&app, block.clone(), Vec::new()).await;
             roots.push(app.finalized().state.root());
             parent = block.clone();
@@ -337,7 +337,7 @@ fn a_verification_that_cannot_read_its_storage_stops_the_validator() {
         context.storage_fault_config().write().read_rate = Some(Probability::new(1, 1).expect("certain"));
         let verifying = AssertUnwindSafe(Executor::verify(&app, blocks[11].clone(), blocks[12].clone()));
         match verifying.catch_unwind().await {
-            Ok(valid) => panic!("a verification that could not read its storage answered {valid}"),
+            Ok(verdict) => panic!("a verification that could not read its storage answered {verdict:?}"),
             Err(panic) => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
         }
     });

@@ -7,8 +7,8 @@
 //! starts the proposal or the finalization only once it has seen the verification executing.
 
 use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio};
-use hansa_chain::Executor;
 use hansa_chain::app::{App, AppConfig, Index};
+use hansa_chain::{Executor, Verdict};
 use hansa_ledger::testkit::{self, BANK, CNY, Harness, ISSUANCE, PLATFORM, account, transfer};
 use hansa_state::LogIndex;
 use hansa_types::{AccountFlags, Block};
@@ -70,7 +70,11 @@ fn a_block_being_verified_is_not_executed_again_for_a_proposal_or_its_finalizati
             assert_eq!(blocks[2].batches[0].batch.operations.len(), TRANSFERS as usize);
             let mut parent = verifier.genesis_block();
             for block in &blocks[..2] {
-                assert!(verifier.verify(parent.clone(), block.clone()).await, "blocks 1 and 2 verify");
+                assert_eq!(
+                    verifier.verify(parent.clone(), block.clone()).await,
+                    Verdict::Valid,
+                    "blocks 1 and 2 verify"
+                );
                 parent = block.clone();
             }
             let verifying = {
@@ -96,7 +100,7 @@ fn a_block_being_verified_is_not_executed_again_for_a_proposal_or_its_finalizati
                 }
                 assert_eq!(verifier.finalized().state.root(), blocks[2].header.state_root);
             }
-            assert!(verifying.await.expect("the verification ends"), "block 3 verifies");
+            assert_eq!(verifying.await.expect("the verification ends"), Verdict::Valid, "block 3 verifies");
             overlapped[attempt % 2] += usize::from(seen);
             // Blocks 1, 2 and 3 once each, and the proposal on block 3 (a fourth block).
             let expected = if attempt % 2 == 0 { 4 } else { 3 };
@@ -170,7 +174,15 @@ fn a_verification_waits_for_its_parents_state_and_refuses_an_abandoned_fork() {
             "the verification gave up on a parent whose state is not known yet"
         );
         Executor::finalized(&verifier, blocks[0].clone(), Vec::new()).await;
-        assert!(verifying.await.expect("the verification ends"), "block 3 verifies once block 1 is final");
-        assert!(!verifier.verify(fork, fork_child).await, "a child of an abandoned fork is refused");
+        assert_eq!(
+            verifying.await.expect("the verification ends"),
+            Verdict::Valid,
+            "block 3 verifies once block 1 is final"
+        );
+        assert_eq!(
+            verifier.verify(fork, fork_child).await,
+            Verdict::Refused,
+            "a child of an abandoned fork is refused, without blaming its proposer"
+        );
     });
 }
