@@ -6,6 +6,7 @@
 //! block to the executor. The executor runs on a blocking-friendly task because it executes the
 //! block's batches.
 
+use crate::delivery::Status;
 use crate::{
     Executor, Verdict,
     block::{ChainBlock, ConsensusContext, ConsensusKey, encode_context, to_hash},
@@ -16,6 +17,7 @@ use commonware_cryptography::{Digested, Digestible as _};
 use commonware_p2p::Blocker;
 use commonware_runtime::{Clock, Metrics, Spawner};
 use futures::StreamExt as _;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use tracing::{debug, warn};
 
@@ -36,11 +38,13 @@ pub(crate) struct App<X, B> {
     clock_offset_ms: i64,
     /// Blocks the leader of a block that is invalid in itself.
     blocker: B,
+    /// Where the highest view with a proposal is recorded.
+    status: Arc<Status>,
 }
 
 impl<X: Executor, B: Blocker<PublicKey = ConsensusKey>> App<X, B> {
-    pub(crate) fn new(executor: X, clock_offset_ms: i64, blocker: B) -> Self {
-        Self { executor, clock_offset_ms, blocker }
+    pub(crate) fn new(executor: X, clock_offset_ms: i64, blocker: B, status: Arc<Status>) -> Self {
+        Self { executor, clock_offset_ms, blocker, status }
     }
 
     /// Blocks `leader`, which proposed an invalid block: the proposal it signed names the
@@ -93,6 +97,7 @@ where
         mut ancestry: impl Ancestry<ChainBlock>,
         _: (),
     ) -> Option<Digested<ChainBlock>> {
+        self.status.saw_view(context.round.view().get());
         let parent = ancestry.next().await?;
         let parent = parent.inner().clone();
         let parent_timestamp_ms = parent.block().header.timestamp_ms;
@@ -142,6 +147,7 @@ where
         (runtime, context): (E, ConsensusContext),
         mut ancestry: impl Ancestry<ChainBlock>,
     ) -> bool {
+        self.status.saw_view(context.round.view().get());
         // Marshal yields the block, then its parent.
         let (Some(block), Some(parent)) = (ancestry.next().await, ancestry.next().await) else {
             warn!("verification ancestry is missing the block or its parent");

@@ -83,6 +83,8 @@ pub struct Status {
     /// The first finalized tip marshal reported in this process (its stored tip after a
     /// restart, or the first finalization it saw), plus one; zero until then.
     first_tip_plus_one: AtomicU64,
+    /// The highest consensus view in which this validator proposed or verified a proposal.
+    highest_view: AtomicU64,
 }
 
 impl Status {
@@ -100,6 +102,18 @@ impl Status {
     /// network made since this validator started (not one it had stored before a restart).
     pub fn first_tip(&self) -> Option<u64> {
         self.first_tip_plus_one.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// The highest consensus view in which this validator proposed or verified a proposal
+    /// (in this process). A validator that lost its consensus journal may have proposed in any
+    /// view up to the highest its peers saw one in, so it must not join consensus below it
+    /// (see the node's `join.rs`).
+    pub fn highest_view(&self) -> u64 {
+        self.highest_view.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn saw_view(&self, view: u64) {
+        self.highest_view.fetch_max(view, Ordering::Relaxed);
     }
 }
 

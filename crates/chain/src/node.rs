@@ -452,7 +452,7 @@ where
         executor: executor.clone(),
         marshal: marshal_mailbox.clone(),
         peers: config.participants.iter().filter(|key| **key != public_key).cloned().collect(),
-        status,
+        status: status.clone(),
         delivered: executor.applied_height(),
         retention: tuning.retention_blocks,
     };
@@ -495,7 +495,7 @@ where
     let reader = marshal_mailbox.clone();
     let application = Deferred::new(
         context.child("application"),
-        App::new(executor, config.clock_offset_ms, blocker.clone()),
+        App::new(executor, config.clock_offset_ms, blocker.clone(), status.clone()),
         marshal_mailbox,
         epocher(),
     );

@@ -107,6 +107,27 @@ pub fn offers(endpoints: &[String], consortium: &Consortium) -> Vec<(Snapshot, S
     offers
 }
 
+/// The highest consensus view in which any of `endpoints` proposed or verified a proposal
+/// (`node.consensus_view` of their public status; 0 from those that do not answer).
+pub fn peers_highest_view(endpoints: &[String]) -> u64 {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(OFFER_TIMEOUT)).build().into();
+    endpoints
+        .iter()
+        .filter_map(|endpoint| {
+            let mut response = agent.get(&format!("{endpoint}/v1/status")).call().ok()?;
+            let status: serde_json::Value = response.body_mut().read_json().ok()?;
+            status["node"]["consensus_view"].as_u64()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The consensus view in which a snapshot's block was proposed (0 for genesis).
+fn snapshot_view(snapshot: &Snapshot) -> u64 {
+    hansa_chain::block::decode_context(&snapshot.header.context)
+        .map_or(0, |context| context.round.view().get())
+}
+
 /// This validator's credentials: its organisation, signing with the validator's own key.
 fn validator_credentials(consortium: &Consortium, config: &NodeConfig) -> hansa_client::Credentials {
     let org = config.genesis.validators[config.index].org;
@@ -158,6 +179,15 @@ pub async fn join_if_needed(
         anyhow::ensure!(!must, "an earlier join did not finish and [sync] names no peers");
         return Ok(None);
     }
+    // This validator holds no consensus journal: if it lost its data, it may have proposed in
+    // any view up to the highest in which its peers saw a proposal. Proposing again in one of
+    // those views would be a second, conflicting proposal (an equivocation, for which its
+    // peers block it). Consensus starts at the snapshot's view, so the snapshot must be of a
+    // later view than that.
+    let views_seen = {
+        let endpoints = config.sync_peers.clone();
+        tokio::task::spawn_blocking(move || peers_highest_view(&endpoints)).await?
+    };
     loop {
         let offers = offers_from_peers(config, consortium).await?;
         let floor = if must { 1 } else { config.sync.blocks_min };
@@ -175,6 +205,16 @@ pub async fn join_if_needed(
             tokio::time::sleep(RETRY_AFTER).await;
             continue;
         };
+        if snapshot_view(snapshot) <= views_seen {
+            eprintln!(
+                "hansa: waiting for a snapshot of a view after {views_seen} (the best offered, at height {}, \
+                 is of view {}): this validator may have proposed up to that view before it lost its data",
+                snapshot.height,
+                snapshot_view(snapshot)
+            );
+            tokio::time::sleep(RETRY_AFTER).await;
+            continue;
+        }
         // The peer that offered it first, then the others that offered one as high.
         let mut peers = vec![offered_by.clone()];
         peers.extend(

@@ -75,6 +75,7 @@ pub fn run_node(config: NodeConfig) -> Result<()> {
                 validator: name.clone(),
                 consensus_finalized_height: chain.finalized(),
                 delivered_height: chain.delivered(),
+                consensus_view: chain.highest_view(),
                 joined_at: anchor,
                 joined_in_this_run: joined.is_some(),
                 retention_blocks,

@@ -285,6 +285,10 @@ pub struct NodeStatus {
     pub consensus_finalized_height: u64,
     /// The highest finalized block handed to the application.
     pub delivered_height: u64,
+    /// The highest consensus view in which this validator proposed or verified a proposal
+    /// since it started. A validator joining from a snapshot after it lost its data waits for
+    /// a snapshot finalized in a later view than any of its peers report.
+    pub consensus_view: u64,
     /// Set when this validator joined from a state snapshot: it holds no blocks or history at
     /// or below this height.
     #[schema(required = true)]
