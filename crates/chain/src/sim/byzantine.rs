@@ -75,6 +75,9 @@ pub enum Byzantine {
     /// drop them undecoded (not provable: what failed to decode is not tied to a signed
     /// proposal) and fetch its proposals' blocks from it by digest instead.
     Oversized,
+    /// A full validator that sends every vote, certificate and block broadcast 32 times:
+    /// duplicates, which prove nothing, within the rate limit of each link.
+    ChannelFlooder,
 }
 
 /// How many copies of each batch list it hears a [`Byzantine::Flooder`] sends back.
@@ -84,7 +87,7 @@ const KEPT_MAX: usize = 64;
 
 impl Byzantine {
     /// Every kind, in declaration order.
-    pub const ALL: [Byzantine; 12] = [
+    pub const ALL: [Byzantine; 13] = [
         Byzantine::Conflicter,
         Byzantine::Equivocator,
         Byzantine::Impersonator,
@@ -97,6 +100,7 @@ impl Byzantine {
         Byzantine::Forger,
         Byzantine::Flooder,
         Byzantine::Oversized,
+        Byzantine::ChannelFlooder,
     ];
 
     /// Whether honest validators can prove the misbehaviour from what they receive, and so
@@ -342,68 +346,100 @@ impl<X: Executor> Executor for Lying<X> {
     }
 }
 
+/// What a [`Meddling`] sender does to what it is asked to send.
+#[derive(Clone)]
+enum Meddle {
+    /// Sends it as it is.
+    Nothing,
+    /// Sends bytes over a block's limits instead ([`over_the_limits`]).
+    Oversize(Arc<Mutex<Lies>>),
+    /// Sends it [`FLOOD_COPIES`] times.
+    Flood(Arc<Mutex<Lies>>),
+}
+
 /// A validator's sender on one channel. Honest validators' send what they are asked to; an
 /// [`Byzantine::Oversized`] validator's block channel replaces every block it broadcasts with
-/// bytes over a block's limits ([`over_the_limits`]), which its peers must drop undecoded,
-/// without allocating for what the bytes claim.
+/// bytes over a block's limits, which its peers must drop undecoded, without allocating for
+/// what the bytes claim; a [`Byzantine::ChannelFlooder`]'s consensus channels send everything
+/// many times over.
 #[derive(Clone)]
 pub struct Meddling<S> {
     inner: S,
-    /// On an oversizing validator's block channel: where to count what it sent.
-    oversize: Option<Arc<Mutex<Lies>>>,
+    meddle: Meddle,
 }
 
 impl<S> Meddling<S> {
     /// A sender that sends what it is asked to.
     pub(super) fn honest(inner: S) -> Self {
-        Self { inner, oversize: None }
+        Self { inner, meddle: Meddle::Nothing }
     }
 
     /// A sender that replaces every message with bytes over a block's limits.
     pub(super) fn oversizing(inner: S, lies: Arc<Mutex<Lies>>) -> Self {
-        Self { inner, oversize: Some(lies) }
+        Self { inner, meddle: Meddle::Oversize(lies) }
+    }
+
+    /// A sender that sends every message [`FLOOD_COPIES`] times.
+    pub(super) fn flooding(inner: S, lies: Arc<Mutex<Lies>>) -> Self {
+        Self { inner, meddle: Meddle::Flood(lies) }
     }
 }
 
 impl<S: LimitedSender> LimitedSender for Meddling<S> {
     type PublicKey = S::PublicKey;
     type Checked<'a>
-        = MeddlingChecked<S::Checked<'a>>
+        = MeddlingChecked<'a, S>
     where
         Self: 'a;
 
     fn check(&mut self, recipients: Recipients<Self::PublicKey>) -> Result<Self::Checked<'_>, SystemTime> {
-        let oversize = self.oversize.clone();
-        self.inner.check(recipients).map(|inner| MeddlingChecked { inner, oversize })
+        let meddle = self.meddle.clone();
+        // A flood's copies are checked again, one by one, against the same rate limits.
+        let again = matches!(meddle, Meddle::Flood(_)).then(|| (self.inner.clone(), recipients.clone()));
+        self.inner.check(recipients).map(|inner| MeddlingChecked { inner, meddle, again })
     }
 }
 
 /// [`Meddling`] once its recipients are checked.
-pub struct MeddlingChecked<C> {
-    inner: C,
-    oversize: Option<Arc<Mutex<Lies>>>,
+pub struct MeddlingChecked<'a, S: LimitedSender + 'a> {
+    inner: S::Checked<'a>,
+    meddle: Meddle,
+    again: Option<(S, Recipients<S::PublicKey>)>,
 }
 
-impl<C: CheckedSender> CheckedSender for MeddlingChecked<C> {
-    type PublicKey = C::PublicKey;
+impl<'a, S: LimitedSender + 'a> CheckedSender for MeddlingChecked<'a, S> {
+    type PublicKey = S::PublicKey;
 
     fn recipients(&self) -> Vec<Self::PublicKey> {
         self.inner.recipients()
     }
 
     fn send(self, message: impl Into<IoBufs> + Send, priority: bool) -> Unreliable<Feedback> {
-        let Some(lies) = self.oversize else {
-            return self.inner.send(message, priority);
+        let lies = match &self.meddle {
+            Meddle::Nothing => return self.inner.send(message, priority),
+            Meddle::Oversize(lies) | Meddle::Flood(lies) => lies.clone(),
         };
         let message: IoBufs = message.into();
         let mut bytes = Vec::with_capacity(message.len());
         message.for_each_chunk(|chunk| bytes.extend_from_slice(chunk));
-        let variant = {
+        let sent = {
             let mut lies = lock(&lies);
             lies.messages += 1;
             lies.messages
         };
-        self.inner.send(over_the_limits(bytes, variant), priority)
+        if let Meddle::Oversize(_) = self.meddle {
+            return self.inner.send(over_the_limits(bytes, sent), priority);
+        }
+        let feedback = self.inner.send(bytes.clone(), priority);
+        if let Some((mut sender, recipients)) = self.again {
+            for _ in 1..FLOOD_COPIES {
+                if let Ok(checked) = sender.check(recipients.clone()) {
+                    let _ = checked.send(bytes.clone(), priority);
+                    lock(&lies).messages += 1;
+                }
+            }
+        }
+        feedback
     }
 }
 

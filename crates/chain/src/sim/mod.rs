@@ -424,6 +424,12 @@ where
                 Some(Byzantine::Oversized) if channel == node::CHANNEL_BLOCKS => {
                     byzantine::Meddling::oversizing(sender, self.lies.clone())
                 }
+                Some(Byzantine::ChannelFlooder)
+                    if [node::CHANNEL_VOTES, node::CHANNEL_CERTIFICATES, node::CHANNEL_BLOCKS]
+                        .contains(&channel) =>
+                {
+                    byzantine::Meddling::flooding(sender, self.lies.clone())
+                }
                 _ => byzantine::Meddling::honest(sender),
             };
             // Seeded per validator, channel and start, so that a replay disorders the same way.

@@ -70,7 +70,7 @@ fn lying_hansa_validators_one_of_four() {
         let (blocks, messages) = run.outcome.lies;
         eprintln!("{kind:?}: {blocks} lying blocks, {messages} messages, blocked {:?}", run.outcome.blocked);
         match kind {
-            Byzantine::Forger | Byzantine::Flooder | Byzantine::Oversized => {
+            Byzantine::Forger | Byzantine::Flooder | Byzantine::Oversized | Byzantine::ChannelFlooder => {
                 assert!(messages > 0, "{kind:?} sent nothing")
             }
             _ => assert!(blocks > 0, "{kind:?} proposed no lie"),
