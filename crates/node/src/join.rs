@@ -85,10 +85,15 @@ impl Peers for HttpPeers {
     }
 }
 
+/// An HTTP agent for asking peers, each request bounded by [`OFFER_TIMEOUT`].
+fn peer_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(OFFER_TIMEOUT)).build().into()
+}
+
 /// Every snapshot the peers offer that the genesis validators proved, highest first, each with
 /// the peer that offered it.
 pub fn offers(endpoints: &[String], consortium: &Consortium) -> Vec<(Snapshot, String)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(OFFER_TIMEOUT)).build().into();
+    let agent = peer_agent();
     let mut offers = Vec::new();
     for endpoint in endpoints {
         let url = format!("{endpoint}/v1/state/snapshot");
@@ -110,7 +115,7 @@ pub fn offers(endpoints: &[String], consortium: &Consortium) -> Vec<(Snapshot, S
 /// The highest consensus view in which any of `endpoints` proposed or verified a proposal
 /// (`node.consensus_view` of their public status; 0 from those that do not answer).
 pub fn peers_highest_view(endpoints: &[String]) -> u64 {
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(OFFER_TIMEOUT)).build().into();
+    let agent = peer_agent();
     endpoints
         .iter()
         .filter_map(|endpoint| {
@@ -205,12 +210,12 @@ pub async fn join_if_needed(
             tokio::time::sleep(RETRY_AFTER).await;
             continue;
         };
-        if snapshot_view(snapshot) <= views_seen {
+        let view = snapshot_view(snapshot);
+        if view <= views_seen {
             eprintln!(
                 "hansa: waiting for a snapshot of a view after {views_seen} (the best offered, at height {}, \
-                 is of view {}): this validator may have proposed up to that view before it lost its data",
+                 is of view {view}): this validator may have proposed up to that view before it lost its data",
                 snapshot.height,
-                snapshot_view(snapshot)
             );
             tokio::time::sleep(RETRY_AFTER).await;
             continue;

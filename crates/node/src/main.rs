@@ -585,6 +585,16 @@ fn describe_record(record: &hansa_state::RecordProof) -> Result<String> {
     Ok(format!("{} {} ({kind}): {described}", table.name, key.id))
 }
 
+/// Whether `certificate` finalizes `header` by a quorum of the genesis validators.
+fn finalized_by_genesis(
+    genesis: &hansa_types::Genesis,
+    header: &hansa_types::Header,
+    certificate: &[u8],
+) -> bool {
+    let validators: Vec<hansa_types::PublicKey> = genesis.validators.iter().map(|v| v.public_key).collect();
+    hansa_chain::verify_finalization(&genesis.chain_id(), &validators, &header.digest(), certificate)
+}
+
 /// Checks an operation proof's `signer` offline: the delegated key's record, proven in a
 /// finalized state, belongs to the operation's organisation, was registered by the operation's
 /// block, and its public key signed the batch. Returns which key, in words.
@@ -604,13 +614,7 @@ fn verify_delegated_signer(
     record.verify().context("the signer's record proof")?;
     let certificate = hex::decode(signer["certificate"].as_str().unwrap_or(""))
         .context("the signer's certificate is not hex")?;
-    let validators: Vec<hansa_types::PublicKey> = genesis.validators.iter().map(|v| v.public_key).collect();
-    if !hansa_chain::verify_finalization(
-        &genesis.chain_id(),
-        &validators,
-        &record.header.digest(),
-        &certificate,
-    ) {
+    if !finalized_by_genesis(genesis, &record.header, &certificate) {
         bail!(
             "the header of block {} proving the signer's key is not finalized by a quorum of the genesis validators",
             record.header.height
@@ -715,8 +719,7 @@ pub fn verify_proof(genesis: &hansa_types::Genesis, text: &str) -> Result<String
         }
         other => bail!("unknown proof kind {other:?}"),
     };
-    let validators: Vec<hansa_types::PublicKey> = genesis.validators.iter().map(|v| v.public_key).collect();
-    if !hansa_chain::verify_finalization(&chain_id, &validators, &header.digest(), &certificate) {
+    if !finalized_by_genesis(genesis, &header, &certificate) {
         bail!("the header of block {} is not finalized by a quorum of the genesis validators", header.height);
     }
     Ok(format!("VALID: {summary}; final at height {} (block {})", header.height, header.digest()))

@@ -289,6 +289,15 @@ struct Recording<X> {
     journal: Arc<Mutex<Journal>>,
 }
 
+impl<X: Executor> Recording<X> {
+    /// Validator `validator`'s executor instance `inner`, which resumes after what it has
+    /// durably applied (its last checkpoint), recording into `journal`.
+    fn new(inner: X, validator: usize, journal: Arc<Mutex<Journal>>) -> Self {
+        let resumed = inner.applied_height();
+        Recording { inner, validator, instance_height: Arc::new(Mutex::new(resumed)), journal }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -458,14 +467,7 @@ where
         self.members[index].executor.stopped().await;
         let executor_context = self.context.child("executor").with_attribute("index", index);
         let inner = (self.factory)(index, executor_context).await;
-        // An instance resumes after what it has durably applied (its last checkpoint).
-        let resumed = inner.applied_height();
-        let executor = Recording {
-            inner,
-            validator: index,
-            instance_height: Arc::new(Mutex::new(resumed)),
-            journal: self.journal.clone(),
-        };
+        let executor = Recording::new(inner, index, self.journal.clone());
         let status = Arc::new(Status::default());
         let participants = participants(&self.hansa_keys).expect("simulated keys are valid and distinct");
         let context = self.context.child("validator").with_attribute("index", index);
@@ -920,17 +922,11 @@ where
     for (index, key) in keys.into_iter().enumerate() {
         let executor_context = context.child("executor").with_attribute("index", index);
         let inner = factory(index, executor_context).await;
-        let resumed = inner.applied_height();
         members.push(Member {
             key,
             handle: None,
             status: Arc::new(Status::default()),
-            executor: Recording {
-                inner,
-                validator: index,
-                instance_height: Arc::new(Mutex::new(resumed)),
-                journal: carry.journal.clone(),
-            },
+            executor: Recording::new(inner, index, carry.journal.clone()),
         });
     }
     let mut cluster = Cluster {

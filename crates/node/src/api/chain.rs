@@ -883,18 +883,20 @@ async fn operation_proof(
             "the archive holds another block",
         ));
     }
-    let (org, batch_digest, signature, operation) =
-        body.operations().nth(index as usize).ok_or_else(|| ApiError::not_found("operation in block"))?;
-    // The batch holding operation `index`, for the key that signed it.
-    let mut first = 0;
-    let key = body
+    // The batch holding operation `index` (its signer, its key) and the operation within it.
+    let mut offset = index as usize;
+    let (signed, operation) = body
         .batches
         .iter()
-        .find(|signed| {
-            first += signed.batch.operations.len();
-            (index as usize) < first
+        .find_map(|signed| match signed.batch.operations.get(offset) {
+            Some(operation) => Some((signed, operation)),
+            None => {
+                offset -= signed.batch.operations.len();
+                None
+            }
         })
-        .map_or(hansa_types::ROOT_KEY, |signed| signed.batch.key);
+        .ok_or_else(|| ApiError::not_found("operation in block"))?;
+    let (org, key) = (signed.batch.org, signed.batch.key);
     let signer = if key == hansa_types::ROOT_KEY {
         None
     } else {
@@ -914,8 +916,8 @@ async fn operation_proof(
     let proof = OperationProof {
         header: block.header.clone(),
         org,
-        batch_digest,
-        signature: *signature,
+        batch_digest: signed.digest(),
+        signature: signed.signature,
         operation: *operation,
         result: block.results[index],
         operation_path: build(&operation_leaves)?,
