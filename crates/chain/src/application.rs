@@ -80,6 +80,20 @@ fn structural_fault(
     None
 }
 
+/// Offers `parent` and then its ancestors to the executor for as long as it asks for them.
+async fn offer_ancestors<X: Executor>(
+    executor: &X,
+    parent: &ChainBlock,
+    ancestry: &mut impl Ancestry<ChainBlock>,
+) {
+    let mut wants_more = executor.ancestor(parent.block());
+    while wants_more {
+        let Some(ancestor) = ancestry.next().await else { return };
+        debug!(height = ancestor.inner().block().height(), "offering the executor an ancestor it asked for");
+        wants_more = executor.ancestor(ancestor.inner().block());
+    }
+}
+
 impl<E, X, B> Application<E> for App<X, B>
 where
     E: Clock + Spawner + Metrics,
@@ -100,6 +114,7 @@ where
         self.status.saw_view(context.round.view().get());
         let parent = ancestry.next().await?;
         let parent = parent.inner().clone();
+        offer_ancestors(&self.executor, &parent, &mut ancestry).await;
         let parent_timestamp_ms = parent.block().header.timestamp_ms;
         let timestamp_ms = now_ms(&runtime, self.clock_offset_ms).max(parent_timestamp_ms.saturating_add(1));
         let context_bytes = encode_context(&context);
@@ -160,6 +175,7 @@ where
             self.block_leader(&context, fault);
             return false;
         }
+        offer_ancestors(&self.executor, &parent, &mut ancestry).await;
 
         // A timestamp too far ahead may become acceptable as the local clock advances: wait
         // (consensus cancels this future if the view ends) rather than reject permanently.

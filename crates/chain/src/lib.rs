@@ -84,6 +84,17 @@ pub trait Executor: Clone + Send + Sync + 'static {
         block: hansa_types::Block,
     ) -> impl std::future::Future<Output = Verdict> + Send;
 
+    /// An ancestor of a block about to be built on or verified: first the parent, then, while
+    /// this answers `true`, the parent's parent, and so on down. The executor keeps what it may
+    /// need to execute the descendant and answers whether it needs the next block down too:
+    /// after a restart it knows no unfinalized block, and when every validator restarted at
+    /// once (a power loss), no peer sends the notarized blocks between the finalized tip and the
+    /// parent, which consensus already holds. The default keeps nothing and wants nothing.
+    fn ancestor(&self, block: &hansa_types::Block) -> bool {
+        let _ = block;
+        false
+    }
+
     /// A finalized block, delivered in height order, with the encoded finalization certificate
     /// ([`FinalityCertificate`]). May be called again for a height already applied (after a
     /// restart): the executor ignores duplicates.

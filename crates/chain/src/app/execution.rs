@@ -177,6 +177,17 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         }
     }
 
+    /// Whether executing `block` may need its parent delivered: its state is neither known
+    /// nor being computed, and its parent is above the finalized tip.
+    pub(super) fn wants_parent_of(&self, block: &Block) -> bool {
+        if block.height() <= self.finalized().height + 1 {
+            return false;
+        }
+        let digest = block.digest();
+        !lock(&self.inner.speculative).contains_key(&digest)
+            && !lock(&self.inner.executing).contains_key(&digest)
+    }
+
     /// In the state `parent`: the sequence windows of every organisation's root key and of
     /// the delegated keys `delegated`, and those keys' records (absent: never registered).
     async fn signers(

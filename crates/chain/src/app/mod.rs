@@ -594,6 +594,11 @@ impl<E: commonware_storage::Context + Spawner> Executor for App<E> {
         self.check(&parent, &block).await
     }
 
+    fn ancestor(&self, block: &Block) -> bool {
+        self.see(block);
+        self.wants_parent_of(block)
+    }
+
     async fn finalized(&self, block: Block, certificate: Vec<u8>) {
         if let Err(error) = self.apply_finalized(&block, certificate).await {
             // The state could not be stored: continuing would acknowledge blocks that are not

@@ -281,6 +281,10 @@ impl<X: Executor> Executor for Lying<X> {
         self.inner.verify(parent, block).await
     }
 
+    fn ancestor(&self, block: &Block) -> bool {
+        self.inner.ancestor(block)
+    }
+
     async fn finalized(&self, block: Block, certificate: Vec<u8>) {
         {
             let mut kept = lock(&self.kept);

@@ -315,6 +315,10 @@ impl<X: Executor> Executor for Recording<X> {
         self.inner.verify(parent, block).await
     }
 
+    fn ancestor(&self, block: &Block) -> bool {
+        self.inner.ancestor(block)
+    }
+
     fn next_gossip(&self, bytes_max: usize) -> impl std::future::Future<Output = Vec<Vec<u8>>> + Send {
         self.inner.next_gossip(bytes_max)
     }

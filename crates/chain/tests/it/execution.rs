@@ -186,3 +186,53 @@ fn a_verification_waits_for_its_parents_state_and_refuses_an_abandoned_fork() {
         );
     });
 }
+
+/// After every validator restarted at once (a power loss), none knows the notarized blocks
+/// between the finalized tip and a new block's parent, and no peer sends them: consensus holds
+/// them, and offers them through `Executor::ancestor` for as long as the executor asks. Seeds
+/// 3228, 3326, 3763, 3875 and 4388 of the `chaos` family stopped finalizing for good when this
+/// was missing: every verification waited for a parent's state, and every proposal was skipped.
+#[test]
+fn an_executor_asks_for_the_unfinalized_ancestors_it_never_saw_and_then_builds_and_verifies() {
+    use commonware_runtime::deterministic;
+    async fn open(context: deterministic::Context, name: &str) -> App<deterministic::Context> {
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        App::open(context, testkit::consortium(), index, log_index, AppConfig::simulation(name))
+            .await
+            .expect("the app opens")
+    }
+    deterministic::Runner::default().start(|context| async move {
+        let proposer = open(context.child("proposer"), "proposer").await;
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut parent = proposer.genesis_block();
+        for (offset, batches) in workload().into_iter().take(2).enumerate() {
+            assert!(proposer.submit_many(batches).iter().all(Result::is_ok), "admitted");
+            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
+            let block = proposer.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
+            parent = block.clone();
+            blocks.push(block);
+        }
+        let block = proposer.propose(parent.clone(), testkit::GENESIS_TIME_MS + 30, Vec::new()).await;
+        blocks.push(block.expect("an empty proposal"));
+
+        // A validator that knows none of blocks 1 and 2 cannot build on block 2...
+        let builder = open(context.child("builder"), "builder").await;
+        let timestamp = testkit::GENESIS_TIME_MS + 40;
+        assert!(builder.propose(blocks[1].clone(), timestamp, Vec::new()).await.is_none());
+        // ...asks for block 2's parent, then for nothing below block 1 (its parent is final)...
+        assert!(builder.ancestor(&blocks[1]), "block 2's parent is wanted");
+        assert!(!builder.ancestor(&blocks[0]), "block 1's parent is the finalized genesis");
+        // ...and then builds on block 2.
+        let built = builder.propose(blocks[1].clone(), timestamp, Vec::new()).await;
+        assert_eq!(built.expect("a proposal on block 2").header.height, 3);
+        assert!(!builder.ancestor(&blocks[1]), "block 2's state is known now");
+
+        // A verifier offered block 2 and then block 1 verifies block 3.
+        let verifier = open(context.child("verifier"), "verifier").await;
+        assert!(verifier.ancestor(&blocks[1]));
+        assert!(!verifier.ancestor(&blocks[0]));
+        assert_eq!(verifier.verify(blocks[1].clone(), blocks[2].clone()).await, Verdict::Valid);
+        assert!(!verifier.ancestor(&blocks[2]), "block 3's state is known now");
+    });
+}
