@@ -175,6 +175,20 @@ pub enum OpenError {
         /// The snapshot's height.
         anchor: u64,
     },
+    /// The state's root is not the one the finalized block at its height (in the index)
+    /// commits to: the store or the index was changed after it was written (a disk that
+    /// returned other bytes than it was given, or files of another chain).
+    #[error(
+        "the state at height {height} has root {found}, but the finalized block at that height commits to {expected}: this validator's state or index is corrupt; join again from a snapshot"
+    )]
+    Corrupt {
+        /// The state's checkpoint height.
+        height: u64,
+        /// The root of the state as stored.
+        found: Hash,
+        /// The root in the finalized header at that height.
+        expected: Hash,
+    },
     /// The index holds less history than the state: it was lost or replaced.
     #[error("the index is at height {index}, below the state's checkpoint {state}: it was lost or replaced")]
     IndexBehind {
@@ -399,6 +413,9 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             let block = index.header_at(height)?.ok_or(OpenError::IndexBehind { index: 0, state: height })?;
             (block.header, block.digest)
         };
+        if state.root() != header.state_root {
+            return Err(OpenError::Corrupt { height, found: state.root(), expected: header.state_root });
+        }
         let ledger = Ledger::new(consortium);
         let (windows, keys) = Self::read_signers(&store, &ledger).await?;
         let finalized = Finalized { height, header, digest, state, windows, keys, recent: VecDeque::new() };

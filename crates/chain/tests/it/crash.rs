@@ -343,3 +343,250 @@ fn a_verification_that_cannot_read_its_storage_stops_the_validator() {
     });
     assert!(said.contains("storage failed while executing block 13") && said.contains("stopping"), "{said}");
 }
+
+/// Every file of a stopped validator's store, one byte changed at a time (corruption at rest:
+/// a disk that returns other bytes than it was given, with no error). Reopened, the validator
+/// refuses to open, or stops saying what failed, or resumes at a checkpoint whose root and
+/// every account are the reference run's and from there finalizes exactly what it did: never
+/// a state that differs without saying so.
+#[test]
+fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing() {
+    use commonware_runtime::tokio;
+    use futures::FutureExt as _;
+    use std::panic::AssertUnwindSafe;
+    use std::path::{Path, PathBuf};
+
+    fn files(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("a store folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                files(&path, found);
+            } else if std::fs::metadata(&path).expect("metadata").len() > 0 {
+                found.push(path);
+            }
+        }
+    }
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("a copy");
+        for entry in std::fs::read_dir(from).expect("a folder") {
+            let path = entry.expect("an entry").path();
+            let target = to.join(path.file_name().expect("a name"));
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).expect("a copied file");
+            }
+        }
+    }
+    enum Trial {
+        Agreed,
+        Refused(String),
+        Stopped(String),
+        Diverged(String),
+    }
+    fn said(panic: Box<dyn std::any::Any + Send>) -> String {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+            .unwrap_or_else(|| "a panic without a message".into())
+    }
+    const HEADER_PAGE: u64 = 4096;
+    let ids: Vec<u128> = (1..=ACCOUNTS).chain([ISSUANCE]).collect();
+    let (blocks, roots, outcomes) = reference(&workload());
+    let base = std::env::temp_dir().join(format!("hansa-rot-{}", std::process::id()));
+    let pristine = base.join("pristine");
+    let (index, log_index) = (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+    let accounts = {
+        let (index, log_index, blocks, ids) = (index.clone(), log_index.clone(), blocks.clone(), ids.clone());
+        tokio::Runner::new(tokio::Config::new().with_storage_directory(pristine.clone())).start(
+            |context| async move {
+                let app = App::open(
+                    context.child("app"),
+                    testkit::consortium(),
+                    index,
+                    log_index,
+                    AppConfig::simulation("rot"),
+                )
+                .await
+                .expect("the app opens");
+                for block in &blocks {
+                    Executor::finalized(&app, block.clone(), Vec::new()).await;
+                }
+                let mut accounts = Vec::new();
+                for id in &ids {
+                    accounts.push(app.account(*id).await.expect("a read"));
+                }
+                app.stopped().await;
+                accounts
+            },
+        )
+    };
+    let mut found = Vec::new();
+    files(&pristine, &mut found);
+    found.sort();
+    let (mut refused, mut stopped, mut diverged, mut agreed) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut rng = SplitMix64::new(11);
+    for (number, file) in found.iter().enumerate() {
+        let length = std::fs::metadata(file).expect("metadata").len();
+        // A blob begins with a page of header (the runtime's layout), its data after it.
+        let mut offsets = vec![rng.range(0, length.min(HEADER_PAGE))];
+        if length > HEADER_PAGE {
+            offsets.extend((0..6).map(|_| rng.range(HEADER_PAGE, length)));
+        }
+        for (attempt, offset) in offsets.into_iter().enumerate() {
+            let trial = base.join(format!("trial-{number}-{attempt}"));
+            copy(&pristine, &trial);
+            let target = trial.join(file.strip_prefix(&pristine).expect("inside the store"));
+            let mut bytes = std::fs::read(&target).expect("the file");
+            bytes[offset as usize] ^= 1 << rng.range(0, 8);
+            std::fs::write(&target, &bytes).expect("the changed file");
+            let what = format!("{} at {offset} of {length}", file.strip_prefix(&pristine).unwrap().display());
+            let (index, log_index, blocks, roots, outcomes, ids, accounts) = (
+                index.clone(),
+                log_index.clone(),
+                blocks.clone(),
+                roots.clone(),
+                outcomes.clone(),
+                ids.clone(),
+                accounts.clone(),
+            );
+            let result = tokio::Runner::new(tokio::Config::new().with_storage_directory(trial.clone()))
+                .start(|context| async move {
+                    let run = AssertUnwindSafe(async {
+                        let app = match App::open(
+                            context.child("app"),
+                            testkit::consortium(),
+                            index,
+                            log_index,
+                            AppConfig::simulation("rot"),
+                        )
+                        .await
+                        {
+                            Ok(app) => app,
+                            Err(error) => return Trial::Refused(error.to_string()),
+                        };
+                        let resumed = app.finalized().height;
+                        if resumed > 0 && app.finalized().state.root() != roots[resumed as usize - 1] {
+                            return Trial::Diverged(format!("resumed at {resumed} with another root"));
+                        }
+                        for (offset, block) in blocks.iter().enumerate().skip(resumed as usize) {
+                            Executor::finalized(&app, block.clone(), Vec::new()).await;
+                            if app.finalized().state.root() != roots[offset] {
+                                return Trial::Diverged(format!("another root at {}", offset + 1));
+                            }
+                        }
+                        for (id, expected) in ids.iter().zip(&accounts) {
+                            match app.account(*id).await {
+                                Ok(account) if &account == expected => {}
+                                Ok(account) => {
+                                    return Trial::Diverged(format!("account {id} reads {account:?}"));
+                                }
+                                Err(error) => {
+                                    return Trial::Stopped(format!("reading account {id}: {error}"));
+                                }
+                            }
+                        }
+                        for signed in blocks.iter().flat_map(|block| block.batches.iter()) {
+                            let outcome =
+                                app.index().batch(&signed.digest()).expect("index").expect("a final batch");
+                            if outcome.results != outcomes[&signed.digest()] {
+                                return Trial::Diverged(format!("another outcome at {}", outcome.height));
+                            }
+                        }
+                        app.stopped().await;
+                        Trial::Agreed
+                    });
+                    run.catch_unwind().await.unwrap_or_else(|panic| Trial::Stopped(said(panic)))
+                });
+            let _ = std::fs::remove_dir_all(&trial);
+            match result {
+                Trial::Agreed => {
+                    eprintln!("{what}: changed nothing");
+                    agreed += 1
+                }
+                Trial::Refused(error) => refused.push(format!("{what}: {error}")),
+                Trial::Stopped(error) => stopped.push(format!("{what}: {error}")),
+                Trial::Diverged(how) => diverged.push(format!("{what}: {how}")),
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    for line in refused.iter().chain(&stopped) {
+        eprintln!("{line}");
+    }
+    eprintln!(
+        "a changed byte in {} files: {} refused, {} stopped, {agreed} changed nothing",
+        found.len(),
+        refused.len(),
+        stopped.len()
+    );
+    assert!(diverged.is_empty(), "a changed byte went unnoticed and changed the state: {diverged:#?}");
+    assert!(!refused.is_empty() || !stopped.is_empty(), "no changed byte was noticed");
+}
+
+/// A state whose root is not the one the index's finalized block at its height commits to
+/// (here: the state of one chain beside the index of another) is refused at opening, never
+/// served or built on.
+#[test]
+fn a_state_that_disagrees_with_its_finalized_block_refuses_to_open() {
+    use hansa_chain::app::OpenError;
+    let workload = workload();
+    let (blocks, _, _) = reference(&workload);
+    // The same batches a few milliseconds later: blocks whose states differ.
+    let later = deterministic::Runner::seeded(2).start(|context| async move {
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        let app = open(context.child("later"), &index, &log_index).await;
+        let mut parent = app.genesis_block();
+        let mut later = Vec::new();
+        for (offset, batches) in workload.into_iter().take(6).enumerate() {
+            assert!(app.submit_many(batches).iter().all(Result::is_ok), "admitted");
+            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1) + 3;
+            let block = app.propose(parent, timestamp, Vec::new()).await.expect("a proposal");
+            parent = block.clone();
+            later.push(block);
+        }
+        later
+    });
+    deterministic::Runner::seeded(3).start(|context| async move {
+        let log_index = LogIndex::in_memory().expect("log index");
+        let (ours, theirs) = (Index::in_memory().expect("index"), Index::in_memory().expect("index"));
+        let mine = open(context.child("mine"), &ours, &log_index).await;
+        for block in &blocks[..6] {
+            Executor::finalized(&mine, block.clone(), Vec::new()).await;
+        }
+        mine.stopped().await;
+        let other = App::open(
+            context.child("other"),
+            testkit::consortium(),
+            theirs.clone(),
+            LogIndex::in_memory().expect("log index"),
+            AppConfig::simulation("other"),
+        )
+        .await
+        .expect("the app opens");
+        for block in &later {
+            Executor::finalized(&other, block.clone(), Vec::new()).await;
+        }
+        assert_ne!(later[3].header.state_root, blocks[3].header.state_root, "the chains' states differ");
+        other.stopped().await;
+        let opened = App::open(
+            context.child("mixed"),
+            testkit::consortium(),
+            theirs,
+            log_index,
+            AppConfig::simulation("crash"),
+        )
+        .await;
+        match opened {
+            Err(error @ OpenError::Corrupt { height, found, expected }) => {
+                assert_eq!(found, blocks[height as usize - 1].header.state_root);
+                assert_eq!(expected, later[height as usize - 1].header.state_root);
+                assert!(error.to_string().contains("state or index is corrupt"), "{error}");
+            }
+            Err(error) => panic!("refused for another reason: {error}"),
+            Ok(app) => panic!("opened at {} on another chain's index", app.finalized().height),
+        }
+    });
+}
