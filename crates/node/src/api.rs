@@ -1,12 +1,13 @@
 //! The REST/JSON API a validator serves to clients, and the routes of its OpenAPI document.
 //!
-//! Every route is under `/v1` (plus `/openapi.json`). Every error is a JSON body
+//! Every route is under `/v1` (plus `/openapi.json` and the web console's `/console`). Every error is a JSON body
 //! `{"error": {"code": "...", "message": "..."}}` with a stable `code`; bodies are bounded,
 //! requests are rate-limited per client address, and nothing a rejected request carried changes
 //! any state. 128-bit ids and amounts travel as decimal strings.
 //!
 //! One file per part of the API: `chain.rs` for the chain as a whole (batches, blocks, events,
-//! state sync, status), then one per ledger module (`ledger.rs`). Each registers its handlers
+//! state sync, status), `access.rs` (who asks, what they may read), `console.rs` (the web
+//! console's page), then one per ledger module (`ledger.rs`). Each registers its handlers
 //! with `utoipa_axum::routes!`, which takes a route's path and method from the handler's
 //! `#[utoipa::path]` and adds its documentation in the same call, and has its own
 //! `#[derive(OpenApi)]` part; [`routes`] merges the parts. The router is never given a route any
@@ -14,6 +15,7 @@
 
 mod access;
 mod chain;
+mod console;
 mod ledger;
 
 pub use access::{Caller, is_public, signs_its_body};
@@ -289,7 +291,7 @@ type ApiResult<T> = Result<T, ApiError>;
 /// The parts of the API, each with its routes and their documentation: the chain's, then each
 /// ledger module's. A module adds its part here in one line.
 pub fn parts() -> Vec<OpenApiRouter<ApiState>> {
-    vec![chain::routes(), access::routes(), ledger::routes()]
+    vec![chain::routes(), access::routes(), ledger::routes(), console::routes()]
 }
 
 /// Every route with its documentation: the parts merged under the chain-wide document.

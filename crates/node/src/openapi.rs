@@ -242,7 +242,9 @@ mod tests {
         let schemas = &whole["components"]["schemas"];
         for part in crate::api::parts() {
             let part = serde_json::to_value(part.into_openapi()).expect("serialises");
-            for (name, schema) in part["components"]["schemas"].as_object().expect("schemas") {
+            // A part without schemas of its own (the console's page) has no components.
+            let Some(part_schemas) = part["components"]["schemas"].as_object() else { continue };
+            for (name, schema) in part_schemas {
                 assert_eq!(&schemas[name], schema, "two schemas are named {name}");
             }
         }

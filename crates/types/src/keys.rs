@@ -136,11 +136,16 @@ impl Decode for KeyAccounts {
     }
 }
 
+/// The highest delegated key number: an organisation registers at most this many keys over
+/// its life (a number names one key for good, revoked ones included), since every validator
+/// keeps every key's record and sequence window in memory.
+pub const DELEGATED_KEY_ID_MAX: u32 = 4_096;
+
 /// A request to register a delegated key (operation `register_key`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewKey {
-    /// The key's number within its organisation, 1..=4294967295.
+    /// The key's number within its organisation, 1..=[`DELEGATED_KEY_ID_MAX`].
     pub id: u32,
     pub public_key: PublicKey,
     #[serde(default)]

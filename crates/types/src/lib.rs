@@ -28,7 +28,10 @@ pub use block::{Block, Header};
 pub use codec::{Decode, DecodeError, Encode};
 pub use genesis::{Genesis, LedgerSpec, OrganisationSpec, ValidatorSpec};
 pub use hash::Hash;
-pub use keys::{DelegatedKey, KeyAccounts, KeyPermissions, KeyRefusal, KeyRevocation, NewKey, ROOT_KEY};
+pub use keys::{
+    DELEGATED_KEY_ID_MAX, DelegatedKey, KeyAccounts, KeyPermissions, KeyRefusal, KeyRevocation, NewKey,
+    ROOT_KEY,
+};
 pub use operation::{
     Account, AccountFlags, NewAccount, NewTransfer, Operation, PendingStatus, Transfer, TransferFlags,
 };

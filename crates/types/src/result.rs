@@ -139,6 +139,9 @@ result_codes! {
     /// A spending limit or period was given without the `spend_limit` permission, which would
     /// leave the key without the limit its registration names.
     KeySpendLimitWithoutPermission = 1011 => "key_spend_limit_without_permission",
+    /// The key number is above `DELEGATED_KEY_ID_MAX`: an organisation has at most that many
+    /// delegated keys.
+    KeyIdTooLarge = 1012 => "key_id_too_large",
 }
 
 impl ResultCode {
@@ -220,6 +223,6 @@ mod tests {
         assert_eq!(ResultCode::IdAlreadyFailed as u32, 88);
         assert_eq!(ResultCode::IdAlreadyFailed as u32, 88);
         assert_eq!(ResultCode::KeySpendLimitExceeded as u32, 1010);
-        assert_eq!(ResultCode::ALL.len(), 77);
+        assert_eq!(ResultCode::ALL.len(), 78);
     }
 }

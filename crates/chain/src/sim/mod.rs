@@ -964,10 +964,11 @@ where
             carry.last_applied = carry.last_applied.max(at);
             info!(?elapsed, ?event, "fault");
             // A fault after the power came back leaves out the recovery from that power loss;
-            // a heal only moves the start of its bound.
+            // a heal only moves the start of its bound, to the heal if it came later (a heal
+            // due while the power was off is part of what the power came back to).
             if matches!(event, Event::Heal(_) | Event::Restore) {
                 for (_, _, bound_from) in &mut carry.power_pending {
-                    *bound_from = at;
+                    *bound_from = (*bound_from).max(at);
                 }
             } else {
                 // (An event due while the power was off is part of the state it came back to.)

@@ -5,8 +5,8 @@ use hansa_ledger::testkit::*;
 use hansa_ledger::{BlockError, Signatures, Signer};
 use hansa_types::batch::BatchError;
 use hansa_types::{
-    AccountFlags, Amount, Batch, KeyAccounts, KeyPermissions, KeyRevocation, NewKey, Operation, PublicKey,
-    ROOT_KEY, ResultCode, SealedBatch, SignedBatch, TransferFlags,
+    AccountFlags, Amount, Batch, DELEGATED_KEY_ID_MAX, KeyAccounts, KeyPermissions, KeyRevocation, NewKey,
+    Operation, PublicKey, ROOT_KEY, ResultCode, SealedBatch, SignedBatch, TransferFlags,
 };
 
 const TRANSFERS: u16 = KeyPermissions::CREATE_TRANSFER;
@@ -240,6 +240,8 @@ fn bad_registrations_are_refused_and_change_nothing() {
         .expect("some 32-byte strings are not ed25519 points");
     let cases: Vec<(NewKey, ResultCode)> = vec![
         (NewKey { id: 0, ..base() }, ResultCode::KeyIdMustNotBeZero),
+        (NewKey { id: DELEGATED_KEY_ID_MAX + 1, ..base() }, ResultCode::KeyIdTooLarge),
+        (NewKey { id: u32::MAX, ..base() }, ResultCode::KeyIdTooLarge),
         (NewKey { permissions: KeyPermissions(1 << 9), ..base() }, ResultCode::KeyPermissionsReserved),
         (NewKey { public_key: not_a_point, ..base() }, ResultCode::KeyPublicKeyInvalid),
         (NewKey { public_key: key(PLATFORM).public_key(), ..base() }, ResultCode::KeyPublicKeyInvalid),
@@ -277,6 +279,10 @@ fn bad_registrations_are_refused_and_change_nothing() {
     assert_eq!(harness.one(PLATFORM, Operation::RegisterKey(base())), ResultCode::Exists);
     let wider = NewKey { permissions: KeyPermissions(TRANSFERS | KeyPermissions::READ), ..base() };
     assert_eq!(harness.one(PLATFORM, Operation::RegisterKey(wider)), ResultCode::KeyIdAlreadyUsed);
+    // The highest key number is a key like any other.
+    let last = NewKey { id: DELEGATED_KEY_ID_MAX, ..base() };
+    assert_eq!(harness.one(PLATFORM, Operation::RegisterKey(last)), ResultCode::Ok);
+    assert!(harness.delegated(PLATFORM, DELEGATED_KEY_ID_MAX).is_some(), "registered");
 }
 
 #[test]

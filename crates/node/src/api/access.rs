@@ -1,7 +1,7 @@
 //! Who is asking, and what they may read.
 //!
 //! Every request but the public ones ([`is_public`]: health, status, genesis, block headers, the
-//! state snapshot's header and the document) and batch submissions (whose batches are signed,
+//! state snapshot's header, the document and the console's page) and batch submissions (whose batches are signed,
 //! [`signs_its_body`]) carries an access token
 //! (`Authorization: Bearer <token>`, `hansa_types::token`): a short-lived JWT its organisation
 //! signed with its own key. [`authenticate`] checks it (once per token: a checked token is kept
@@ -42,8 +42,10 @@ pub const TOKENS_CACHED_MAX: usize = 16_384;
 
 /// Whether `path` (a request's, or a route template's) is served without credentials.
 pub fn is_public(path: &str) -> bool {
-    matches!(path, "/openapi.json" | "/v1/health" | "/v1/status" | "/v1/genesis" | "/v1/state/snapshot")
-        || path.starts_with("/v1/blocks/")
+    matches!(
+        path,
+        "/openapi.json" | "/v1/health" | "/v1/status" | "/v1/genesis" | "/v1/state/snapshot" | "/console"
+    ) || path.starts_with("/v1/blocks/")
 }
 
 /// Whether a request to `path` with `method` carries its credentials in its body: a batch
@@ -407,7 +409,14 @@ mod tests {
 
     #[test]
     fn the_public_routes_are_exactly_the_chains_headers_and_health() {
-        for path in ["/v1/health", "/v1/status", "/v1/genesis", "/v1/blocks/latest", "/v1/blocks/{height}"] {
+        for path in [
+            "/v1/health",
+            "/v1/status",
+            "/v1/genesis",
+            "/v1/blocks/latest",
+            "/v1/blocks/{height}",
+            "/console",
+        ] {
             assert!(is_public(path), "{path}");
         }
         for path in ["/v1/accounts/1", "/v1/events", "/v1/batches", "/v1/state/log/sync", "/v1/blocks", "/x"]

@@ -2,6 +2,7 @@
 
 mod access;
 mod api;
+mod browser;
 mod delegated_keys;
 mod devnet;
 mod openapi;

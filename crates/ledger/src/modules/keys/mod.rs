@@ -18,7 +18,8 @@
 use super::Apply;
 use crate::working::Working;
 use hansa_types::{
-    Amount, DelegatedKey, KeyPermissions, NewKey, OrgId, ROOT_KEY, ResultCode, StateKey, Table, WriteSet,
+    Amount, DELEGATED_KEY_ID_MAX, DelegatedKey, KeyPermissions, NewKey, OrgId, ROOT_KEY, ResultCode,
+    StateKey, Table, WriteSet,
 };
 
 pub const KEYS: Table = Table::current(0x0200, "keys.delegated");
@@ -67,6 +68,9 @@ impl Apply<'_, '_> {
     fn register_key(&mut self, new: &NewKey) -> ResultCode {
         if new.id == ROOT_KEY {
             return ResultCode::KeyIdMustNotBeZero;
+        }
+        if new.id > DELEGATED_KEY_ID_MAX {
+            return ResultCode::KeyIdTooLarge;
         }
         let record = key_record(self.org, new.id);
         if let Some(existing) = self.state.get::<DelegatedKey>(record) {
