@@ -194,7 +194,7 @@ enum KeysCommand {
     },
     /// Register a delegated key of your organisation (signed with its genesis key).
     Register {
-        /// The key's number, 1 to 4294967295, never used before by your organisation.
+        /// The key's number, 1 to 4,096, never used before by your organisation.
         #[arg(long)]
         id: u32,
         /// The key file whose public key to register (see `hansa keys generate`).
@@ -607,8 +607,8 @@ fn verify_delegated_signer(
     let key = signer["key"]
         .as_u64()
         .and_then(|key| u32::try_from(key).ok())
-        .filter(|key| *key != hansa_types::ROOT_KEY)
-        .context("the signer's key number is not a delegated key's (1 to 4294967295)")?;
+        .filter(|key| (1..=hansa_types::DELEGATED_KEY_ID_MAX).contains(key))
+        .context("the signer's key number is not a delegated key's (1 to 4,096)")?;
     let record: hansa_state::StateProof = serde_json::from_value(signer["record"].clone())
         .context("the signer's record proof does not parse")?;
     record.verify().context("the signer's record proof")?;

@@ -145,7 +145,8 @@ pub const DELEGATED_KEY_ID_MAX: u32 = 4_096;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewKey {
-    /// The key's number within its organisation, 1..=[`DELEGATED_KEY_ID_MAX`].
+    /// The key's number within its organisation, 1 to 4,096 (`DELEGATED_KEY_ID_MAX`).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4096))]
     pub id: u32,
     pub public_key: PublicKey,
     #[serde(default)]

@@ -178,14 +178,22 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
     }
 
     /// Whether executing `block` may need its parent delivered: its state is neither known
-    /// nor being computed, and its parent is above the finalized tip.
+    /// nor being computed, and its parent is above the finalized tip, within the unfinalized
+    /// blocks this executor keeps (`speculative_blocks_max`). A block further above the tip
+    /// (this validator is catching up) asks for nothing: what it offered would be evicted at
+    /// once, and each step would cost a fetch beside marshal's own backfill; it waits for
+    /// finalization to come closer, as before.
     pub(super) fn wants_parent_of(&self, block: &Block) -> bool {
-        if block.height() <= self.finalized().height + 1 {
+        let finalized = self.finalized().height;
+        let kept = self.inner.config.speculative_blocks_max as u64;
+        if block.height() <= finalized + 1 || block.height() > finalized + kept {
             return false;
         }
         let digest = block.digest();
-        !lock(&self.inner.speculative).contains_key(&digest)
-            && !lock(&self.inner.executing).contains_key(&digest)
+        if lock(&self.inner.speculative).contains_key(&digest) {
+            return false;
+        }
+        !lock(&self.inner.executing).contains_key(&digest)
     }
 
     /// In the state `parent`: the sequence windows of every organisation's root key and of

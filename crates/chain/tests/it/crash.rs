@@ -396,10 +396,20 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
     let (blocks, roots, outcomes) = reference(&workload());
     let base = std::env::temp_dir().join(format!("hansa-rot-{}", std::process::id()));
     let pristine = base.join("pristine");
-    let (index, log_index) = (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+    // A validator's data folder: the store's partitions, and its two indexes (redb), as
+    // `hansa node` lays them out; each trial changes a copy of all of it.
+    let indexes = |folder: &Path| -> Result<(Index, LogIndex), String> {
+        let index =
+            Index::open(&folder.join("index.redb"), 1 << 20).map_err(|error| format!("index: {error}"))?;
+        let log_index = LogIndex::open(&folder.join("log-index.redb"), 1 << 20)
+            .map_err(|error| format!("log index: {error}"))?;
+        Ok((index, log_index))
+    };
+    std::fs::create_dir_all(&pristine).expect("a data folder");
     let accounts = {
-        let (index, log_index, blocks, ids) = (index.clone(), log_index.clone(), blocks.clone(), ids.clone());
-        tokio::Runner::new(tokio::Config::new().with_storage_directory(pristine.clone())).start(
+        let (index, log_index) = indexes(&pristine).expect("new indexes open");
+        let (blocks, ids) = (blocks.clone(), ids.clone());
+        tokio::Runner::new(tokio::Config::new().with_storage_directory(pristine.join("store"))).start(
             |context| async move {
                 let app = App::open(
                     context.child("app"),
@@ -442,18 +452,17 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
             bytes[offset as usize] ^= 1 << rng.range(0, 8);
             std::fs::write(&target, &bytes).expect("the changed file");
             let what = format!("{} at {offset} of {length}", file.strip_prefix(&pristine).unwrap().display());
-            let (index, log_index, blocks, roots, outcomes, ids, accounts) = (
-                index.clone(),
-                log_index.clone(),
-                blocks.clone(),
-                roots.clone(),
-                outcomes.clone(),
-                ids.clone(),
-                accounts.clone(),
-            );
-            let result = tokio::Runner::new(tokio::Config::new().with_storage_directory(trial.clone()))
+            let (blocks, roots, outcomes, ids, accounts) =
+                (blocks.clone(), roots.clone(), outcomes.clone(), ids.clone(), accounts.clone());
+            let opened = AssertUnwindSafe(|| indexes(&trial));
+            let opened = std::panic::catch_unwind(opened).unwrap_or_else(|panic| Err(said(panic)));
+            let result = tokio::Runner::new(tokio::Config::new().with_storage_directory(trial.join("store")))
                 .start(|context| async move {
                     let run = AssertUnwindSafe(async {
+                        let (index, log_index) = match opened {
+                            Ok(indexes) => indexes,
+                            Err(error) => return Trial::Refused(error),
+                        };
                         let app = match App::open(
                             context.child("app"),
                             testkit::consortium(),
@@ -488,8 +497,11 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
                             }
                         }
                         for signed in blocks.iter().flat_map(|block| block.batches.iter()) {
-                            let outcome =
-                                app.index().batch(&signed.digest()).expect("index").expect("a final batch");
+                            let outcome = match app.index().batch(&signed.digest()) {
+                                Ok(Some(outcome)) => outcome,
+                                Ok(None) => return Trial::Diverged("a final batch is missing".into()),
+                                Err(error) => return Trial::Stopped(format!("reading the index: {error}")),
+                            };
                             if outcome.results != outcomes[&signed.digest()] {
                                 return Trial::Diverged(format!("another outcome at {}", outcome.height));
                             }

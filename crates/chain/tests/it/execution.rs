@@ -234,5 +234,17 @@ fn an_executor_asks_for_the_unfinalized_ancestors_it_never_saw_and_then_builds_a
         assert!(!verifier.ancestor(&blocks[0]));
         assert_eq!(verifier.verify(blocks[1].clone(), blocks[2].clone()).await, Verdict::Valid);
         assert!(!verifier.ancestor(&blocks[2]), "block 3's state is known now");
+
+        // An executor that keeps two unfinalized blocks asks nothing for a block three above its
+        // tip (it is catching up: what it was offered would be evicted at once).
+        let mut config = AppConfig::simulation("near");
+        config.speculative_blocks_max = 2;
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        let near = App::open(context.child("near"), testkit::consortium(), index, log_index, config)
+            .await
+            .expect("the app opens");
+        assert!(!near.ancestor(&blocks[2]), "block 3 is beyond the two kept above the tip");
+        assert!(near.ancestor(&blocks[1]), "block 2 is within them");
     });
 }
