@@ -89,11 +89,9 @@ pub trait Executor: Clone + Send + Sync + 'static {
     /// need to execute the descendant and answers whether it needs the next block down too:
     /// after a restart it knows no unfinalized block, and when every validator restarted at
     /// once (a power loss), no peer sends the notarized blocks between the finalized tip and the
-    /// parent, which consensus already holds. The default keeps nothing and wants nothing.
-    fn ancestor(&self, block: &hansa_types::Block) -> bool {
-        let _ = block;
-        false
-    }
+    /// parent, which consensus already holds. No default: a wrapper that did not forward it
+    /// would silently ask for nothing (the simulator's wrappers once did).
+    fn ancestor(&self, block: &hansa_types::Block) -> bool;
 
     /// A finalized block, delivered in height order, with the encoded finalization certificate
     /// ([`FinalityCertificate`]). May be called again for a height already applied (after a

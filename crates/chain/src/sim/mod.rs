@@ -1256,6 +1256,10 @@ impl Executor for ToyExecutor {
         state.finalized.insert(height, (block.digest(), block.header.state_root));
     }
 
+    fn ancestor(&self, _block: &Block) -> bool {
+        false // It keeps no unfinalized state.
+    }
+
     fn applied_height(&self) -> u64 {
         lock(&self.state).finalized.keys().last().copied().unwrap_or(0)
     }

@@ -4,8 +4,8 @@
 //! (as marshal redelivers them), and reaches the same state root at every height as a run that
 //! never crashed, with every finalized batch's outcome in its index.
 
-use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, deterministic};
-use hansa_chain::app::{App, AppConfig, Index};
+use commonware_runtime::{Runner as _, Spawner, Supervisor as _, deterministic};
+use hansa_chain::app::{App, AppConfig, Index, OpenError};
 use hansa_chain::sim::SplitMix64;
 use hansa_chain::{Executor, Verdict};
 use hansa_ledger::testkit::{self, BANK, CNY, Harness, ISSUANCE, MERCHANT, PLATFORM, account, transfer};
@@ -72,16 +72,19 @@ fn workload() -> Vec<Vec<SignedBatch>> {
 
 type DeterministicApp = App<deterministic::Context>;
 
+/// Opens the application over these indexes, its store's partitions named after `name`.
+async fn try_open<E: commonware_storage::Context + Spawner>(
+    context: E,
+    index: &Index,
+    log_index: &LogIndex,
+    name: &str,
+) -> Result<App<E>, OpenError> {
+    App::open(context, testkit::consortium(), index.clone(), log_index.clone(), AppConfig::simulation(name))
+        .await
+}
+
 async fn open(context: deterministic::Context, index: &Index, log_index: &LogIndex) -> DeterministicApp {
-    App::open(
-        context,
-        testkit::consortium(),
-        index.clone(),
-        log_index.clone(),
-        AppConfig::simulation("crash"),
-    )
-    .await
-    .expect("the app opens")
+    try_open(context, index, log_index, "crash").await.expect("the app opens")
 }
 
 /// What a validator that never crashes finalizes: the blocks, the state root after each, and
@@ -89,6 +92,11 @@ async fn open(context: deterministic::Context, index: &Index, log_index: &LogInd
 type Reference = (Vec<Block>, Vec<Hash>, BTreeMap<Hash, Vec<(u128, ResultCode)>>);
 
 fn reference(workload: &[Vec<SignedBatch>]) -> Reference {
+    reference_shifted(workload, 0)
+}
+
+/// [`reference`] with every block's timestamp `shift_ms` later (other blocks, other states).
+fn reference_shifted(workload: &[Vec<SignedBatch>], shift_ms: u64) -> Reference {
     let workload = workload.to_vec();
     deterministic::Runner::seeded(1).start(|context| async move {
         let (index, log_index) =
@@ -100,7 +108,7 @@ fn reference(workload: &[Vec<SignedBatch>]) -> Reference {
         for (offset, batches) in workload.into_iter().enumerate() {
             let count = batches.len();
             assert!(app.submit_many(batches).iter().all(Result::is_ok), "the batches are admitted");
-            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
+            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1) + shift_ms;
             let block = app.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
             assert_eq!(block.batches.len(), count, "every batch is in its block");
             assert_eq!(app.verify(parent, block.clone()).await, Verdict::Valid, "the block verifies");
@@ -225,14 +233,7 @@ fn storage_faults_stop_the_application_and_what_reopens_agrees_with_a_run_withou
             let (index, log_index, blocks) = (index.clone(), log_index.clone(), blocks.clone());
             deterministic::Runner::seeded(seed).start_and_recover(|context| async move {
                 *context.storage_fault_config().write() = faults;
-                let opened = App::open(
-                    context.child("app"),
-                    testkit::consortium(),
-                    index,
-                    log_index,
-                    AppConfig::simulation("crash"),
-                )
-                .await;
+                let opened = try_open(context.child("app"), &index, &log_index, "crash").await;
                 let app = match opened {
                     Ok(app) => app,
                     Err(error) => return (0, Some(format!("opening: {error}"))),
@@ -263,14 +264,7 @@ fn storage_faults_stop_the_application_and_what_reopens_agrees_with_a_run_withou
         let (blocks, roots, outcomes) = (blocks.clone(), roots.clone(), outcomes.clone());
         let reopened = deterministic::Runner::from(checkpoint).start(|context| async move {
             *context.storage_fault_config().write() = FaultConfig::default();
-            let opened = App::open(
-                context.child("reopened"),
-                testkit::consortium(),
-                index.clone(),
-                log_index.clone(),
-                AppConfig::simulation("crash"),
-            )
-            .await;
+            let opened = try_open(context.child("reopened"), &index, &log_index, "crash").await;
             let Ok(app) = opened else { return false };
             let resumed = app.finalized().height;
             assert!(
@@ -411,15 +405,8 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
         let (blocks, ids) = (blocks.clone(), ids.clone());
         tokio::Runner::new(tokio::Config::new().with_storage_directory(pristine.join("store"))).start(
             |context| async move {
-                let app = App::open(
-                    context.child("app"),
-                    testkit::consortium(),
-                    index,
-                    log_index,
-                    AppConfig::simulation("rot"),
-                )
-                .await
-                .expect("the app opens");
+                let app =
+                    try_open(context.child("app"), &index, &log_index, "rot").await.expect("the app opens");
                 for block in &blocks {
                     Executor::finalized(&app, block.clone(), Vec::new()).await;
                 }
@@ -463,15 +450,7 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
                             Ok(indexes) => indexes,
                             Err(error) => return Trial::Refused(error),
                         };
-                        let app = match App::open(
-                            context.child("app"),
-                            testkit::consortium(),
-                            index,
-                            log_index,
-                            AppConfig::simulation("rot"),
-                        )
-                        .await
-                        {
+                        let app = match try_open(context.child("app"), &index, &log_index, "rot").await {
                             Ok(app) => app,
                             Err(error) => return Trial::Refused(error.to_string()),
                         };
@@ -542,25 +521,10 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
 /// served or built on.
 #[test]
 fn a_state_that_disagrees_with_its_finalized_block_refuses_to_open() {
-    use hansa_chain::app::OpenError;
     let workload = workload();
     let (blocks, _, _) = reference(&workload);
     // The same batches a few milliseconds later: blocks whose states differ.
-    let later = deterministic::Runner::seeded(2).start(|context| async move {
-        let (index, log_index) =
-            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
-        let app = open(context.child("later"), &index, &log_index).await;
-        let mut parent = app.genesis_block();
-        let mut later = Vec::new();
-        for (offset, batches) in workload.into_iter().take(6).enumerate() {
-            assert!(app.submit_many(batches).iter().all(Result::is_ok), "admitted");
-            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1) + 3;
-            let block = app.propose(parent, timestamp, Vec::new()).await.expect("a proposal");
-            parent = block.clone();
-            later.push(block);
-        }
-        later
-    });
+    let later = reference_shifted(&workload[..6], 3).0;
     deterministic::Runner::seeded(3).start(|context| async move {
         let log_index = LogIndex::in_memory().expect("log index");
         let (ours, theirs) = (Index::in_memory().expect("index"), Index::in_memory().expect("index"));
@@ -569,28 +533,16 @@ fn a_state_that_disagrees_with_its_finalized_block_refuses_to_open() {
             Executor::finalized(&mine, block.clone(), Vec::new()).await;
         }
         mine.stopped().await;
-        let other = App::open(
-            context.child("other"),
-            testkit::consortium(),
-            theirs.clone(),
-            LogIndex::in_memory().expect("log index"),
-            AppConfig::simulation("other"),
-        )
-        .await
-        .expect("the app opens");
+        let their_log_index = LogIndex::in_memory().expect("log index");
+        let other = try_open(context.child("other"), &theirs, &their_log_index, "other")
+            .await
+            .expect("the app opens");
         for block in &later {
             Executor::finalized(&other, block.clone(), Vec::new()).await;
         }
         assert_ne!(later[3].header.state_root, blocks[3].header.state_root, "the chains' states differ");
         other.stopped().await;
-        let opened = App::open(
-            context.child("mixed"),
-            testkit::consortium(),
-            theirs,
-            log_index,
-            AppConfig::simulation("crash"),
-        )
-        .await;
+        let opened = try_open(context.child("mixed"), &theirs, &log_index, "crash").await;
         match opened {
             Err(error @ OpenError::Corrupt { height, found, expected }) => {
                 assert_eq!(found, blocks[height as usize - 1].header.state_root);

@@ -6,7 +6,7 @@
 //! in the middle of one there; this test runs on the tokio runtime with storage on disk, and
 //! starts the proposal or the finalization only once it has seen the verification executing.
 
-use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio};
+use commonware_runtime::{Runner as _, Spawner, Supervisor as _, deterministic, tokio};
 use hansa_chain::app::{App, AppConfig, Index};
 use hansa_chain::{Executor, Verdict};
 use hansa_ledger::testkit::{self, BANK, CNY, Harness, ISSUANCE, PLATFORM, account, transfer};
@@ -39,11 +39,26 @@ fn workload() -> Vec<Vec<hansa_types::SignedBatch>> {
     ]
 }
 
-async fn open(context: tokio::Context, name: &str) -> App<tokio::Context> {
+/// An application on either runtime, with its indexes in memory.
+async fn open<E: commonware_storage::Context + Spawner>(context: E, config: AppConfig) -> App<E> {
     let (index, log_index) = (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
-    App::open(context, testkit::consortium(), index, log_index, AppConfig::simulation(name))
-        .await
-        .expect("the app opens")
+    App::open(context, testkit::consortium(), index, log_index, config).await.expect("the app opens")
+}
+
+/// Blocks 1 and 2 of the workload and an empty block 3, as `proposer` builds them.
+async fn three_blocks(proposer: &App<deterministic::Context>) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut parent = proposer.genesis_block();
+    for (offset, batches) in workload().into_iter().take(2).enumerate() {
+        assert!(proposer.submit_many(batches).iter().all(Result::is_ok), "admitted");
+        let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
+        let block = proposer.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
+        parent = block.clone();
+        blocks.push(block);
+    }
+    let timestamp = testkit::GENESIS_TIME_MS + 30;
+    blocks.push(proposer.propose(parent, timestamp, Vec::new()).await.expect("an empty proposal"));
+    blocks
 }
 
 #[test]
@@ -55,8 +70,10 @@ fn a_block_being_verified_is_not_executed_again_for_a_proposal_or_its_finalizati
         let mut overlapped = [0; 2];
         let mut executions = Vec::new();
         for attempt in 0..4 {
-            let proposer = open(context.child("proposer"), &format!("proposer{attempt}")).await;
-            let verifier = open(context.child("verifier"), &format!("verifier{attempt}")).await;
+            let proposer =
+                open(context.child("proposer"), AppConfig::simulation(&format!("proposer{attempt}"))).await;
+            let verifier =
+                open(context.child("verifier"), AppConfig::simulation(&format!("verifier{attempt}"))).await;
             let mut blocks: Vec<Block> = Vec::new();
             let mut parent = proposer.genesis_block();
             for (offset, batches) in workload().into_iter().enumerate() {
@@ -123,33 +140,15 @@ fn a_block_being_verified_is_not_executed_again_for_a_proposal_or_its_finalizati
 /// block whose parent lies on a fork that finalization abandoned is still refused.
 #[test]
 fn a_verification_waits_for_its_parents_state_and_refuses_an_abandoned_fork() {
-    use commonware_runtime::{Clock as _, deterministic};
+    use commonware_runtime::Clock as _;
     use std::sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     };
-    async fn open(context: deterministic::Context, name: &str) -> App<deterministic::Context> {
-        let (index, log_index) =
-            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
-        App::open(context, testkit::consortium(), index, log_index, AppConfig::simulation(name))
-            .await
-            .expect("the app opens")
-    }
     deterministic::Runner::default().start(|context| async move {
-        let proposer = open(context.child("proposer"), "proposer").await;
-        let verifier = open(context.child("verifier"), "verifier").await;
-        let mut blocks: Vec<Block> = Vec::new();
-        let mut parent = proposer.genesis_block();
-        for (offset, batches) in workload().into_iter().take(2).enumerate() {
-            assert!(proposer.submit_many(batches).iter().all(Result::is_ok), "admitted");
-            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
-            let block = proposer.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
-            parent = block.clone();
-            blocks.push(block);
-        }
-        let timestamp = testkit::GENESIS_TIME_MS + 30;
-        let block = proposer.propose(parent.clone(), timestamp, Vec::new()).await.expect("an empty proposal");
-        blocks.push(block);
+        let proposer = open(context.child("proposer"), AppConfig::simulation("proposer")).await;
+        let verifier = open(context.child("verifier"), AppConfig::simulation("verifier")).await;
+        let blocks = three_blocks(&proposer).await;
         // Another child of genesis, and a child of it: a fork that finalizing block 1 abandons.
         let fork = proposer.propose(proposer.genesis_block(), testkit::GENESIS_TIME_MS + 5, Vec::new()).await;
         let fork = fork.expect("a proposal");
@@ -194,30 +193,12 @@ fn a_verification_waits_for_its_parents_state_and_refuses_an_abandoned_fork() {
 /// was missing: every verification waited for a parent's state, and every proposal was skipped.
 #[test]
 fn an_executor_asks_for_the_unfinalized_ancestors_it_never_saw_and_then_builds_and_verifies() {
-    use commonware_runtime::deterministic;
-    async fn open(context: deterministic::Context, name: &str) -> App<deterministic::Context> {
-        let (index, log_index) =
-            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
-        App::open(context, testkit::consortium(), index, log_index, AppConfig::simulation(name))
-            .await
-            .expect("the app opens")
-    }
     deterministic::Runner::default().start(|context| async move {
-        let proposer = open(context.child("proposer"), "proposer").await;
-        let mut blocks: Vec<Block> = Vec::new();
-        let mut parent = proposer.genesis_block();
-        for (offset, batches) in workload().into_iter().take(2).enumerate() {
-            assert!(proposer.submit_many(batches).iter().all(Result::is_ok), "admitted");
-            let timestamp = testkit::GENESIS_TIME_MS + 10 * (offset as u64 + 1);
-            let block = proposer.propose(parent.clone(), timestamp, Vec::new()).await.expect("a proposal");
-            parent = block.clone();
-            blocks.push(block);
-        }
-        let block = proposer.propose(parent.clone(), testkit::GENESIS_TIME_MS + 30, Vec::new()).await;
-        blocks.push(block.expect("an empty proposal"));
+        let proposer = open(context.child("proposer"), AppConfig::simulation("proposer")).await;
+        let blocks = three_blocks(&proposer).await;
 
         // A validator that knows none of blocks 1 and 2 cannot build on block 2...
-        let builder = open(context.child("builder"), "builder").await;
+        let builder = open(context.child("builder"), AppConfig::simulation("builder")).await;
         let timestamp = testkit::GENESIS_TIME_MS + 40;
         assert!(builder.propose(blocks[1].clone(), timestamp, Vec::new()).await.is_none());
         // ...asks for block 2's parent, then for nothing below block 1 (its parent is final)...
@@ -229,7 +210,7 @@ fn an_executor_asks_for_the_unfinalized_ancestors_it_never_saw_and_then_builds_a
         assert!(!builder.ancestor(&blocks[1]), "block 2's state is known now");
 
         // A verifier offered block 2 and then block 1 verifies block 3.
-        let verifier = open(context.child("verifier"), "verifier").await;
+        let verifier = open(context.child("verifier"), AppConfig::simulation("verifier")).await;
         assert!(verifier.ancestor(&blocks[1]));
         assert!(!verifier.ancestor(&blocks[0]));
         assert_eq!(verifier.verify(blocks[1].clone(), blocks[2].clone()).await, Verdict::Valid);
@@ -239,11 +220,7 @@ fn an_executor_asks_for_the_unfinalized_ancestors_it_never_saw_and_then_builds_a
         // tip (it is catching up: what it was offered would be evicted at once).
         let mut config = AppConfig::simulation("near");
         config.speculative_blocks_max = 2;
-        let (index, log_index) =
-            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
-        let near = App::open(context.child("near"), testkit::consortium(), index, log_index, config)
-            .await
-            .expect("the app opens");
+        let near = open(context.child("near"), config).await;
         assert!(!near.ancestor(&blocks[2]), "block 3 is beyond the two kept above the tip");
         assert!(near.ancestor(&blocks[1]), "block 2 is within them");
     });
