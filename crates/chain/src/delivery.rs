@@ -242,7 +242,13 @@ impl<X: Executor, C: Clock + Spawner> Delivering<X, C> {
             // this one too once it yields. The block is not acknowledged, so a restart
             // delivers it again.
             Err(commonware_runtime::Error::Closed) => futures::future::pending::<()>().await,
-            Err(error) => panic!("applying finalized block {height} failed: {error:?}"),
+            // The executor panicked (its storage failed). The runtime ends the process there;
+            // one that catches panics (the simulator's) leaves this validator stopped: nothing
+            // more is delivered, and a restart delivers this block again.
+            Err(error) => {
+                tracing::error!(height, ?error, "applying a finalized block failed; delivering nothing more");
+                futures::future::pending::<()>().await
+            }
         }
         self.delivered = height;
         self.status.delivered_height.store(height, Ordering::Relaxed);

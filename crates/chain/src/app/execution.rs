@@ -6,7 +6,7 @@ use crate::Verdict;
 use commonware_runtime::Spawner;
 use hansa_ledger::modules::ledger::ACCOUNTS;
 use hansa_ledger::{Prefetched, SequenceWindow, Signatures, Signer, key_record, sequence_key};
-use hansa_state::Speculation;
+use hansa_state::{Speculation, StoreError};
 use hansa_types::block::{BATCHES_PER_BLOCK_MAX, HEADER_VERSION, OPERATIONS_PER_BLOCK_MAX};
 use hansa_types::{Account, Block, Decode, DelegatedKey, Hash, Header, OrgId, ROOT_KEY, SealedBatch, merkle};
 use std::collections::{BTreeMap, BTreeSet};
@@ -150,6 +150,8 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             .await;
         let (mut speculative, results_root) = match executed {
             Ok(executed) => executed,
+            // Finalization passed the parent meanwhile: no longer a state to build on.
+            Err(ExecuteError::Storage(StoreError::OutOfOrder { .. })) => return None,
             Err(ExecuteError::Storage(error)) => storage_failed(block.height(), &error),
             Err(ExecuteError::Invalid(_)) => return None,
         };
@@ -357,6 +359,9 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             .await;
         let (mut speculative, results_root) = match executed {
             Ok(executed) => executed,
+            Err(ExecuteError::Storage(StoreError::OutOfOrder { applied, .. })) => {
+                return self.overtaken(block, applied);
+            }
             Err(ExecuteError::Storage(error)) => storage_failed(block.height(), &error),
             Err(error) => {
                 tracing::warn!(%error, height = block.height(), "rejecting a block that does not execute");
@@ -375,6 +380,27 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         speculative.block = block.clone();
         self.remember(speculative);
         Verdict::Valid
+    }
+
+    /// The verdict on `block` when finalization passed its parent while it was being executed on
+    /// the parent's state (the store applied height `applied` meanwhile): valid if `block` is the
+    /// block finalized at its height, else refused (a fork finalization abandoned). Neither is a
+    /// storage failure: a verification once stopped a devnet validator this way, when the block
+    /// it was verifying was finalized and applied before its execution ended.
+    fn overtaken(&self, block: &Block, applied: u64) -> Verdict {
+        let finalized = self.finalized();
+        let digest = block.digest();
+        let at_height = if block.height() == finalized.height {
+            Some(finalized.digest)
+        } else {
+            self.inner.index.block(block.height()).ok().flatten().map(|indexed| indexed.digest)
+        };
+        tracing::debug!(
+            height = block.height(),
+            applied,
+            "finalization passed the parent during a verification"
+        );
+        if at_height == Some(digest) { Verdict::Valid } else { Verdict::Refused }
     }
 
     /// The speculative state of the block `digest`, if known; if the block is being executed

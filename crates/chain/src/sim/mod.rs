@@ -46,21 +46,32 @@ use crate::{
 };
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{Clock, Handle, Quota, Spawner as _, Supervisor as _, deterministic};
+use commonware_runtime::{
+    Clock, Handle, Quota, Spawner as _, Supervisor as _,
+    deterministic::{self, FaultConfig, PartialWriteMode, WriteConfig},
+};
 use commonware_utils::probability::Probability;
+use futures::FutureExt as _;
 use hansa_types::{Block, Decode as _, Hash, Header, PublicKey};
 use std::{
+    any::Any,
+    cell::RefCell,
     collections::{BTreeMap, BTreeSet},
     num::{NonZeroU32, NonZeroUsize},
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex, Once,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 use tracing::info;
 
 pub mod byzantine;
+pub mod disk;
 pub mod disorder;
 pub use byzantine::Byzantine;
+pub use disk::{Disk, DiskFault, DiskFaults, FaultyDisk};
 pub use disorder::Disorder;
 
 /// The chain id of simulated clusters unless a scenario sets another.
@@ -80,6 +91,10 @@ pub const RECOVERY_AFTER_HEAL: Duration = Duration::from_secs(5);
 /// before the loss: every validator reopens its storage, replays its journal and rejoins
 /// consensus, whose views timed out while the power was off.
 pub const RECOVERY_AFTER_POWER_LOSS: Duration = Duration::from_secs(30);
+
+/// How soon after a validator stopped on its failed disk its operator starts it again (once
+/// the disk is repaired).
+pub const RESTART_AFTER_DISK_HALT: Duration = Duration::from_secs(1);
 
 /// A network link's behaviour.
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +155,20 @@ pub enum Fault {
         /// How long it stays off.
         down_for: Duration,
     },
+    /// Validator `validator`'s disk fails as `fault` says from `at` for `duration`, then is
+    /// repaired. A validator that stops on a failed read, write or sync (as a real one does)
+    /// is started again by its operator once the disk is repaired, and no sooner than
+    /// [`RESTART_AFTER_DISK_HALT`] after it stopped.
+    Disk {
+        /// Index of the validator.
+        validator: usize,
+        /// When the disk starts failing.
+        at: Duration,
+        /// How long it fails.
+        duration: Duration,
+        /// How it fails.
+        fault: DiskFault,
+    },
     /// Every link behaves as `link` from `at` for `duration`, then returns to the base link.
     Degrade {
         /// The degraded link.
@@ -181,6 +210,19 @@ pub struct Scenario {
     pub clock_skew_ms: BTreeMap<usize, i64>,
     /// Messages duplicated and reordered on every link.
     pub disorder: Disorder,
+    /// At a power loss, the bytes written and not yet synced that survive (the deterministic
+    /// runtime's torn writes); `None`: all of them are lost.
+    pub torn_writes: Option<TornWrites>,
+}
+
+/// What a power loss leaves of the writes not yet synced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TornWrites {
+    /// The share of unsynced bytes kept (`0.0..=1.0`).
+    pub retention: f64,
+    /// `true`: each write keeps a prefix (up to the first byte lost); `false`: any subset of
+    /// its bytes.
+    pub prefix: bool,
 }
 
 impl Scenario {
@@ -206,6 +248,7 @@ impl Scenario {
             byzantine: BTreeMap::new(),
             clock_skew_ms: BTreeMap::new(),
             disorder: Disorder::default(),
+            torn_writes: None,
         }
     }
 }
@@ -234,6 +277,10 @@ pub struct Outcome {
     /// until every honest validator that was up had finalized a block above the highest one
     /// finalized before the loss.
     pub power_recoveries: Vec<Duration>,
+    /// How many times a validator stopped because its disk failed (and was started again).
+    pub disk_halts: usize,
+    /// How many reads, writes and syncs failed on purpose.
+    pub disk_faults: u64,
 }
 
 impl Outcome {
@@ -277,6 +324,9 @@ struct Journal {
     /// Per validator: heights whose certificate was already checked.
     verified_up_to: Vec<u64>,
     violations: Vec<String>,
+    /// Executor instances that panicked, in order: (validator, what it said, the instance's
+    /// halted flag, which tells it apart from a later instance of the same validator).
+    halts: Vec<(usize, String, Arc<AtomicBool>)>,
 }
 
 /// Wraps a validator's executor to record what it is given.
@@ -287,6 +337,10 @@ struct Recording<X> {
     /// Highest height this executor instance has received.
     instance_height: Arc<Mutex<u64>>,
     journal: Arc<Mutex<Journal>>,
+    /// Set when this instance panicked. A real validator's process ends there (the runtime
+    /// does not catch panics); here the harness stops the validator at its next step, and
+    /// meanwhile nothing asked of this instance answers.
+    halted: Arc<AtomicBool>,
 }
 
 impl<X: Executor> Recording<X> {
@@ -294,8 +348,66 @@ impl<X: Executor> Recording<X> {
     /// durably applied (its last checkpoint), recording into `journal`.
     fn new(inner: X, validator: usize, journal: Arc<Mutex<Journal>>) -> Self {
         let resumed = inner.applied_height();
-        Recording { inner, validator, instance_height: Arc::new(Mutex::new(resumed)), journal }
+        Recording {
+            inner,
+            validator,
+            instance_height: Arc::new(Mutex::new(resumed)),
+            journal,
+            halted: Arc::new(AtomicBool::new(false)),
+        }
     }
+
+    fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+
+    /// Records a panic of this instance, which then answers nothing more.
+    fn halt(&self, panic: &(dyn Any + Send)) {
+        self.halted.store(true, Ordering::SeqCst);
+        lock(&self.journal).halts.push((self.validator, panic_message(panic), self.halted.clone()));
+    }
+
+    /// Runs `work` unless this instance has halted; a panic halts it and goes on unwinding.
+    async fn guarded<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        if self.halted() {
+            return futures::future::pending().await;
+        }
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(value) => value,
+            Err(panic) => {
+                self.halt(&*panic);
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+}
+
+/// What a panic said.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_string()))
+        .unwrap_or_else(|| "panic".to_string())
+}
+
+thread_local! {
+    /// Every panic on this thread since the simulation started, when panics are counted
+    /// (a simulation runs on one thread).
+    static PANICS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Counts every panic on this thread from now on, and forgets those counted so far.
+fn count_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|panics| panics.borrow_mut().push(info.to_string()));
+            previous(info);
+        }));
+    });
+    PANICS.with(|panics| panics.borrow_mut().clear());
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -308,26 +420,45 @@ impl<X: Executor> Executor for Recording<X> {
     }
 
     async fn propose(&self, parent: Block, timestamp_ms: u64, context: Vec<u8>) -> Option<Block> {
-        self.inner.propose(parent, timestamp_ms, context).await
+        self.guarded(self.inner.propose(parent, timestamp_ms, context)).await
     }
 
     async fn verify(&self, parent: Block, block: Block) -> Verdict {
-        self.inner.verify(parent, block).await
+        self.guarded(self.inner.verify(parent, block)).await
     }
 
     fn ancestor(&self, block: &Block) -> bool {
-        self.inner.ancestor(block)
+        !self.halted() && self.inner.ancestor(block)
     }
 
     fn next_gossip(&self, bytes_max: usize) -> impl std::future::Future<Output = Vec<Vec<u8>>> + Send {
-        self.inner.next_gossip(bytes_max)
+        let halted = self.halted();
+        let next = self.inner.next_gossip(bytes_max);
+        async move {
+            if halted {
+                return futures::future::pending().await;
+            }
+            next.await
+        }
     }
 
     fn gossip_received(&self, message: &[u8]) -> Result<(), String> {
-        self.inner.gossip_received(message)
+        if self.halted() {
+            return Ok(());
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.inner.gossip_received(message))) {
+            Ok(verdict) => verdict,
+            Err(panic) => {
+                self.halt(&*panic);
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 
     async fn finalized(&self, block: Block, certificate: Vec<u8>) {
+        if self.halted() {
+            return futures::future::pending().await;
+        }
         let height = block.height();
         let digest = block.digest();
         {
@@ -354,7 +485,7 @@ impl<X: Executor> Executor for Recording<X> {
                 }
             }
         }
-        self.inner.finalized(block, certificate).await;
+        self.guarded(self.inner.finalized(block, certificate)).await;
     }
 
     fn applied_height(&self) -> u64 {
@@ -401,12 +532,14 @@ struct Cluster<X, F> {
     lies: Arc<Mutex<byzantine::Lies>>,
     /// Validators started so far in this run (seeds each start's disorder).
     starts: u64,
+    /// Each validator's disk.
+    disks: Vec<DiskFaults>,
 }
 
 impl<X, F, Fut> Cluster<X, F>
 where
     X: Executor,
-    F: Fn(usize, deterministic::Context) -> Fut,
+    F: Fn(usize, Disk) -> Fut,
     Fut: std::future::Future<Output = X>,
 {
     fn key(&self, index: usize) -> ConsensusKey {
@@ -470,7 +603,7 @@ where
         // The previous instance (crashed, or never started) lets go of the storage first.
         self.members[index].executor.stopped().await;
         let executor_context = self.context.child("executor").with_attribute("index", index);
-        let inner = (self.factory)(index, executor_context).await;
+        let inner = open_executor(&self.factory, index, executor_context, &self.disks[index]).await;
         let executor = Recording::new(inner, index, self.journal.clone());
         let status = Arc::new(Status::default());
         let participants = participants(&self.hansa_keys).expect("simulated keys are valid and distinct");
@@ -644,6 +777,25 @@ where
     }
 }
 
+/// Opens validator `index`'s executor on its disk. Faults are held back while it opens: a
+/// validator whose disk fails at its start would stop and be started again, which the harness
+/// leaves out (it restarts a validator once its disk is repaired).
+async fn open_executor<X, F, Fut>(
+    factory: &F,
+    index: usize,
+    context: deterministic::Context,
+    disk: &DiskFaults,
+) -> X
+where
+    F: Fn(usize, Disk) -> Fut,
+    Fut: std::future::Future<Output = X>,
+{
+    disk.suspend(true);
+    let executor = factory(index, FaultyDisk::new(context, disk.clone())).await;
+    disk.suspend(false);
+    executor
+}
+
 /// Spawns a validator's node as a child of `context`; it runs until the returned handle is
 /// aborted.
 fn spawn_node<Y, S, R>(
@@ -679,6 +831,8 @@ enum Event {
     Degrade(LinkSpec),
     Restore,
     PowerLoss(Duration),
+    DiskFails(usize, DiskFault),
+    DiskRepaired(usize),
 }
 
 fn timeline(faults: &[Fault]) -> Vec<(Duration, Event)> {
@@ -696,6 +850,10 @@ fn timeline(faults: &[Fault]) -> Vec<(Duration, Event)> {
                 events.push((*at + *duration, Event::Heal(group.clone())));
             }
             Fault::PowerLoss { at, down_for } => events.push((*at, Event::PowerLoss(*down_for))),
+            Fault::Disk { validator, at, duration, fault } => {
+                events.push((*at, Event::DiskFails(*validator, *fault)));
+                events.push((*at + *duration, Event::DiskRepaired(*validator)));
+            }
             Fault::Degrade { link, at, duration } => {
                 events.push((*at, Event::Degrade(*link)));
                 events.push((*at + *duration, Event::Restore));
@@ -728,7 +886,7 @@ fn pairs_across(group: &[usize], count: usize) -> Vec<(usize, usize)> {
 pub fn run<X, F, Fut, I>(scenario: Scenario, factory: F, invariant: I) -> Outcome
 where
     X: Executor,
-    F: Fn(usize, deterministic::Context) -> Fut + Send + 'static,
+    F: Fn(usize, Disk) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = X> + Send,
     I: Fn(&[X]) -> Result<(), String> + Send + 'static,
 {
@@ -744,7 +902,7 @@ where
 pub fn run_with_client<X, F, Fut, I, C>(scenario: Scenario, factory: F, invariant: I, client: C) -> Outcome
 where
     X: Executor,
-    F: Fn(usize, deterministic::Context) -> Fut + Send + 'static,
+    F: Fn(usize, Disk) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = X> + Send,
     I: Fn(&[X]) -> Result<(), String> + Send + 'static,
     C: FnMut(Duration, &[X], &[bool]) -> bool + Send + 'static,
@@ -754,14 +912,7 @@ where
     match result {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(reason)) => panic!("simulation failed (seed {seed}): {reason}"),
-        Err(panic) => {
-            let reason = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_string()))
-                .unwrap_or_else(|| "panic".to_string());
-            panic!("simulation failed (seed {seed}): {reason}")
-        }
+        Err(panic) => panic!("simulation failed (seed {seed}): {}", panic_message(&*panic)),
     }
 }
 
@@ -798,6 +949,16 @@ struct Carry<C> {
     recoveries: Vec<(Duration, u64)>,
     journal: Arc<Mutex<Journal>>,
     lies: Arc<Mutex<byzantine::Lies>>,
+    /// Each validator's disk (it outlives power losses).
+    disks: Vec<DiskFaults>,
+    /// Halts of `journal` handled so far.
+    halts_seen: usize,
+    /// How many times a validator stopped on its failed disk.
+    disk_halts: usize,
+    /// Validators stopped by their disk, and when their operator starts them again.
+    restarts: Vec<(Duration, usize)>,
+    /// Whether panics are counted (a scenario with disk faults).
+    panics_counted: bool,
 }
 
 /// How one run of the simulated runtime ended.
@@ -814,7 +975,7 @@ fn simulate<X, F, Fut, I, C>(
 ) -> Result<Outcome, String>
 where
     X: Executor,
-    F: Fn(usize, deterministic::Context) -> Fut + Send + 'static,
+    F: Fn(usize, Disk) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = X> + Send,
     I: Fn(&[X]) -> Result<(), String> + Send + 'static,
     C: FnMut(Duration, &[X], &[bool]) -> bool + Send + 'static,
@@ -824,11 +985,26 @@ where
     for (&index, kind) in &scenario.byzantine {
         assert!(index < count, "Byzantine validator {index} ({kind:?}) is not one of the {count}");
     }
-    let mut config = Some(
-        deterministic::Config::new()
-            .with_seed(scenario.seed)
-            .with_timeout(Some(scenario.time_limit + Duration::from_secs(60))),
-    );
+    let mut runtime = deterministic::Config::new()
+        .with_seed(scenario.seed)
+        .with_timeout(Some(scenario.time_limit + Duration::from_secs(60)));
+    let panics_counted = scenario.faults.iter().any(|fault| matches!(fault, Fault::Disk { .. }));
+    if panics_counted {
+        // A validator whose disk fails panics (as it must: see `App`); the harness then stops
+        // it, as its process would end. Every panic is counted, and one that is not a
+        // validator stopping on its failed disk fails the run.
+        runtime = runtime.with_catch_panics(true);
+        count_panics();
+    }
+    if let Some(torn) = scenario.torn_writes {
+        runtime = runtime.with_storage_fault_config(FaultConfig::default().write(WriteConfig {
+            failure_rate: Probability::from_f64(0.0).expect("zero is a probability"),
+            retention_rate:
+                Probability::from_f64(torn.retention).expect("torn-write retention within 0.0..=1.0"),
+            mode: if torn.prefix { PartialWriteMode::Prefix } else { PartialWriteMode::Subset },
+        }));
+    }
+    let mut config = Some(runtime);
     let mut carry = Carry {
         client,
         events: timeline(&scenario.faults),
@@ -855,8 +1031,16 @@ where
             delivered: vec![BTreeMap::new(); count],
             verified_up_to: vec![0; count],
             violations: Vec::new(),
+            halts: Vec::new(),
         })),
         lies: Arc::default(),
+        disks: (0..count)
+            .map(|index| DiskFaults::new(scenario.seed ^ 0xD15C ^ ((index as u64) << 48)))
+            .collect(),
+        halts_seen: 0,
+        disk_halts: 0,
+        restarts: Vec::new(),
+        panics_counted,
     };
     let mut checkpoint = None;
     loop {
@@ -888,7 +1072,7 @@ async fn simulate_run<X, F, Fut, I, C>(
 ) -> Result<RunEnd, String>
 where
     X: Executor,
-    F: Fn(usize, deterministic::Context) -> Fut,
+    F: Fn(usize, Disk) -> Fut,
     Fut: std::future::Future<Output = X>,
     I: Fn(&[X]) -> Result<(), String>,
     C: FnMut(Duration, &[X], &[bool]) -> bool,
@@ -925,7 +1109,7 @@ where
     let mut members = Vec::with_capacity(count);
     for (index, key) in keys.into_iter().enumerate() {
         let executor_context = context.child("executor").with_attribute("index", index);
-        let inner = factory(index, executor_context).await;
+        let inner = open_executor(factory, index, executor_context, &carry.disks[index]).await;
         members.push(Member {
             key,
             handle: None,
@@ -943,6 +1127,7 @@ where
         hansa_keys,
         lies: carry.lies.clone(),
         starts: 0,
+        disks: carry.disks.clone(),
     };
 
     cluster.apply_links(&carry.link, &carry.partitioned).await;
@@ -1009,6 +1194,8 @@ where
                     carry.degraded = false;
                     cluster.apply_links(&carry.link, &carry.partitioned).await;
                 }
+                Event::DiskFails(index, fault) => carry.disks[index].arm(fault),
+                Event::DiskRepaired(index) => carry.disks[index].disarm(),
                 Event::PowerLoss(down_for) => {
                     // Every validator stops at once; the run ends here, and with it every
                     // write not yet synced.
@@ -1022,6 +1209,56 @@ where
             }
         }
 
+        // A validator that stopped on its failed disk: its process ends here; its operator
+        // starts it again once the disk is repaired. Any other panic fails the run.
+        let halts: Vec<(usize, String, Arc<AtomicBool>)> =
+            lock(&carry.journal).halts[carry.halts_seen..].to_vec();
+        carry.halts_seen += halts.len();
+        for (index, message, instance) in halts {
+            if carry.disks[index].injected() == 0 || !message.contains(disk::INJECTED) {
+                return Err(format!("validator {index} stopped: {message}"));
+            }
+            carry.disk_halts += 1;
+            // An instance already stopped (a power loss came first, or it halted twice) has
+            // nothing left to stop, and a later instance of the validator may be running.
+            let member = &cluster.members[index];
+            if member.handle.is_none() || !Arc::ptr_eq(&member.executor.halted, &instance) {
+                continue;
+            }
+            info!(index, %message, ?elapsed, "validator stopped by its disk");
+            carry.down.insert(index);
+            carry.last_applied = carry.last_applied.max(elapsed);
+            carry.power_pending.retain(|(back_at, _, _)| elapsed <= *back_at);
+            cluster.crash(index).await;
+            let repaired = carry.events[carry.next_event..]
+                .iter()
+                .find(|(_, event)| matches!(event, Event::DiskRepaired(repaired) if *repaired == index))
+                .map_or(elapsed, |(at, _)| *at);
+            carry.restarts.push(((elapsed + RESTART_AFTER_DISK_HALT).max(repaired), index));
+        }
+        let unexplained = PANICS.with(|panics| {
+            let panics = panics.borrow();
+            (carry.panics_counted && panics.len() > carry.halts_seen)
+                .then(|| panics[carry.halts_seen..].join("; "))
+        });
+        if let Some(panics) = unexplained {
+            return Err(format!("a task panicked outside a validator's executor: {panics}"));
+        }
+        let mut due = Vec::new();
+        carry.restarts.retain(|(at, index)| {
+            if *at <= elapsed {
+                due.push((*at, *index));
+                return false;
+            }
+            true
+        });
+        for (at, index) in due {
+            carry.down.remove(&index);
+            carry.last_start = Some(at);
+            carry.last_applied = carry.last_applied.max(at);
+            cluster.start(index).await;
+        }
+
         let executors: Vec<X> = cluster.members.iter().map(|member| member.executor.inner.clone()).collect();
         // The client uses honest validators only.
         let running: Vec<bool> = (0..count)
@@ -1032,7 +1269,8 @@ where
 
         cluster.check(invariant).await?;
 
-        let healed = elapsed >= last_event && carry.next_event == carry.events.len();
+        let healed =
+            elapsed >= last_event && carry.next_event == carry.events.len() && carry.restarts.is_empty();
         let up: Vec<usize> = (0..count)
             .filter(|index| cluster.members[*index].handle.is_some() && scenario.honest(*index))
             .collect();
@@ -1153,6 +1391,8 @@ where
         blocked,
         lies,
         power_recoveries: carry.power_recoveries.clone(),
+        disk_halts: carry.disk_halts,
+        disk_faults: carry.disks.iter().map(DiskFaults::injected).sum(),
     })))
 }
 

@@ -20,7 +20,6 @@
 //!   end each ledger's Σ posted and Σ pending equal what the transfers the client saw succeed
 //!   add up to (recomputed from the operations and their results, not from balances).
 
-use commonware_runtime::deterministic;
 use hansa_chain::app::{App as GenericApp, AppConfig, AppView, BatchOutcome, FinalityReceiver, Index};
 use hansa_chain::sim::{self, Fault, LinkSpec, Scenario, SplitMix64};
 use hansa_ledger::Consortium;
@@ -35,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot::error::TryRecvError;
 
-type App = GenericApp<deterministic::Context>;
+type App = GenericApp<sim::Disk>;
 
 /// Limited accounts 1..=ACCOUNTS: the platform owns the first half, the merchant the rest.
 const ACCOUNTS: u128 = 50;
@@ -524,7 +523,7 @@ pub(crate) fn run_ledger(
     let factory = {
         let instances = instances.clone();
         let consortium = consortium.clone();
-        move |index: usize, context: deterministic::Context| {
+        move |index: usize, context: sim::Disk| {
             let instances = instances.clone();
             let consortium = consortium.clone();
             let (validator_index, log_index) = indexes[index].clone();

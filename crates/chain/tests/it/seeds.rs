@@ -2,7 +2,7 @@
 //!
 //! `seed_sweep` runs `HANSA_SIM_SEEDS` seeds (default 50) from `HANSA_SIM_SEED` (default 1,000)
 //! of each family in `HANSA_SIM_FAMILY` (comma-separated; default all: `online`, `crash`,
-//! `partition`, `random`, `byzantine`, `chaos`) on as many threads as the machine has cores, prints one summary line
+//! `partition`, `random`, `byzantine`, `chaos`, `disk`) on as many threads as the machine has cores, prints one summary line
 //! per family, and fails naming every failing (family, seed). A seed replays exactly, alone:
 //!
 //! ```text
@@ -20,7 +20,9 @@
 //! simulated time, and at the end), and that every batch the client submitted was acknowledged.
 
 use crate::ledger_simulation::{assert_all_acknowledged, batches, run_ledger};
-use hansa_chain::sim::{Byzantine, Disorder, Fault, LinkSpec, Scenario, SplitMix64};
+use hansa_chain::sim::{
+    Byzantine, DiskFault, Disorder, Fault, LinkSpec, Outcome, Scenario, SplitMix64, TornWrites,
+};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -36,6 +38,7 @@ const FAMILIES: &[(&str, Family)] = &[
     ("random", random),
     ("byzantine", byzantine),
     ("chaos", chaos),
+    ("disk", disk),
 ];
 
 /// Four validators, no faults, links of seeded latency.
@@ -140,6 +143,40 @@ fn chaos(seed: u64) -> (Scenario, usize, usize) {
     (scenario, 8, 4)
 }
 
+/// Four or seven validators on seeded links. A seeded one's disk fails for a while: its reads,
+/// its writes, its syncs or all three fail at a seeded rate (1 in 1,000 to 1 in 2). It stops on
+/// the first failure it cannot go on from, and its operator starts it again once the disk is
+/// repaired. Every other seed the power also goes once, and each write not yet synced leaves a
+/// seeded share of its bytes behind (a prefix, or any subset): torn writes.
+fn disk(seed: u64) -> (Scenario, usize, usize) {
+    let mut rng = SplitMix64::new(seed);
+    let (mut scenario, validators) = four_or_seven_on_seeded_links(seed, &mut rng);
+    let victim = rng.range(0, validators as u64) as usize;
+    let rate = rng.range(1, 501) as f64 / 1_000.0;
+    let fault = match rng.range(0, 4) {
+        0 => DiskFault { read: rate, write: 0.0, sync: 0.0 },
+        1 => DiskFault { read: 0.0, write: rate, sync: 0.0 },
+        2 => DiskFault { read: 0.0, write: 0.0, sync: rate },
+        _ => DiskFault { read: rate, write: rate, sync: rate },
+    };
+    scenario.faults.push(Fault::Disk {
+        validator: victim,
+        at: Duration::from_millis(rng.range(500, 5_000)),
+        duration: Duration::from_millis(rng.range(500, 6_000)),
+        fault,
+    });
+    if rng.range(0, 2) == 0 {
+        scenario.torn_writes =
+            Some(TornWrites { retention: rng.range(0, 101) as f64 / 100.0, prefix: rng.range(0, 2) == 0 });
+        scenario.faults.push(Fault::PowerLoss {
+            at: Duration::from_millis(rng.range(500, 8_000)),
+            down_for: Duration::from_millis(rng.range(0, 3_000)),
+        });
+    }
+    scenario.time_limit = Duration::from_secs(240);
+    (scenario, 8, 4)
+}
+
 /// A crash, a partition of a minority and a degraded network, all seeded.
 fn random(seed: u64) -> (Scenario, usize, usize) {
     (crate::simulation::random_scenario(seed), 10, 4)
@@ -154,14 +191,13 @@ fn env_number(name: &str, default: u64) -> u64 {
     env(name).map_or(default, |text| text.parse().unwrap_or_else(|_| panic!("{name}={text} is not a number")))
 }
 
-/// Runs one seed of a family: the simulated time it took and its recoveries from power
-/// losses ([`sim::Outcome::power_recoveries`]); `Err` holds what failed.
-fn run_one(family: &str, make: Family, seed: u64) -> Result<(Duration, Vec<Duration>), String> {
+/// Runs one seed of a family: what the run observed; `Err` holds what failed.
+fn run_one(family: &str, make: Family, seed: u64) -> Result<Outcome, String> {
     let (scenario, waves, per_wave) = make(seed);
     std::panic::catch_unwind(|| {
         let run = run_ledger(&format!("sweep {family}"), scenario, waves, per_wave);
         assert_all_acknowledged(&run, batches(waves, per_wave));
-        (run.outcome.elapsed, run.outcome.power_recoveries)
+        run.outcome
     })
     .map_err(|panic| {
         panic
@@ -205,6 +241,8 @@ fn seed_sweep() {
         let failed: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
         let simulated: Mutex<Duration> = Mutex::new(Duration::ZERO);
         let power_recoveries: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
+        // (reads, writes and syncs failed on purpose, stops on a failed disk)
+        let disk: Mutex<(u64, usize)> = Mutex::new((0, 0));
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
@@ -215,9 +253,15 @@ fn seed_sweep() {
                         }
                         let seed = first + index;
                         match run_one(family, *make, seed) {
-                            Ok((elapsed, recoveries)) => {
-                                *simulated.lock().expect("not poisoned") += elapsed;
-                                power_recoveries.lock().expect("not poisoned").extend(recoveries);
+                            Ok(outcome) => {
+                                *simulated.lock().expect("not poisoned") += outcome.elapsed;
+                                power_recoveries
+                                    .lock()
+                                    .expect("not poisoned")
+                                    .extend(outcome.power_recoveries);
+                                let mut disk = disk.lock().expect("not poisoned");
+                                disk.0 += outcome.disk_faults;
+                                disk.1 += outcome.disk_halts;
                             }
                             Err(error) => {
                                 // Told at once, so a long sweep that is stopped still names it.
@@ -240,7 +284,7 @@ fn seed_sweep() {
         let mut failed = failed.into_inner().expect("not poisoned");
         failed.sort();
         println!(
-            "seed sweep: {family}: seeds {first}..{}, {} passed, {} failed{}, {:.0} s simulated, {:.1} s on {threads} threads{}",
+            "seed sweep: {family}: seeds {first}..{}, {} passed, {} failed{}, {:.0} s simulated, {:.1} s on {threads} threads{}{}",
             first + count,
             count as usize - failed.len(),
             failed.len(),
@@ -252,6 +296,11 @@ fn seed_sweep() {
             simulated.into_inner().expect("not poisoned").as_secs_f64(),
             started.elapsed().as_secs_f64(),
             recovery_summary(power_recoveries.into_inner().expect("not poisoned")),
+            match disk.into_inner().expect("not poisoned") {
+                (0, 0) => String::new(),
+                (faults, halts) =>
+                    format!("; {faults} disk operations failed on purpose, {halts} stops on a failed disk"),
+            },
         );
         failures.extend(failed.into_iter().map(|(seed, error)| (family, seed, error)));
     }
@@ -300,7 +349,8 @@ fn a_failing_seed_is_reported_with_its_failure() {
 #[test]
 fn a_heal_right_after_the_power_comes_back_is_measured_as_the_power_loss_recovery() {
     for seed in [1626, 1838, 2209] {
-        let (_, recoveries) = run_one("chaos", chaos, seed).unwrap_or_else(|error| panic!("{error}"));
+        let recoveries =
+            run_one("chaos", chaos, seed).unwrap_or_else(|error| panic!("{error}")).power_recoveries;
         println!("chaos seed {seed}: finality back after {recoveries:?}");
         assert!(!recoveries.is_empty(), "seed {seed} loses power at least once");
     }
@@ -313,7 +363,24 @@ fn a_heal_right_after_the_power_comes_back_is_measured_as_the_power_loss_recover
 #[test]
 fn finality_comes_back_when_the_power_is_lost_above_unfinalized_blocks() {
     for seed in [3228, 3326, 3763, 3875, 4388] {
-        let (_, recoveries) = run_one("chaos", chaos, seed).unwrap_or_else(|error| panic!("{error}"));
+        let recoveries =
+            run_one("chaos", chaos, seed).unwrap_or_else(|error| panic!("{error}")).power_recoveries;
         println!("chaos seed {seed}: finality back after {recoveries:?}");
+    }
+}
+
+/// Seeds of the `disk` family in which the failing disk stopped its validator: each run passes
+/// every check (no acknowledged batch lost, state roots equal, liveness), and in each the disk
+/// failed on purpose and its validator stopped and came back. Seeds 1002 and 1004 also lose
+/// the power, with torn writes. In 1845 the power goes after the disk failed and before the
+/// harness stopped that validator: it starts with the others, stops again on its disk, and is
+/// started once more, once (a first version started it twice, two instances on one store).
+/// (In some seeds a low failure rate never hits: 1000, 1001.)
+#[test]
+fn a_validator_stops_on_its_failing_disk_and_comes_back_without_losing_anything() {
+    for seed in [1002, 1003, 1004, 1845] {
+        let outcome = run_one("disk", disk, seed).unwrap_or_else(|error| panic!("{error}"));
+        assert!(outcome.disk_faults > 0, "seed {seed}: the disk never failed");
+        assert!(outcome.disk_halts > 0, "seed {seed}: no validator stopped on its disk");
     }
 }

@@ -334,3 +334,67 @@ fn validators_keeping_a_retention_window_prune_and_keep_finalizing() {
     report("retention window", &outcome);
     assert!(outcome.common_height() >= 400);
 }
+
+/// The toy executor, except that validator `victim`'s panics when height `at` is finalized.
+#[derive(Clone, Default)]
+struct PanicsAt {
+    inner: ToyExecutor,
+    victim: bool,
+    at: u64,
+}
+
+impl hansa_chain::Executor for PanicsAt {
+    fn genesis_block(&self) -> hansa_types::Block {
+        self.inner.genesis_block()
+    }
+
+    async fn propose(
+        &self,
+        parent: hansa_types::Block,
+        timestamp_ms: u64,
+        context: Vec<u8>,
+    ) -> Option<hansa_types::Block> {
+        self.inner.propose(parent, timestamp_ms, context).await
+    }
+
+    async fn verify(&self, parent: hansa_types::Block, block: hansa_types::Block) -> hansa_chain::Verdict {
+        self.inner.verify(parent, block).await
+    }
+
+    fn ancestor(&self, block: &hansa_types::Block) -> bool {
+        self.inner.ancestor(block)
+    }
+
+    async fn finalized(&self, block: hansa_types::Block, certificate: Vec<u8>) {
+        assert!(!(self.victim && block.height() == self.at), "a bug at height {}", self.at);
+        self.inner.finalized(block, certificate).await;
+    }
+
+    fn applied_height(&self) -> u64 {
+        self.inner.applied_height()
+    }
+}
+
+/// Panics are caught in a scenario whose disks fail (a validator stops on a failed read, write
+/// or sync, and the harness starts it again): one that is not a validator stopping on its
+/// failed disk still fails the run, naming it.
+#[test]
+fn a_panic_that_no_disk_fault_explains_fails_the_run() {
+    let mut scenario = Scenario::new(11, 4, 10);
+    scenario.faults = vec![Fault::Disk {
+        validator: 2,
+        at: Duration::from_millis(500),
+        duration: Duration::from_secs(2),
+        fault: sim::DiskFault { read: 0.5, write: 0.5, sync: 0.5 },
+    }];
+    let failed = std::panic::catch_unwind(|| {
+        sim::run(
+            scenario,
+            |index, _| async move { PanicsAt { inner: ToyExecutor::new(), victim: index == 1, at: 3 } },
+            |_: &[PanicsAt]| Ok(()),
+        )
+    })
+    .expect_err("a validator panicked for no disk fault");
+    let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("validator 1 stopped") && message.contains("a bug at height 3"), "{message}");
+}
