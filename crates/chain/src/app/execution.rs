@@ -150,8 +150,11 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
             .await;
         let (mut speculative, results_root) = match executed {
             Ok(executed) => executed,
-            // Finalization passed the parent meanwhile: no longer a state to build on.
-            Err(ExecuteError::Storage(StoreError::OutOfOrder { .. })) => return None,
+            // Finalization applied this block (or passed it) meanwhile: the finalized state is
+            // the one after it if it is the tip; otherwise it is on an abandoned fork, or below.
+            Err(ExecuteError::Storage(StoreError::OutOfOrder { .. })) => {
+                return (digest == self.finalized().digest).then_some(None);
+            }
             Err(ExecuteError::Storage(error)) => storage_failed(block.height(), &error),
             Err(ExecuteError::Invalid(_)) => return None,
         };

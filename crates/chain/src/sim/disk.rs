@@ -1,7 +1,10 @@
 //! A validator's disk that fails on purpose: [`Disk`] is the context a simulated validator's
 //! executor opens its storage with. While its [`DiskFaults`] are armed (a [`DiskFault`] of the
-//! scenario), reads, writes and syncs of that one validator fail at seeded rates with an I/O
-//! error, as a failing device's do; every other validator's storage is untouched. The choice of
+//! scenario), that one validator's reads (`read_at`, and the batched reads built on it), writes
+//! (`write_at`, `resize`) and syncs (`sync`, `start_sync`, a write with `WriteOptions::SYNC`)
+//! fail at seeded rates with an I/O error, as a failing device's do; every other validator's
+//! storage is untouched. Opening, removing and listing blobs never fail, and bytes written
+//! before a failed sync stay readable (a device that loses its cache is not modelled). The choice of
 //! which operation fails comes from a generator seeded by the scenario, driven in the
 //! deterministic runtime's task order, so a seed replays the same failures.
 //!
@@ -281,10 +284,15 @@ impl<B: Blob> Blob for FaultyBlob<B> {
         options: WriteOptions,
     ) -> Result<(), Error> {
         self.faults.check(Operation::Write)?;
+        // A write that is its own sync can fail as a sync does.
+        if options.contains(WriteOptions::SYNC) {
+            self.faults.check(Operation::Sync)?;
+        }
         self.inner.write_at(offset, bufs, options).await
     }
 
     async fn resize(&self, len: u64) -> Result<(), Error> {
+        self.faults.check(Operation::Write)?;
         self.inner.resize(len).await
     }
 

@@ -327,6 +327,9 @@ struct Journal {
     /// Executor instances that panicked, in order: (validator, what it said, the instance's
     /// halted flag, which tells it apart from a later instance of the same validator).
     halts: Vec<(usize, String, Arc<AtomicBool>)>,
+    /// Panics of instances that had already halted (work in flight when they did): part of
+    /// that halt.
+    panics_after_halt: usize,
 }
 
 /// Wraps a validator's executor to record what it is given.
@@ -363,8 +366,12 @@ impl<X: Executor> Recording<X> {
 
     /// Records a panic of this instance, which then answers nothing more.
     fn halt(&self, panic: &(dyn Any + Send)) {
-        self.halted.store(true, Ordering::SeqCst);
-        lock(&self.journal).halts.push((self.validator, panic_message(panic), self.halted.clone()));
+        let mut journal = lock(&self.journal);
+        if self.halted.swap(true, Ordering::SeqCst) {
+            journal.panics_after_halt += 1;
+        } else {
+            journal.halts.push((self.validator, panic_message(panic), self.halted.clone()));
+        }
     }
 
     /// Runs `work` unless this instance has halted; a panic halts it and goes on unwinding.
@@ -777,6 +784,23 @@ where
     }
 }
 
+/// Fails if more panics happened on this thread than executors halted on an injected disk
+/// fault (with what their work in flight panicked with), when panics are counted.
+fn unexplained_panics<C>(carry: &Carry<C>) -> Result<(), String> {
+    if !carry.panics_counted {
+        return Ok(());
+    }
+    let explained = carry.halts_seen + lock(&carry.journal).panics_after_halt;
+    let unexplained = PANICS.with(|panics| {
+        let panics = panics.borrow();
+        (panics.len() > explained).then(|| panics[explained..].join("; "))
+    });
+    match unexplained {
+        Some(panics) => Err(format!("a task panicked outside a validator's executor: {panics}")),
+        None => Ok(()),
+    }
+}
+
 /// Opens validator `index`'s executor on its disk. Faults are held back while it opens: a
 /// validator whose disk fails at its start would stop and be started again, which the harness
 /// leaves out (it restarts a validator once its disk is repaired).
@@ -1032,6 +1056,7 @@ where
             verified_up_to: vec![0; count],
             violations: Vec::new(),
             halts: Vec::new(),
+            panics_after_halt: 0,
         })),
         lies: Arc::default(),
         disks: (0..count)
@@ -1218,13 +1243,13 @@ where
             if carry.disks[index].injected() == 0 || !message.contains(disk::INJECTED) {
                 return Err(format!("validator {index} stopped: {message}"));
             }
-            carry.disk_halts += 1;
-            // An instance already stopped (a power loss came first, or it halted twice) has
-            // nothing left to stop, and a later instance of the validator may be running.
+            // An instance already stopped (a power loss came first) has nothing left to stop,
+            // and a later instance of the validator may be running.
             let member = &cluster.members[index];
             if member.handle.is_none() || !Arc::ptr_eq(&member.executor.halted, &instance) {
                 continue;
             }
+            carry.disk_halts += 1;
             info!(index, %message, ?elapsed, "validator stopped by its disk");
             carry.down.insert(index);
             carry.last_applied = carry.last_applied.max(elapsed);
@@ -1236,14 +1261,7 @@ where
                 .map_or(elapsed, |(at, _)| *at);
             carry.restarts.push(((elapsed + RESTART_AFTER_DISK_HALT).max(repaired), index));
         }
-        let unexplained = PANICS.with(|panics| {
-            let panics = panics.borrow();
-            (carry.panics_counted && panics.len() > carry.halts_seen)
-                .then(|| panics[carry.halts_seen..].join("; "))
-        });
-        if let Some(panics) = unexplained {
-            return Err(format!("a task panicked outside a validator's executor: {panics}"));
-        }
+        unexplained_panics(carry)?;
         let mut due = Vec::new();
         carry.restarts.retain(|(at, index)| {
             if *at <= elapsed {
@@ -1253,7 +1271,10 @@ where
             true
         });
         for (at, index) in due {
-            carry.down.remove(&index);
+            // (Unless something else started it meanwhile.)
+            if !carry.down.remove(&index) {
+                continue;
+            }
             carry.last_start = Some(at);
             carry.last_applied = carry.last_applied.max(at);
             cluster.start(index).await;
@@ -1350,6 +1371,13 @@ where
 
     cluster.check_provable_blocked().await?;
     let blocked = cluster.blocked().await?;
+    // Panics during the last step are held to the same rule.
+    unexplained_panics(carry)?;
+    let halts = lock(&carry.journal).halts[carry.halts_seen..].to_vec();
+    if let Some((index, message, _)) = halts.iter().find(|(_, message, _)| !message.contains(disk::INJECTED))
+    {
+        return Err(format!("validator {index} stopped: {message}"));
+    }
     let lies = {
         let lies = lock(&cluster.lies);
         (lies.blocks.len(), lies.messages)
