@@ -93,11 +93,6 @@ impl DiskFaults {
         self.state().armed = None;
     }
 
-    /// Whether a fault is in force.
-    pub fn armed(&self) -> bool {
-        self.state().armed.is_some()
-    }
-
     /// Holds faults back (`true`) or lets them through again (`false`).
     pub fn suspend(&self, suspended: bool) {
         self.state().suspended = suspended;
@@ -143,11 +138,6 @@ impl<E> FaultyDisk<E> {
     /// `inner`'s storage behind `faults`.
     pub fn new(inner: E, faults: DiskFaults) -> Self {
         Self { inner, faults }
-    }
-
-    /// The disk's faults.
-    pub fn faults(&self) -> &DiskFaults {
-        &self.faults
     }
 }
 

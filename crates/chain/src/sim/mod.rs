@@ -390,7 +390,7 @@ impl<X: Executor> Recording<X> {
 }
 
 /// What a panic said.
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+pub fn panic_message(panic: &(dyn Any + Send)) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()
@@ -782,6 +782,15 @@ where
         }
         Ok(())
     }
+}
+
+/// Fails unless validator `index`'s executor halted (saying `message`) on a fault injected into
+/// its own disk.
+fn explained_halt<C>(carry: &Carry<C>, index: usize, message: &str) -> Result<(), String> {
+    if carry.disks[index].injected() == 0 || !message.contains(disk::INJECTED) {
+        return Err(format!("validator {index} stopped: {message}"));
+    }
+    Ok(())
 }
 
 /// Fails if more panics happened on this thread than executors halted on an injected disk
@@ -1240,9 +1249,7 @@ where
             lock(&carry.journal).halts[carry.halts_seen..].to_vec();
         carry.halts_seen += halts.len();
         for (index, message, instance) in halts {
-            if carry.disks[index].injected() == 0 || !message.contains(disk::INJECTED) {
-                return Err(format!("validator {index} stopped: {message}"));
-            }
+            explained_halt(carry, index, &message)?;
             // An instance already stopped (a power loss came first) has nothing left to stop,
             // and a later instance of the validator may be running.
             let member = &cluster.members[index];
@@ -1374,9 +1381,8 @@ where
     // Panics during the last step are held to the same rule.
     unexplained_panics(carry)?;
     let halts = lock(&carry.journal).halts[carry.halts_seen..].to_vec();
-    if let Some((index, message, _)) = halts.iter().find(|(_, message, _)| !message.contains(disk::INJECTED))
-    {
-        return Err(format!("validator {index} stopped: {message}"));
+    for (index, message, _) in &halts {
+        explained_halt(carry, *index, message)?;
     }
     let lies = {
         let lies = lock(&cluster.lies);

@@ -241,11 +241,7 @@ fn storage_faults_stop_the_application_and_what_reopens_agrees_with_a_run_withou
                 for block in &blocks {
                     let finalizing = AssertUnwindSafe(Executor::finalized(&app, block.clone(), Vec::new()));
                     if let Err(panic) = finalizing.catch_unwind().await {
-                        let said = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .unwrap_or_else(|| "a panic without a message".into());
-                        return (app.finalized().height, Some(said));
+                        return (app.finalized().height, Some(hansa_chain::sim::panic_message(&*panic)));
                     }
                 }
                 (app.finalized().height, None)
@@ -378,13 +374,6 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
         Stopped(String),
         Diverged(String),
     }
-    fn said(panic: Box<dyn std::any::Any + Send>) -> String {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
-            .unwrap_or_else(|| "a panic without a message".into())
-    }
     const HEADER_PAGE: u64 = 4096;
     let ids: Vec<u128> = (1..=ACCOUNTS).chain([ISSUANCE]).collect();
     let (blocks, roots, outcomes) = reference(&workload());
@@ -442,7 +431,8 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
             let (blocks, roots, outcomes, ids, accounts) =
                 (blocks.clone(), roots.clone(), outcomes.clone(), ids.clone(), accounts.clone());
             let opened = AssertUnwindSafe(|| indexes(&trial));
-            let opened = std::panic::catch_unwind(opened).unwrap_or_else(|panic| Err(said(panic)));
+            let opened = std::panic::catch_unwind(opened)
+                .unwrap_or_else(|panic| Err(hansa_chain::sim::panic_message(&*panic)));
             let result = tokio::Runner::new(tokio::Config::new().with_storage_directory(trial.join("store")))
                 .start(|context| async move {
                     let run = AssertUnwindSafe(async {
@@ -488,7 +478,9 @@ fn a_changed_byte_anywhere_in_the_store_is_refused_or_stops_or_changes_nothing()
                         app.stopped().await;
                         Trial::Agreed
                     });
-                    run.catch_unwind().await.unwrap_or_else(|panic| Trial::Stopped(said(panic)))
+                    run.catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| Trial::Stopped(hansa_chain::sim::panic_message(&*panic)))
                 });
             let _ = std::fs::remove_dir_all(&trial);
             match result {

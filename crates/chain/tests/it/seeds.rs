@@ -199,13 +199,7 @@ fn run_one(family: &str, make: Family, seed: u64) -> Result<Outcome, String> {
         assert_all_acknowledged(&run, batches(waves, per_wave));
         run.outcome
     })
-    .map_err(|panic| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
-            .unwrap_or_else(|| "a panic without a message".into())
-    })
+    .map_err(|panic| hansa_chain::sim::panic_message(&*panic))
 }
 
 #[test]
