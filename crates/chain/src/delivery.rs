@@ -85,6 +85,9 @@ pub struct Status {
     first_tip_plus_one: AtomicU64,
     /// The highest consensus view in which this validator proposed or verified a proposal.
     highest_view: AtomicU64,
+    /// The highest consensus view for which a notarization, nullification or finalization
+    /// reached this validator.
+    concluded_view: AtomicU64,
 }
 
 impl Status {
@@ -114,6 +117,16 @@ impl Status {
 
     pub(crate) fn saw_view(&self, view: u64) {
         self.highest_view.fetch_max(view, Ordering::Relaxed);
+    }
+
+    /// The highest consensus view for which a notarization, nullification or finalization
+    /// reached this validator.
+    pub fn concluded_view(&self) -> u64 {
+        self.concluded_view.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn saw_concluded(&self, view: u64) {
+        self.concluded_view.fetch_max(view, Ordering::Relaxed);
     }
 }
 

@@ -17,7 +17,7 @@
 
 use crate::{
     ChainError, Executor,
-    application::App,
+    application::{App, Concluded, Rebroadcast},
     block::{ChainBlock, ConsensusKey, Digest, EPOCH},
     certificate::{FinalityCertificate, Finalization, Scheme, namespace},
     delivery::{Delivering, FinalizedBlocks, Reports, Status},
@@ -96,6 +96,10 @@ pub struct Tuning {
     pub skip_timeout: Duration,
     /// Time to wait for a peer's answer to a fetch.
     pub fetch_timeout: Duration,
+    /// Time after proposing a block at which the leader sends it again if its view has no
+    /// certificate yet (zero: never; at most `certification_timeout - leader_timeout`, so the
+    /// copy can still save the view). See `application::Rebroadcast`.
+    pub rebroadcast_after: Duration,
     /// Delay before retrying an unanswered fetch.
     pub fetch_retry_delay: Duration,
     /// Capacity of each internal mailbox.
@@ -146,6 +150,7 @@ impl Tuning {
             timeout_retry: Duration::from_secs(5),
             skip_timeout: Duration::from_secs(10),
             fetch_timeout: Duration::from_secs(2),
+            rebroadcast_after: Duration::from_secs(1),
             fetch_retry_delay: Duration::from_millis(200),
             mailbox_size_max: 1_024,
             view_retention: 256,
@@ -173,6 +178,7 @@ impl Tuning {
             timeout_retry: Duration::from_secs(3),
             skip_timeout: Duration::from_secs(5),
             fetch_timeout: Duration::from_secs(1),
+            rebroadcast_after: Duration::from_secs(1),
             fetch_retry_delay: Duration::from_millis(100),
             mailbox_size_max: 256,
             view_retention: 16,
@@ -321,6 +327,13 @@ where
     {
         return Err(ChainError::Config(
             "timeouts must satisfy leader < certification < skip and retry < skip",
+        ));
+    }
+    // A leader may propose as late as `leader_timeout` into its view and still be voted for; its
+    // second send must leave the view time to certify.
+    if tuning.rebroadcast_after > tuning.certification_timeout.saturating_sub(tuning.leader_timeout) {
+        return Err(ChainError::Config(
+            "rebroadcast_after must be at most certification_timeout - leader_timeout",
         ));
     }
     let prefix = config.partition_prefix.clone();
@@ -493,6 +506,7 @@ where
 
     // Consensus, once the executor has caught up.
     let reader = marshal_mailbox.clone();
+    let rebroadcast_marshal = marshal_mailbox.clone();
     let application = Deferred::new(
         context.child("application"),
         App::new(executor, config.clock_offset_ms, blocker.clone(), status.clone()),
@@ -504,8 +518,14 @@ where
         elector: RoundRobin::<Sha256>::default(),
         blocker,
         automaton: application.clone(),
-        relay: application.clone(),
-        reporter: application,
+        relay: Rebroadcast::new(
+            application.clone(),
+            rebroadcast_marshal,
+            context.child("relay"),
+            status.clone(),
+            tuning.rebroadcast_after,
+        ),
+        reporter: Concluded::new(application, status.clone()),
         track_historical_votes: false,
         strategy: Sequential,
         partition: format!("{prefix}-simplex"),

@@ -359,6 +359,9 @@ enum Meddle {
     Oversize(Arc<Mutex<Lies>>),
     /// Sends it [`FLOOD_COPIES`] times.
     Flood(Arc<Mutex<Lies>>),
+    /// Sends it to everyone but these peers the first time it is asked to send it (the
+    /// messages sent, by their hash), as it is after that. Not a lie: a lossy link.
+    MissFirst(Vec<ConsensusKey>, Arc<Mutex<BTreeSet<u64>>>),
 }
 
 /// A validator's sender on one channel. Honest validators' send what they are asked to; an
@@ -387,9 +390,14 @@ impl<S> Meddling<S> {
     pub(super) fn flooding(inner: S, lies: Arc<Mutex<Lies>>) -> Self {
         Self { inner, meddle: Meddle::Flood(lies) }
     }
+
+    /// A sender whose first send of each message misses `missed`.
+    pub(super) fn missing_first_sends(inner: S, missed: Vec<ConsensusKey>) -> Self {
+        Self { inner, meddle: Meddle::MissFirst(missed, Arc::default()) }
+    }
 }
 
-impl<S: LimitedSender> LimitedSender for Meddling<S> {
+impl<S: LimitedSender<PublicKey = ConsensusKey>> LimitedSender for Meddling<S> {
     type PublicKey = S::PublicKey;
     type Checked<'a>
         = MeddlingChecked<'a, S>
@@ -399,7 +407,8 @@ impl<S: LimitedSender> LimitedSender for Meddling<S> {
     fn check(&mut self, recipients: Recipients<Self::PublicKey>) -> Result<Self::Checked<'_>, SystemTime> {
         let meddle = self.meddle.clone();
         // A flood's copies are checked again, one by one, against the same rate limits.
-        let again = matches!(meddle, Meddle::Flood(_)).then(|| (self.inner.clone(), recipients.clone()));
+        let again = matches!(meddle, Meddle::Flood(_) | Meddle::MissFirst(..))
+            .then(|| (self.inner.clone(), recipients.clone()));
         self.inner.check(recipients).map(|inner| MeddlingChecked { inner, meddle, again })
     }
 }
@@ -411,7 +420,7 @@ pub struct MeddlingChecked<'a, S: LimitedSender + 'a> {
     again: Option<(S, Recipients<S::PublicKey>)>,
 }
 
-impl<'a, S: LimitedSender + 'a> CheckedSender for MeddlingChecked<'a, S> {
+impl<'a, S: LimitedSender<PublicKey = ConsensusKey> + 'a> CheckedSender for MeddlingChecked<'a, S> {
     type PublicKey = S::PublicKey;
 
     fn recipients(&self) -> Vec<Self::PublicKey> {
@@ -422,6 +431,25 @@ impl<'a, S: LimitedSender + 'a> CheckedSender for MeddlingChecked<'a, S> {
         let lies = match &self.meddle {
             Meddle::Nothing => return self.inner.send(message, priority),
             Meddle::Oversize(lies) | Meddle::Flood(lies) => lies.clone(),
+            Meddle::MissFirst(missed, sent) => {
+                let message: IoBufs = message.into();
+                let mut bytes = Vec::with_capacity(message.len());
+                message.for_each_chunk(|chunk| bytes.extend_from_slice(chunk));
+                let mut hasher = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&bytes, &mut hasher);
+                if !lock(sent).insert(std::hash::Hasher::finish(&hasher)) {
+                    return self.inner.send(bytes, priority);
+                }
+                // The first send: to the same recipients less the missed ones.
+                let Some((mut sender, _)) = self.again else { return self.inner.send(bytes, priority) };
+                let reached: Vec<ConsensusKey> =
+                    self.inner.recipients().into_iter().filter(|peer| !missed.contains(peer)).collect();
+                drop(self.inner);
+                return match sender.check(Recipients::Some(reached)) {
+                    Ok(checked) => checked.send(bytes, priority),
+                    Err(_) => Unreliable::Rejected,
+                };
+            }
         };
         let message: IoBufs = message.into();
         let mut bytes = Vec::with_capacity(message.len());

@@ -63,7 +63,7 @@ use std::{
         Arc, Mutex, Once,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 use tracing::info;
 
@@ -213,6 +213,10 @@ pub struct Scenario {
     /// At a power loss, the bytes written and not yet synced that survive (the deterministic
     /// runtime's torn writes); `None`: all of them are lost.
     pub torn_writes: Option<TornWrites>,
+    /// By validator: the peers that miss every block it sends the first time it sends it (an
+    /// honest leader whose broadcasts are lost on some links); a second send of the same block
+    /// reaches them.
+    pub first_block_sends_missed: BTreeMap<usize, BTreeSet<usize>>,
 }
 
 /// What a power loss leaves of the writes not yet synced.
@@ -249,6 +253,7 @@ impl Scenario {
             clock_skew_ms: BTreeMap::new(),
             disorder: Disorder::default(),
             torn_writes: None,
+            first_block_sends_missed: BTreeMap::new(),
         }
     }
 }
@@ -404,6 +409,41 @@ thread_local! {
     static PANICS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The clock and start of the simulation running on this thread, for [`simulated_now`].
+    static CLOCK: RefCell<Option<(deterministic::Context, SystemTime)>> = const { RefCell::new(None) };
+}
+
+/// Holds the simulation's clock for [`simulated_now`] while a run's root future lives: the
+/// runtime requires every context gone once the root is dropped (a panic included).
+struct LogClock;
+
+impl LogClock {
+    fn set(context: deterministic::Context, started: SystemTime) -> Self {
+        CLOCK.with(|clock| *clock.borrow_mut() = Some((context, started)));
+        Self
+    }
+}
+
+impl Drop for LogClock {
+    fn drop(&mut self) {
+        CLOCK.with(|clock| clock.borrow_mut().take());
+    }
+}
+
+/// Simulated time since the start of the simulation running on this thread, if one is: what
+/// a log line of a replayed seed is stamped with (`RUST_LOG=... seed_sweep`). It reads the
+/// runtime's clock, which the runtime locks while it logs at `trace` as time advances: keep
+/// `commonware_runtime` at `debug` or less in a filter that uses it.
+pub fn simulated_now() -> Option<Duration> {
+    CLOCK.with(|clock| {
+        clock
+            .borrow()
+            .as_ref()
+            .map(|(context, started)| context.current().duration_since(*started).unwrap_or_default())
+    })
+}
+
 /// Counts every panic on this thread from now on, and forgets those counted so far.
 fn count_panics() {
     static HOOK: Once = Once::new();
@@ -516,6 +556,11 @@ fn validator_keys(count: usize) -> Vec<ed25519::PrivateKey> {
     (0..count).map(|index| ed25519::PrivateKey::from_seed(index as u64)).collect()
 }
 
+/// The simulated validators' consensus keys, in index order.
+pub fn validator_consensus_keys(count: usize) -> Vec<ConsensusKey> {
+    validator_keys(count).iter().map(|key| key.public_key()).collect()
+}
+
 /// The Hansa form of the simulated validators' keys, in index order.
 pub fn validator_public_keys(count: usize) -> Vec<PublicKey> {
     validator_keys(count)
@@ -583,7 +628,13 @@ where
                 {
                     byzantine::Meddling::flooding(sender, self.lies.clone())
                 }
-                _ => byzantine::Meddling::honest(sender),
+                _ => match self.scenario.first_block_sends_missed.get(&index) {
+                    Some(missed) if channel == node::CHANNEL_BLOCKS => {
+                        let missed = missed.iter().map(|peer| self.key(*peer)).collect();
+                        byzantine::Meddling::missing_first_sends(sender, missed)
+                    }
+                    _ => byzantine::Meddling::honest(sender),
+                },
             };
             // Seeded per validator, channel and start, so that a replay disorders the same way.
             let seed = self.scenario.seed ^ ((index as u64) << 40) ^ ((number as u64) << 32) ^ self.starts;
@@ -1018,6 +1069,13 @@ where
     for (&index, kind) in &scenario.byzantine {
         assert!(index < count, "Byzantine validator {index} ({kind:?}) is not one of the {count}");
     }
+    for (&index, missed) in &scenario.first_block_sends_missed {
+        let outside = missed.iter().find(|peer| **peer >= count || **peer == index);
+        assert!(
+            index < count && outside.is_none(),
+            "first_block_sends_missed: {index} -> {missed:?} with {count}"
+        );
+    }
     let mut runtime = deterministic::Config::new()
         .with_seed(scenario.seed)
         .with_timeout(Some(scenario.time_limit + Duration::from_secs(60)));
@@ -1113,6 +1171,7 @@ where
 {
     let count = scenario.validators;
     let started = *carry.started.get_or_insert_with(|| context.current());
+    let _clock = LogClock::set(context.child("log_clock"), started);
     let elapsed_now =
         |context: &deterministic::Context| context.current().duration_since(started).unwrap_or_default();
     if let Some((back_at, tip)) = carry.power_back_at.take() {
@@ -1441,6 +1500,8 @@ pub struct ToyExecutor {
 struct ToyState {
     /// Height -> (block digest, state root), for finalized blocks.
     finalized: BTreeMap<u64, (Hash, Hash)>,
+    /// Height -> the leader that proposed the finalized block (from its header's context).
+    leaders: BTreeMap<u64, ConsensusKey>,
 }
 
 /// Domain tag of the toy state root.
@@ -1460,6 +1521,11 @@ impl ToyExecutor {
     /// Finalized block digests by height.
     pub fn finalized_digests(&self) -> BTreeMap<u64, Hash> {
         lock(&self.state).finalized.iter().map(|(height, (digest, _))| (*height, *digest)).collect()
+    }
+
+    /// The leaders that proposed the finalized blocks, by height.
+    pub fn finalized_leaders(&self) -> BTreeMap<u64, ConsensusKey> {
+        lock(&self.state).leaders.clone()
     }
 
     /// Finalized state roots by height.
@@ -1528,6 +1594,9 @@ impl Executor for ToyExecutor {
             );
         }
         state.finalized.insert(height, (block.digest(), block.header.state_root));
+        if let Some(context) = crate::block::decode_context(&block.header.context) {
+            state.leaders.insert(height, context.leader);
+        }
     }
 
     fn ancestor(&self, _block: &Block) -> bool {

@@ -202,12 +202,27 @@ fn run_one(family: &str, make: Family, seed: u64) -> Result<Outcome, String> {
     .map_err(|panic| hansa_chain::sim::panic_message(&*panic))
 }
 
+/// Stamps a log line with the simulated time of the seed being run, the time its faults are
+/// given in (`-` outside a simulation). Keep `commonware_runtime` at `debug` or less: it logs
+/// at `trace` while it holds the clock this reads.
+struct SimulatedTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimulatedTime {
+    fn format_time(&self, writer: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match hansa_chain::sim::simulated_now() {
+            Some(now) => write!(writer, "{:>9.3}s", now.as_secs_f64()),
+            None => write!(writer, "{:>10}", "-"),
+        }
+    }
+}
+
 #[test]
 fn seed_sweep() {
     // `RUST_LOG=info` (or any filter) logs what the validators do, to read a replayed seed.
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(SimulatedTime)
             .with_test_writer()
             .try_init();
     }
@@ -366,13 +381,14 @@ fn finality_comes_back_when_the_power_is_lost_above_unfinalized_blocks() {
 /// Seeds of the `disk` family in which the failing disk stopped its validator: each run passes
 /// every check (no acknowledged batch lost, state roots equal, liveness), and in each the disk
 /// failed on purpose and its validator stopped and came back. Seeds 1002 and 1004 also lose
-/// the power, with torn writes. In 1845 the power goes after the disk failed and before the
-/// harness stopped that validator: it starts with the others, stops again on its disk, and is
-/// started once more, once (a first version started it twice, two instances on one store).
-/// (In some seeds a low failure rate never hits: 1000, 1001.)
+/// the power, with torn writes; in 4028 the power goes 0.1 s after the disk starts failing, and
+/// the validator stops on its disk once the power is back. (Seed 1845 pinned a power loss after
+/// the disk failed and before the harness stopped that validator, which a first version started
+/// twice; the leader's second send of a stalled block changed the schedule, and 1845's disk no
+/// longer fails. In some seeds a low failure rate never hits: 1000, 1001.)
 #[test]
 fn a_validator_stops_on_its_failing_disk_and_comes_back_without_losing_anything() {
-    for seed in [1002, 1003, 1004, 1845] {
+    for seed in [1002, 1003, 1004, 4028] {
         let outcome = run_one("disk", disk, seed).unwrap_or_else(|error| panic!("{error}"));
         assert!(outcome.disk_faults > 0, "seed {seed}: the disk never failed");
         assert!(outcome.disk_halts > 0, "seed {seed}: no validator stopped on its disk");

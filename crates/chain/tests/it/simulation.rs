@@ -198,6 +198,46 @@ fn whole_cluster_crashes_and_restarts_from_storage() {
     assert!(outcome.common_height() >= 30);
 }
 
+/// Seven validators on good links, but every block validator 0 sends misses validators 1, 2
+/// and 3 the first time: by what its broadcast reaches, each of its proposals has four votes of
+/// the five a quorum needs. Returns how many of the finalized blocks (as validator 4 saw them)
+/// validator 0 proposed, and how many blocks there were.
+fn blocks_of_a_leader_whose_first_sends_are_lost(rebroadcast_after: Duration) -> (usize, usize) {
+    let mut scenario = Scenario::new(16, 7, 30);
+    scenario.first_block_sends_missed = [(0, [1, 2, 3].into_iter().collect())].into_iter().collect();
+    scenario.tuning.rebroadcast_after = rebroadcast_after;
+    let instances: Arc<Mutex<Vec<(usize, ToyExecutor)>>> = Arc::default();
+    let factory = {
+        let instances = instances.clone();
+        move |index, _| {
+            let executor = ToyExecutor::new();
+            instances.lock().expect("not poisoned").push((index, executor.clone()));
+            async move { executor }
+        }
+    };
+    let outcome = sim::run(scenario, factory, sim::toy_state_roots_agree);
+    report("first block sends lost", &outcome);
+    assert!(outcome.common_height() >= 30);
+    let leader = sim::validator_consensus_keys(7).swap_remove(0);
+    let instances = instances.lock().expect("not poisoned");
+    let (_, observer) = instances.iter().rev().find(|(index, _)| *index == 4).expect("validator 4 ran");
+    let leaders = observer.finalized_leaders();
+    (leaders.values().filter(|key| **key == leader).count(), leaders.len())
+}
+
+#[test]
+fn a_leader_sends_its_block_again_when_its_view_stalls() {
+    // The second send, 1 s after the first, reaches the three that missed it before the view's
+    // 2 s certification timeout: validator 0's blocks are finalized like anyone's.
+    let (led, total) = blocks_of_a_leader_whose_first_sends_are_lost(Duration::from_secs(1));
+    println!("rebroadcast after 1 s: validator 0 proposed {led} of {total} finalized blocks");
+    assert!(led >= 2, "validator 0 proposed {led} of {total} finalized blocks");
+    // Without it, every view validator 0 leads times out: the chain goes on without its blocks.
+    let (led, total) = blocks_of_a_leader_whose_first_sends_are_lost(Duration::ZERO);
+    println!("no rebroadcast: validator 0 proposed {led} of {total} finalized blocks");
+    assert_eq!(led, 0, "validator 0 proposed {led} of {total} finalized blocks without a second send");
+}
+
 #[test]
 fn the_whole_cluster_loses_power_twice_and_finalizes_on() {
     // Every validator stops at once, twice, and every write not yet synced is lost: the chain
@@ -226,6 +266,8 @@ fn a_slow_recovery_after_a_power_loss_fails_the_run() {
     scenario.tuning.certification_timeout = Duration::from_secs(45);
     scenario.tuning.timeout_retry = Duration::from_secs(40);
     scenario.tuning.skip_timeout = Duration::from_secs(60);
+    // A leader's second send of its block would rescue the view its block was lost in.
+    scenario.tuning.rebroadcast_after = Duration::ZERO;
     scenario.faults = vec![Fault::PowerLoss { at: Duration::from_secs(2), down_for: Duration::from_secs(1) }];
     sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
 }
