@@ -15,6 +15,23 @@ fn report(name: &str, outcome: &sim::Outcome) {
     );
 }
 
+/// Runs `scenario` with toy executors and returns, beside the outcome, every executor instance
+/// started (restarts included), with its validator's index, in the order they started.
+fn run_keeping_instances(scenario: Scenario) -> (sim::Outcome, Vec<(usize, ToyExecutor)>) {
+    let instances: Arc<Mutex<Vec<(usize, ToyExecutor)>>> = Arc::default();
+    let factory = {
+        let instances = instances.clone();
+        move |index, _| {
+            let executor = ToyExecutor::new();
+            instances.lock().expect("not poisoned").push((index, executor.clone()));
+            async move { executor }
+        }
+    };
+    let outcome = sim::run(scenario, factory, sim::toy_state_roots_agree);
+    let instances = instances.lock().expect("not poisoned").clone();
+    (outcome, instances)
+}
+
 #[test]
 fn four_validators_all_online_reach_height_20() {
     let outcome =
@@ -43,20 +60,10 @@ fn crashed_validator_restarts_and_catches_up() {
     let mut scenario = Scenario::new(seed, 4, 40);
     scenario.faults = vec![Fault::Crash { validator: victim, at, down_for: Some(down_for) }];
 
-    // Keep every executor instance so the restarted one can be inspected.
-    let instances: Arc<Mutex<Vec<(usize, ToyExecutor)>>> = Arc::default();
-    let factory = {
-        let instances = instances.clone();
-        move |index, _| {
-            let executor = ToyExecutor::new();
-            instances.lock().expect("not poisoned").push((index, executor.clone()));
-            async move { executor }
-        }
-    };
-    let outcome = sim::run(scenario, factory, sim::toy_state_roots_agree);
+    // Every executor instance is kept, so the restarted one can be inspected.
+    let (outcome, instances) = run_keeping_instances(scenario);
     report("crash and restart", &outcome);
 
-    let instances = instances.lock().expect("not poisoned");
     let victim_instances: Vec<&ToyExecutor> =
         instances.iter().filter(|(index, _)| *index == victim).map(|(_, executor)| executor).collect();
     assert_eq!(victim_instances.len(), 3, "initial, started, restarted");
@@ -206,20 +213,10 @@ fn blocks_of_a_leader_whose_first_sends_are_lost(rebroadcast_after: Duration) ->
     let mut scenario = Scenario::new(16, 7, 30);
     scenario.first_block_sends_missed = [(0, [1, 2, 3].into_iter().collect())].into_iter().collect();
     scenario.tuning.rebroadcast_after = rebroadcast_after;
-    let instances: Arc<Mutex<Vec<(usize, ToyExecutor)>>> = Arc::default();
-    let factory = {
-        let instances = instances.clone();
-        move |index, _| {
-            let executor = ToyExecutor::new();
-            instances.lock().expect("not poisoned").push((index, executor.clone()));
-            async move { executor }
-        }
-    };
-    let outcome = sim::run(scenario, factory, sim::toy_state_roots_agree);
+    let (outcome, instances) = run_keeping_instances(scenario);
     report("first block sends lost", &outcome);
     assert!(outcome.common_height() >= 30);
     let leader = sim::validator_consensus_keys(7).swap_remove(0);
-    let instances = instances.lock().expect("not poisoned");
     let (_, observer) = instances.iter().rev().find(|(index, _)| *index == 4).expect("validator 4 ran");
     let leaders = observer.finalized_leaders();
     (leaders.values().filter(|key| **key == leader).count(), leaders.len())
