@@ -8,6 +8,12 @@
 //! which operation fails comes from a generator seeded by the scenario, driven in the
 //! deterministic runtime's task order, so a seed replays the same failures.
 //!
+//! A validator's consensus storage (marshal's archives, simplex's journal) and its executor's
+//! store are on the same [`Disk`]: the node is started with it too. Every task spawned through
+//! a [`FaultyDisk`] runs tagged with its validator ([`running_validator`]), so that a panic
+//! anywhere in a validator (a component stopping on a failed write, say) is told apart from one
+//! outside it.
+//!
 //! Torn writes come from the deterministic runtime itself: [`super::Scenario::torn_writes`]
 //! keeps, at a power loss, a seeded part of the bytes written and not yet synced, instead of
 //! losing them all.
@@ -20,7 +26,11 @@ use commonware_runtime::{
     telemetry::metrics::{Metric, Registered},
 };
 use std::{
+    cell::Cell,
+    convert::Infallible,
+    pin::Pin,
     sync::{Arc, Mutex},
+    task::{Context, Poll},
     time::{Duration, SystemTime},
 };
 
@@ -33,9 +43,11 @@ pub const INJECTED: &str = "injected disk fault";
 pub type Disk = FaultyDisk<deterministic::Context>;
 
 /// How a validator's disk fails while a fault is in force: the share of reads, writes and
-/// syncs that return an I/O error (each within `0.0..=1.0`).
+/// syncs that return an I/O error (each within `0.0..=1.0`), in which of its storage.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DiskFault {
+    /// Which storage fails.
+    pub parts: DiskParts,
     /// Share of reads that fail.
     pub read: f64,
     /// Share of writes that fail (nothing of a failed write is stored).
@@ -44,10 +56,33 @@ pub struct DiskFault {
     pub sync: f64,
 }
 
+/// The storage of a validator that a [`DiskFault`] hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskParts {
+    /// The executor's store and the node's consensus storage.
+    All,
+    /// The executor's store only.
+    Executor,
+    /// The node's consensus storage only (marshal's archives and cache, simplex's journal).
+    Consensus,
+}
+
+impl DiskParts {
+    fn covers(self, executor: bool) -> bool {
+        match self {
+            DiskParts::All => true,
+            DiskParts::Executor => executor,
+            DiskParts::Consensus => !executor,
+        }
+    }
+}
+
 /// One validator's disk faults: armed and disarmed by the harness, consulted by every blob of
 /// the validator's [`FaultyDisk`].
 #[derive(Clone)]
 pub struct DiskFaults {
+    /// The validator whose disk this is.
+    validator: usize,
     state: Arc<Mutex<DiskState>>,
 }
 
@@ -67,9 +102,10 @@ enum Operation {
 }
 
 impl DiskFaults {
-    /// A healthy disk whose failures, once armed, are drawn from `seed`.
-    pub fn new(seed: u64) -> Self {
+    /// Validator `validator`'s healthy disk, whose failures, once armed, are drawn from `seed`.
+    pub fn new(validator: usize, seed: u64) -> Self {
         Self {
+            validator,
             state: Arc::new(Mutex::new(DiskState {
                 armed: None,
                 suspended: false,
@@ -103,9 +139,10 @@ impl DiskFaults {
         self.state().injected
     }
 
-    fn check(&self, operation: Operation) -> Result<(), Error> {
+    /// Whether `operation`, by the executor (`executor`) or the node, fails now.
+    fn check(&self, operation: Operation, executor: bool) -> Result<(), Error> {
         let mut state = self.state();
-        let Some(fault) = state.armed.filter(|_| !state.suspended) else {
+        let Some(fault) = state.armed.filter(|fault| !state.suspended && fault.parts.covers(executor)) else {
             return Ok(());
         };
         let (rate, what) = match operation {
@@ -132,12 +169,19 @@ impl DiskFaults {
 pub struct FaultyDisk<E> {
     inner: E,
     faults: DiskFaults,
+    /// Whether this is the executor's context (else the node's).
+    executor: bool,
 }
 
 impl<E> FaultyDisk<E> {
-    /// `inner`'s storage behind `faults`.
-    pub fn new(inner: E, faults: DiskFaults) -> Self {
-        Self { inner, faults }
+    /// `inner`'s storage behind `faults`, for the validator's executor.
+    pub fn executor(inner: E, faults: DiskFaults) -> Self {
+        Self { inner, faults, executor: true }
+    }
+
+    /// `inner`'s storage behind `faults`, for the validator's node (its consensus storage).
+    pub fn node(inner: E, faults: DiskFaults) -> Self {
+        Self { inner, faults, executor: false }
     }
 }
 
@@ -147,21 +191,21 @@ impl<E: Supervisor> Supervisor for FaultyDisk<E> {
     }
 
     fn child(&self, label: &'static str) -> Self {
-        Self { inner: self.inner.child(label), faults: self.faults.clone() }
+        Self { inner: self.inner.child(label), faults: self.faults.clone(), executor: self.executor }
     }
 
     fn with_attribute(self, key: &'static str, value: impl std::fmt::Display) -> Self {
-        Self { inner: self.inner.with_attribute(key, value), faults: self.faults }
+        Self { inner: self.inner.with_attribute(key, value), faults: self.faults, executor: self.executor }
     }
 }
 
 impl<E: Spawner> Spawner for FaultyDisk<E> {
     fn shared(self, blocking: bool) -> Self {
-        Self { inner: self.inner.shared(blocking), faults: self.faults }
+        Self { inner: self.inner.shared(blocking), faults: self.faults, executor: self.executor }
     }
 
     fn dedicated(self) -> Self {
-        Self { inner: self.inner.dedicated(), faults: self.faults }
+        Self { inner: self.inner.dedicated(), faults: self.faults, executor: self.executor }
     }
 
     fn spawn<F, Fut, T>(self, f: F) -> Handle<T>
@@ -170,8 +214,10 @@ impl<E: Spawner> Spawner for FaultyDisk<E> {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let faults = self.faults;
-        self.inner.spawn(move |inner| f(Self { inner, faults }))
+        let (faults, executor) = (self.faults, self.executor);
+        let validator = faults.validator;
+        self.inner
+            .spawn(move |inner| Tagged { validator, task: Box::pin(f(Self { inner, faults, executor })) })
     }
 
     async fn stop(self, value: i32, timeout: Option<Duration>) -> Result<(), Error> {
@@ -182,6 +228,60 @@ impl<E: Spawner> Spawner for FaultyDisk<E> {
         self.inner.stopped()
     }
 }
+
+thread_local! {
+    /// The validator whose task is being polled on this thread, if one is.
+    static RUNNING: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The validator whose task is running on this thread, if a validator's is: what a panic hook
+/// attributes a panic to (a simulation runs on one thread).
+pub fn running_validator() -> Option<usize> {
+    RUNNING.with(Cell::get)
+}
+
+/// A task spawned through validator `validator`'s [`FaultyDisk`]: tagged while it is polled.
+struct Tagged<F> {
+    validator: usize,
+    task: Pin<Box<F>>,
+}
+
+/// Puts back the tag that was in force before a poll, when the poll ends (or unwinds, after
+/// the panic hook has run).
+struct Untag(Option<usize>);
+
+impl Drop for Untag {
+    fn drop(&mut self) {
+        RUNNING.with(|running| running.set(self.0));
+    }
+}
+
+impl<F: Future> Future for Tagged<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _untag = Untag(RUNNING.with(|running| running.replace(Some(self.validator))));
+        self.task.as_mut().poll(cx)
+    }
+}
+
+impl<E: rand_core::TryRng<Error = Infallible>> rand_core::TryRng for FaultyDisk<E> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        self.inner.try_next_u32()
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        self.inner.try_next_u64()
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.inner.try_fill_bytes(dst)
+    }
+}
+
+impl<E: rand_core::TryCryptoRng<Error = Infallible>> rand_core::TryCryptoRng for FaultyDisk<E> {}
 
 impl<E: Metrics> Metrics for FaultyDisk<E> {
     fn register<N: Into<String>, H: Into<String>, M: Metric>(
@@ -232,7 +332,7 @@ impl<E: Storage> Storage for FaultyDisk<E> {
         versions: std::ops::RangeInclusive<BlobVersion>,
     ) -> Result<(Self::Blob, u64, BlobVersion), Error> {
         let (inner, len, version) = self.inner.open_versioned(partition, name, versions).await?;
-        Ok((FaultyBlob { inner, faults: self.faults.clone() }, len, version))
+        Ok((FaultyBlob { inner, faults: self.faults.clone(), executor: self.executor }, len, version))
     }
 
     async fn remove(&self, partition: &str, name: Option<&[u8]>) -> Result<(), Error> {
@@ -248,6 +348,7 @@ impl<E: Storage> Storage for FaultyDisk<E> {
 pub struct FaultyBlob<B> {
     inner: B,
     faults: DiskFaults,
+    executor: bool,
 }
 
 impl<B: Blob> Blob for FaultyBlob<B> {
@@ -258,12 +359,12 @@ impl<B: Blob> Blob for FaultyBlob<B> {
         bufs: impl Into<IoBufsMut> + Send,
         options: ReadOptions,
     ) -> Result<IoBufsMut, Error> {
-        self.faults.check(Operation::Read)?;
+        self.faults.check(Operation::Read, self.executor)?;
         self.inner.read_at_buf(offset, len, bufs, options).await
     }
 
     async fn read_at(&self, offset: u64, len: usize, options: ReadOptions) -> Result<IoBufsMut, Error> {
-        self.faults.check(Operation::Read)?;
+        self.faults.check(Operation::Read, self.executor)?;
         self.inner.read_at(offset, len, options).await
     }
 
@@ -273,26 +374,26 @@ impl<B: Blob> Blob for FaultyBlob<B> {
         bufs: impl Into<IoBufs> + Send,
         options: WriteOptions,
     ) -> Result<(), Error> {
-        self.faults.check(Operation::Write)?;
+        self.faults.check(Operation::Write, self.executor)?;
         // A write that is its own sync can fail as a sync does.
         if options.contains(WriteOptions::SYNC) {
-            self.faults.check(Operation::Sync)?;
+            self.faults.check(Operation::Sync, self.executor)?;
         }
         self.inner.write_at(offset, bufs, options).await
     }
 
     async fn resize(&self, len: u64) -> Result<(), Error> {
-        self.faults.check(Operation::Write)?;
+        self.faults.check(Operation::Write, self.executor)?;
         self.inner.resize(len).await
     }
 
     async fn sync(&self) -> Result<(), Error> {
-        self.faults.check(Operation::Sync)?;
+        self.faults.check(Operation::Sync, self.executor)?;
         self.inner.sync().await
     }
 
     async fn start_sync(&self) -> Handle<()> {
-        if let Err(error) = self.faults.check(Operation::Sync) {
+        if let Err(error) = self.faults.check(Operation::Sync, self.executor) {
             return Handle::ready(Err(error));
         }
         self.inner.start_sync().await

@@ -71,7 +71,7 @@ pub mod byzantine;
 pub mod disk;
 pub mod disorder;
 pub use byzantine::Byzantine;
-pub use disk::{Disk, DiskFault, DiskFaults, FaultyDisk};
+pub use disk::{Disk, DiskFault, DiskFaults, DiskParts, FaultyDisk};
 pub use disorder::Disorder;
 
 /// The chain id of simulated clusters unless a scenario sets another.
@@ -282,8 +282,10 @@ pub struct Outcome {
     /// until every honest validator that was up had finalized a block above the highest one
     /// finalized before the loss.
     pub power_recoveries: Vec<Duration>,
-    /// How many times a validator stopped because its disk failed (and was started again).
-    pub disk_halts: usize,
+    /// Each time a validator stopped because its disk failed (and was started again): which,
+    /// and what its first panic said (its executor's store, or marshal's archives or
+    /// simplex's journal failing).
+    pub disk_halts: Vec<(usize, String)>,
     /// How many reads, writes and syncs failed on purpose.
     pub disk_faults: u64,
 }
@@ -329,12 +331,6 @@ struct Journal {
     /// Per validator: heights whose certificate was already checked.
     verified_up_to: Vec<u64>,
     violations: Vec<String>,
-    /// Executor instances that panicked, in order: (validator, what it said, the instance's
-    /// halted flag, which tells it apart from a later instance of the same validator).
-    halts: Vec<(usize, String, Arc<AtomicBool>)>,
-    /// Panics of instances that had already halted (work in flight when they did): part of
-    /// that halt.
-    panics_after_halt: usize,
 }
 
 /// Wraps a validator's executor to record what it is given.
@@ -369,14 +365,10 @@ impl<X: Executor> Recording<X> {
         self.halted.load(Ordering::SeqCst)
     }
 
-    /// Records a panic of this instance, which then answers nothing more.
-    fn halt(&self, panic: &(dyn Any + Send)) {
-        let mut journal = lock(&self.journal);
-        if self.halted.swap(true, Ordering::SeqCst) {
-            journal.panics_after_halt += 1;
-        } else {
-            journal.halts.push((self.validator, panic_message(panic), self.halted.clone()));
-        }
+    /// This instance panicked: it answers nothing more. (The harness learns of the panic from
+    /// the panic hook, as of any other in the validator.)
+    fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
     }
 
     /// Runs `work` unless this instance has halted; a panic halts it and goes on unwinding.
@@ -387,7 +379,7 @@ impl<X: Executor> Recording<X> {
         match AssertUnwindSafe(work).catch_unwind().await {
             Ok(value) => value,
             Err(panic) => {
-                self.halt(&*panic);
+                self.halt();
                 std::panic::resume_unwind(panic)
             }
         }
@@ -404,9 +396,10 @@ pub fn panic_message(panic: &(dyn Any + Send)) -> String {
 }
 
 thread_local! {
-    /// Every panic on this thread since the simulation started, when panics are counted
-    /// (a simulation runs on one thread).
-    static PANICS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Every panic on this thread since the simulation started, when panics are counted (a
+    /// simulation runs on one thread): the validator whose task panicked, if one's did, and
+    /// what the panic said.
+    static PANICS: RefCell<Vec<(Option<usize>, String)>> = const { RefCell::new(Vec::new()) };
 }
 
 thread_local! {
@@ -450,7 +443,7 @@ fn count_panics() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICS.with(|panics| panics.borrow_mut().push(info.to_string()));
+            PANICS.with(|panics| panics.borrow_mut().push((disk::running_validator(), info.to_string())));
             previous(info);
         }));
     });
@@ -496,7 +489,7 @@ impl<X: Executor> Executor for Recording<X> {
         match catch_unwind(AssertUnwindSafe(|| self.inner.gossip_received(message))) {
             Ok(verdict) => verdict,
             Err(panic) => {
-                self.halt(&*panic);
+                self.halt();
                 std::panic::resume_unwind(panic)
             }
         }
@@ -550,6 +543,10 @@ struct Member<X> {
     handle: Option<Handle<()>>,
     status: Arc<Status>,
     executor: Recording<X>,
+    /// Whether this instance has panicked (the harness stops it at its next step).
+    stopping: bool,
+    /// How many faults the validator's disk had injected when this instance started.
+    injected_at_start: u64,
 }
 
 fn validator_keys(count: usize) -> Vec<ed25519::PrivateKey> {
@@ -660,6 +657,7 @@ where
 
         // The previous instance (crashed, or never started) lets go of the storage first.
         self.members[index].executor.stopped().await;
+        let injected_at_start = self.disks[index].injected();
         let executor_context = self.context.child("executor").with_attribute("index", index);
         let inner = open_executor(&self.factory, index, executor_context, &self.disks[index]).await;
         let executor = Recording::new(inner, index, self.journal.clone());
@@ -675,6 +673,8 @@ where
                 })
             }
             byzantine => {
+                // Consensus storage is on the validator's disk too.
+                let node_context = FaultyDisk::node(context, self.disks[index].clone());
                 let config = NodeConfig {
                     chain_id: self.scenario.chain_id,
                     signer: key,
@@ -687,12 +687,18 @@ where
                 let peers = self.oracle.manager();
                 let node_status = status.clone();
                 match byzantine {
-                    None => {
-                        spawn_node(context, config, executor.clone(), channels, blocker, peers, node_status)
-                    }
+                    None => spawn_node(
+                        node_context,
+                        config,
+                        executor.clone(),
+                        channels,
+                        blocker,
+                        peers,
+                        node_status,
+                    ),
                     Some(kind) => {
                         let lying = byzantine::Lying::new(executor.clone(), kind, self.lies.clone());
-                        spawn_node(context, config, lying, channels, blocker, peers, node_status)
+                        spawn_node(node_context, config, lying, channels, blocker, peers, node_status)
                     }
                 }
             }
@@ -701,6 +707,8 @@ where
         member.handle = Some(handle);
         member.status = status;
         member.executor = executor;
+        member.stopping = false;
+        member.injected_at_start = injected_at_start;
     }
 
     /// Aborts validator `index`'s tasks.
@@ -835,30 +843,58 @@ where
     }
 }
 
-/// Fails unless validator `index`'s executor halted (saying `message`) on a fault injected into
-/// its own disk.
-fn explained_halt<C>(carry: &Carry<C>, index: usize, message: &str) -> Result<(), String> {
-    if carry.disks[index].injected() == 0 || !message.contains(disk::INJECTED) {
+/// Commonware panics that drop the storage error they stop on, so that no cause can be read
+/// from them: marshal's cache opening an archive (`failed to initialize {name} archive`).
+const PANICS_WITHOUT_CAUSE: [&str; 1] = ["failed to initialize"];
+
+/// Fails unless validator `index` stopped (saying `message`) on a fault injected into its own
+/// disk: one its panic names, or, for a panic of [`PANICS_WITHOUT_CAUSE`], one injected since
+/// the validator's current instance started (`injected_at_start` faults before it).
+fn explained_halt<C>(
+    carry: &Carry<C>,
+    index: usize,
+    message: &str,
+    injected_at_start: u64,
+) -> Result<(), String> {
+    let injected = carry.disks[index].injected();
+    let named = injected > 0 && message.contains(disk::INJECTED);
+    let unnamed =
+        injected > injected_at_start && PANICS_WITHOUT_CAUSE.iter().any(|text| message.contains(text));
+    if !(named || unnamed) {
         return Err(format!("validator {index} stopped: {message}"));
     }
     Ok(())
 }
 
-/// Fails if more panics happened on this thread than executors halted on an injected disk
-/// fault (with what their work in flight panicked with), when panics are counted.
-fn unexplained_panics<C>(carry: &Carry<C>) -> Result<(), String> {
+/// The validators that stopped on their failed disk since the last call, with what each said,
+/// from the panics on this thread (when panics are counted). The first panic of a running
+/// validator's instance is why it stops, and must be a fault injected into its own disk; its
+/// later ones are its work in flight failing with it, and so are those of a validator already
+/// stopped. A panic outside every validator fails the run.
+fn new_halts<X, F, C>(
+    carry: &mut Carry<C>,
+    cluster: &mut Cluster<X, F>,
+) -> Result<Vec<(usize, String)>, String> {
     if !carry.panics_counted {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let explained = carry.halts_seen + lock(&carry.journal).panics_after_halt;
-    let unexplained = PANICS.with(|panics| {
-        let panics = panics.borrow();
-        (panics.len() > explained).then(|| panics[explained..].join("; "))
-    });
-    match unexplained {
-        Some(panics) => Err(format!("a task panicked outside a validator's executor: {panics}")),
-        None => Ok(()),
+    let panics: Vec<(Option<usize>, String)> =
+        PANICS.with(|panics| panics.borrow()[carry.panics_seen..].to_vec());
+    carry.panics_seen += panics.len();
+    let mut halts = Vec::new();
+    for (validator, message) in panics {
+        let Some(index) = validator else {
+            return Err(format!("a task panicked outside every validator: {message}"));
+        };
+        let member = &mut cluster.members[index];
+        if member.handle.is_none() || member.stopping {
+            continue;
+        }
+        explained_halt(carry, index, &message, member.injected_at_start)?;
+        member.stopping = true;
+        halts.push((index, message));
     }
+    Ok(halts)
 }
 
 /// Opens validator `index`'s executor on its disk. Faults are held back while it opens: a
@@ -875,7 +911,7 @@ where
     Fut: std::future::Future<Output = X>,
 {
     disk.suspend(true);
-    let executor = factory(index, FaultyDisk::new(context, disk.clone())).await;
+    let executor = factory(index, FaultyDisk::executor(context, disk.clone())).await;
     disk.suspend(false);
     executor
 }
@@ -883,7 +919,7 @@ where
 /// Spawns a validator's node as a child of `context`; it runs until the returned handle is
 /// aborted.
 fn spawn_node<Y, S, R>(
-    context: deterministic::Context,
+    context: Disk,
     config: NodeConfig,
     executor: Y,
     channels: Channels<S, R>,
@@ -1035,10 +1071,10 @@ struct Carry<C> {
     lies: Arc<Mutex<byzantine::Lies>>,
     /// Each validator's disk (it outlives power losses).
     disks: Vec<DiskFaults>,
-    /// Halts of `journal` handled so far.
-    halts_seen: usize,
-    /// How many times a validator stopped on its failed disk.
-    disk_halts: usize,
+    /// Panics of [`PANICS`] handled so far.
+    panics_seen: usize,
+    /// Each stop of a validator on its failed disk: which, and what it said.
+    disk_halts: Vec<(usize, String)>,
     /// Validators stopped by their disk, and when their operator starts them again.
     restarts: Vec<(Duration, usize)>,
     /// Whether panics are counted (a scenario with disk faults).
@@ -1122,15 +1158,13 @@ where
             delivered: vec![BTreeMap::new(); count],
             verified_up_to: vec![0; count],
             violations: Vec::new(),
-            halts: Vec::new(),
-            panics_after_halt: 0,
         })),
         lies: Arc::default(),
         disks: (0..count)
-            .map(|index| DiskFaults::new(scenario.seed ^ 0xD15C ^ ((index as u64) << 48)))
+            .map(|index| DiskFaults::new(index, scenario.seed ^ 0xD15C ^ ((index as u64) << 48)))
             .collect(),
-        halts_seen: 0,
-        disk_halts: 0,
+        panics_seen: 0,
+        disk_halts: Vec::new(),
         restarts: Vec::new(),
         panics_counted,
     };
@@ -1208,6 +1242,8 @@ where
             handle: None,
             status: Arc::new(Status::default()),
             executor: Recording::new(inner, index, carry.journal.clone()),
+            stopping: false,
+            injected_at_start: 0,
         });
     }
     let mut cluster = Cluster {
@@ -1291,7 +1327,10 @@ where
                 Event::DiskRepaired(index) => carry.disks[index].disarm(),
                 Event::PowerLoss(down_for) => {
                     // Every validator stops at once; the run ends here, and with it every
-                    // write not yet synced.
+                    // write not yet synced. A validator that stopped on its disk just before
+                    // is held to the same rule, and then stops with the others (its panic
+                    // would otherwise stop the instance started after the power is back).
+                    new_halts(carry, &mut cluster)?;
                     let tip = cluster.honest_tip();
                     for index in 0..count {
                         cluster.crash(index).await;
@@ -1302,20 +1341,11 @@ where
             }
         }
 
-        // A validator that stopped on its failed disk: its process ends here; its operator
-        // starts it again once the disk is repaired. Any other panic fails the run.
-        let halts: Vec<(usize, String, Arc<AtomicBool>)> =
-            lock(&carry.journal).halts[carry.halts_seen..].to_vec();
-        carry.halts_seen += halts.len();
-        for (index, message, instance) in halts {
-            explained_halt(carry, index, &message)?;
-            // An instance already stopped (a power loss came first) has nothing left to stop,
-            // and a later instance of the validator may be running.
-            let member = &cluster.members[index];
-            if member.handle.is_none() || !Arc::ptr_eq(&member.executor.halted, &instance) {
-                continue;
-            }
-            carry.disk_halts += 1;
+        // A validator that stopped on its failed disk (its executor, or its consensus storage):
+        // its process ends here; its operator starts it again once the disk is repaired. Any
+        // other panic fails the run.
+        for (index, message) in new_halts(carry, &mut cluster)? {
+            carry.disk_halts.push((index, message.clone()));
             info!(index, %message, ?elapsed, "validator stopped by its disk");
             carry.down.insert(index);
             carry.last_applied = carry.last_applied.max(elapsed);
@@ -1327,7 +1357,6 @@ where
                 .map_or(elapsed, |(at, _)| *at);
             carry.restarts.push(((elapsed + RESTART_AFTER_DISK_HALT).max(repaired), index));
         }
-        unexplained_panics(carry)?;
         let mut due = Vec::new();
         carry.restarts.retain(|(at, index)| {
             if *at <= elapsed {
@@ -1438,11 +1467,7 @@ where
     cluster.check_provable_blocked().await?;
     let blocked = cluster.blocked().await?;
     // Panics during the last step are held to the same rule.
-    unexplained_panics(carry)?;
-    let halts = lock(&carry.journal).halts[carry.halts_seen..].to_vec();
-    for (index, message, _) in &halts {
-        explained_halt(carry, *index, message)?;
-    }
+    new_halts(carry, &mut cluster)?;
     let lies = {
         let lies = lock(&cluster.lies);
         (lies.blocks.len(), lies.messages)
@@ -1484,7 +1509,7 @@ where
         blocked,
         lies,
         power_recoveries: carry.power_recoveries.clone(),
-        disk_halts: carry.disk_halts,
+        disk_halts: carry.disk_halts.clone(),
         disk_faults: carry.disks.iter().map(DiskFaults::injected).sum(),
     })))
 }

@@ -424,7 +424,7 @@ fn a_panic_that_no_disk_fault_explains_fails_the_run() {
         validator: 2,
         at: Duration::from_millis(500),
         duration: Duration::from_secs(2),
-        fault: sim::DiskFault { read: 0.5, write: 0.5, sync: 0.5 },
+        fault: sim::DiskFault { parts: sim::DiskParts::All, read: 0.5, write: 0.5, sync: 0.5 },
     }];
     let failed = std::panic::catch_unwind(|| {
         sim::run(
