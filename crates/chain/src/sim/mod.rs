@@ -599,6 +599,9 @@ where
     async fn start(&mut self, index: usize) {
         let key = self.members[index].key.clone();
         let public_key = key.public_key();
+        // Maps keys in log lines to indices (simplex's `leader=N` is the position in the sorted
+        // key set, not this index).
+        info!(index, key = %public_key, "validator starts");
         let quota = Quota::per_second(NonZeroU32::new(SIM_MESSAGES_PER_SECOND).expect("non-zero"));
         let control = self.oracle.control(public_key.clone());
         let mut channels = Vec::new();

@@ -49,9 +49,10 @@ fn accepts_the_real_certificate_and_rejects_everything_else() {
 #[test]
 fn certificates_through_descendants_verify_and_bind_their_links() {
     // Loss and a partition make some views finalize only through a descendant. Which views do
-    // depends on the seed; seed 1 gives several (found by trying seeds 1 to 15: most give none).
+    // depends on the seed; seed 2 gives several (found by trying seeds 1 to 40 after the nullify
+    // retry went from 3 s to 1 s: about half give none, seed 1 among them since then).
     let mut scenario = crate::simulation::partition_and_loss_scenario();
-    scenario.seed = 1;
+    scenario.seed = 2;
     let outcome = sim::run(scenario, |_, _| async { ToyExecutor::new() }, sim::toy_state_roots_agree);
     let validators = sim::validator_public_keys(7);
     let mut linked = 0;
