@@ -197,6 +197,17 @@ pub enum OpenError {
         /// The state's checkpoint height.
         state: u64,
     },
+    /// The index reaches the state's checkpoint but holds no header at it (history below its
+    /// height was pruned, or the index is damaged).
+    #[error(
+        "the index has no header at the state's checkpoint {height}, though it reaches height {index}: it was pruned below the checkpoint or is damaged; join again from a snapshot"
+    )]
+    MissingHeader {
+        /// The state's checkpoint height.
+        height: u64,
+        /// The index's height.
+        index: u64,
+    },
 }
 
 /// Every signing key's sequence window and every delegated key, by (organisation, key number).
@@ -410,7 +421,8 @@ impl<E: commonware_storage::Context + Spawner> App<E> {
         let (header, digest) = if height == 0 {
             (genesis_block.header.clone(), genesis_block.digest())
         } else {
-            let block = index.header_at(height)?.ok_or(OpenError::IndexBehind { index: 0, state: height })?;
+            let block =
+                index.header_at(height)?.ok_or(OpenError::MissingHeader { height, index: indexed })?;
             (block.header, block.digest)
         };
         if state.root() != header.state_root {

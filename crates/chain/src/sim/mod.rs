@@ -560,12 +560,9 @@ pub fn validator_consensus_keys(count: usize) -> Vec<ConsensusKey> {
 
 /// The Hansa form of the simulated validators' keys, in index order.
 pub fn validator_public_keys(count: usize) -> Vec<PublicKey> {
-    validator_keys(count)
+    validator_consensus_keys(count)
         .iter()
-        .map(|key| {
-            let bytes: [u8; 32] = key.public_key().as_ref().try_into().expect("ed25519 keys are 32 bytes");
-            PublicKey(bytes)
-        })
+        .map(|key| PublicKey(key.as_ref().try_into().expect("ed25519 keys are 32 bytes")))
         .collect()
 }
 

@@ -546,3 +546,34 @@ fn a_state_that_disagrees_with_its_finalized_block_refuses_to_open() {
         }
     });
 }
+
+/// An index that reaches past the state's checkpoint but no longer holds the finalized header
+/// at it (pruned below it) is refused at opening with what is missing, not reported as an
+/// index behind the state.
+#[test]
+fn an_index_without_the_checkpoint_header_refuses_to_open() {
+    let workload = workload();
+    let (blocks, _, _) = reference(&workload);
+    deterministic::Runner::seeded(4).start(|context| async move {
+        let (index, log_index) =
+            (Index::in_memory().expect("index"), LogIndex::in_memory().expect("log index"));
+        let app = open(context.child("first"), &index, &log_index).await;
+        for block in &blocks[..6] {
+            Executor::finalized(&app, block.clone(), Vec::new()).await;
+        }
+        app.stopped().await;
+        let reopened = open(context.child("second"), &index, &log_index).await;
+        let checkpoint = reopened.finalized().height;
+        reopened.stopped().await;
+        assert!((1..6).contains(&checkpoint), "the store reopens at a checkpoint below 6, not {checkpoint}");
+        index.prune(checkpoint + 1).expect("prunes");
+        match try_open(context.child("third"), &index, &log_index, "crash").await {
+            Err(error @ OpenError::MissingHeader { height, index }) => {
+                assert_eq!((height, index), (checkpoint, 6));
+                assert!(error.to_string().contains("no header at the state's checkpoint"), "{error}");
+            }
+            Err(error) => panic!("refused for another reason: {error}"),
+            Ok(app) => panic!("opened at {} without its checkpoint's header", app.finalized().height),
+        }
+    });
+}
