@@ -10,9 +10,10 @@
 //!
 //! A validator's consensus storage (marshal's archives, simplex's journal) and its executor's
 //! store are on the same [`Disk`]: the node is started with it too. Every task spawned through
-//! a [`FaultyDisk`] runs tagged with its validator ([`running_validator`]), so that a panic
-//! anywhere in a validator (a component stopping on a failed write, say) is told apart from one
-//! outside it.
+//! a [`FaultyDisk`] runs tagged with its validator and that validator's instance (a [`Tag`],
+//! read by [`running`]), so that a panic anywhere in a validator (a component stopping on a
+//! failed write, say) is told apart from one outside it, and one of an instance already gone
+//! (before a power loss, say) from one of the instance running now.
 //!
 //! Torn writes come from the deterministic runtime itself: [`super::Scenario::torn_writes`]
 //! keeps, at a power loss, a seeded part of the bytes written and not yet synced, instead of
@@ -26,7 +27,8 @@ use commonware_runtime::{
     telemetry::metrics::{Metric, Registered},
 };
 use std::{
-    cell::Cell,
+    cell::{Cell, RefCell},
+    collections::BTreeMap,
     convert::Infallible,
     pin::Pin,
     sync::{Arc, Mutex},
@@ -87,6 +89,8 @@ pub struct DiskFaults {
 }
 
 struct DiskState {
+    /// Instances of the validator started on this disk so far.
+    instances: u64,
     armed: Option<DiskFault>,
     /// Faults are held back while this is set (the validator is opening its storage).
     suspended: bool,
@@ -107,6 +111,7 @@ impl DiskFaults {
         Self {
             validator,
             state: Arc::new(Mutex::new(DiskState {
+                instances: 0,
                 armed: None,
                 suspended: false,
                 rng: SplitMix64::new(seed),
@@ -139,6 +144,13 @@ impl DiskFaults {
         self.state().injected
     }
 
+    /// The tag of a new instance of the validator on this disk, which starts now.
+    pub fn start_instance(&self) -> Tag {
+        let mut state = self.state();
+        state.instances += 1;
+        Tag { validator: self.validator, instance: state.instances, injected_at_start: state.injected }
+    }
+
     /// Whether `operation`, by the executor (`executor`) or the node, fails now.
     fn check(&self, operation: Operation, executor: bool) -> Result<(), Error> {
         let mut state = self.state();
@@ -159,6 +171,8 @@ impl DiskFaults {
             return Ok(());
         }
         state.injected += 1;
+        let injected = state.injected;
+        INJECTED_COUNTS.with(|counts| counts.borrow_mut().insert(self.validator, injected));
         Err(Error::Io(std::io::Error::other(format!("{INJECTED}: the {what} failed")).into()))
     }
 }
@@ -171,17 +185,20 @@ pub struct FaultyDisk<E> {
     faults: DiskFaults,
     /// Whether this is the executor's context (else the node's).
     executor: bool,
+    /// What the tasks spawned through it are tagged with.
+    tag: Tag,
 }
 
 impl<E> FaultyDisk<E> {
-    /// `inner`'s storage behind `faults`, for the validator's executor.
-    pub fn executor(inner: E, faults: DiskFaults) -> Self {
-        Self { inner, faults, executor: true }
+    /// `inner`'s storage behind `faults`, for the executor of the validator's instance `tag`.
+    pub fn executor(inner: E, faults: DiskFaults, tag: Tag) -> Self {
+        Self { inner, faults, executor: true, tag }
     }
 
-    /// `inner`'s storage behind `faults`, for the validator's node (its consensus storage).
-    pub fn node(inner: E, faults: DiskFaults) -> Self {
-        Self { inner, faults, executor: false }
+    /// `inner`'s storage behind `faults`, for the node of the validator's instance `tag` (its
+    /// consensus storage).
+    pub fn node(inner: E, faults: DiskFaults, tag: Tag) -> Self {
+        Self { inner, faults, executor: false, tag }
     }
 }
 
@@ -191,21 +208,36 @@ impl<E: Supervisor> Supervisor for FaultyDisk<E> {
     }
 
     fn child(&self, label: &'static str) -> Self {
-        Self { inner: self.inner.child(label), faults: self.faults.clone(), executor: self.executor }
+        Self {
+            inner: self.inner.child(label),
+            faults: self.faults.clone(),
+            executor: self.executor,
+            tag: self.tag,
+        }
     }
 
     fn with_attribute(self, key: &'static str, value: impl std::fmt::Display) -> Self {
-        Self { inner: self.inner.with_attribute(key, value), faults: self.faults, executor: self.executor }
+        Self {
+            inner: self.inner.with_attribute(key, value),
+            faults: self.faults,
+            executor: self.executor,
+            tag: self.tag,
+        }
     }
 }
 
 impl<E: Spawner> Spawner for FaultyDisk<E> {
     fn shared(self, blocking: bool) -> Self {
-        Self { inner: self.inner.shared(blocking), faults: self.faults, executor: self.executor }
+        Self {
+            inner: self.inner.shared(blocking),
+            faults: self.faults,
+            executor: self.executor,
+            tag: self.tag,
+        }
     }
 
     fn dedicated(self) -> Self {
-        Self { inner: self.inner.dedicated(), faults: self.faults, executor: self.executor }
+        Self { inner: self.inner.dedicated(), faults: self.faults, executor: self.executor, tag: self.tag }
     }
 
     fn spawn<F, Fut, T>(self, f: F) -> Handle<T>
@@ -214,10 +246,9 @@ impl<E: Spawner> Spawner for FaultyDisk<E> {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let (faults, executor) = (self.faults, self.executor);
-        let validator = faults.validator;
+        let (faults, executor, tag) = (self.faults, self.executor, self.tag);
         self.inner
-            .spawn(move |inner| Tagged { validator, task: Box::pin(f(Self { inner, faults, executor })) })
+            .spawn(move |inner| Tagged { tag, task: Box::pin(f(Self { inner, faults, executor, tag })) })
     }
 
     async fn stop(self, value: i32, timeout: Option<Duration>) -> Result<(), Error> {
@@ -229,26 +260,50 @@ impl<E: Spawner> Spawner for FaultyDisk<E> {
     }
 }
 
-thread_local! {
-    /// The validator whose task is being polled on this thread, if one is.
-    static RUNNING: Cell<Option<usize>> = const { Cell::new(None) };
+/// One instance of a validator (from its start to its stop), as its tasks are tagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag {
+    /// The validator.
+    pub validator: usize,
+    /// Its instance: 1 for the first started on its disk, then one more for each start.
+    pub instance: u64,
+    /// How many faults its disk had injected when the instance started.
+    pub injected_at_start: u64,
 }
 
-/// The validator whose task is running on this thread, if a validator's is: what a panic hook
-/// attributes a panic to (a simulation runs on one thread).
-pub fn running_validator() -> Option<usize> {
+thread_local! {
+    /// The instance whose task is being polled on this thread, if one is.
+    static RUNNING: Cell<Option<Tag>> = const { Cell::new(None) };
+    /// Per validator, how many faults its disk has injected (a simulation runs on one thread).
+    static INJECTED_COUNTS: RefCell<BTreeMap<usize, u64>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// The validator instance whose task is running on this thread, if one's is: what a panic
+/// hook attributes a panic to (a simulation runs on one thread).
+pub fn running() -> Option<Tag> {
     RUNNING.with(Cell::get)
 }
 
-/// A task spawned through validator `validator`'s [`FaultyDisk`]: tagged while it is polled.
+/// How many faults validator `validator`'s disk has injected, as of now, in the simulation
+/// running on this thread (for a panic hook, which has no other way to its disk).
+pub fn injected_now(validator: usize) -> u64 {
+    INJECTED_COUNTS.with(|counts| counts.borrow().get(&validator).copied().unwrap_or(0))
+}
+
+/// Forgets the counts of [`injected_now`]: a new simulation starts on this thread.
+pub fn forget_injected() {
+    INJECTED_COUNTS.with(|counts| counts.borrow_mut().clear());
+}
+
+/// A task spawned through a [`FaultyDisk`]: tagged while it is polled.
 struct Tagged<F> {
-    validator: usize,
+    tag: Tag,
     task: Pin<Box<F>>,
 }
 
 /// Puts back the tag that was in force before a poll, when the poll ends (or unwinds, after
 /// the panic hook has run).
-struct Untag(Option<usize>);
+struct Untag(Option<Tag>);
 
 impl Drop for Untag {
     fn drop(&mut self) {
@@ -260,7 +315,7 @@ impl<F: Future> Future for Tagged<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let _untag = Untag(RUNNING.with(|running| running.replace(Some(self.validator))));
+        let _untag = Untag(RUNNING.with(|running| running.replace(Some(self.tag))));
         self.task.as_mut().poll(cx)
     }
 }

@@ -397,9 +397,9 @@ pub fn panic_message(panic: &(dyn Any + Send)) -> String {
 
 thread_local! {
     /// Every panic on this thread since the simulation started, when panics are counted (a
-    /// simulation runs on one thread): the validator whose task panicked, if one's did, and
-    /// what the panic said.
-    static PANICS: RefCell<Vec<(Option<usize>, String)>> = const { RefCell::new(Vec::new()) };
+    /// simulation runs on one thread): the validator instance whose task panicked, if one's
+    /// did, how many faults that validator's disk had injected by then, and what it said.
+    static PANICS: RefCell<Vec<Panic>> = const { RefCell::new(Vec::new()) };
 }
 
 thread_local! {
@@ -443,11 +443,23 @@ fn count_panics() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICS.with(|panics| panics.borrow_mut().push((disk::running_validator(), info.to_string())));
+            let tag = disk::running();
+            let injected = tag.map_or(0, |tag| disk::injected_now(tag.validator));
+            PANICS
+                .with(|panics| panics.borrow_mut().push(Panic { tag, injected, message: info.to_string() }));
             previous(info);
         }));
     });
     PANICS.with(|panics| panics.borrow_mut().clear());
+    disk::forget_injected();
+}
+
+/// A panic on the simulation's thread (see [`PANICS`]).
+#[derive(Clone)]
+struct Panic {
+    tag: Option<disk::Tag>,
+    injected: u64,
+    message: String,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -543,10 +555,8 @@ struct Member<X> {
     handle: Option<Handle<()>>,
     status: Arc<Status>,
     executor: Recording<X>,
-    /// Whether this instance has panicked (the harness stops it at its next step).
-    stopping: bool,
-    /// How many faults the validator's disk had injected when this instance started.
-    injected_at_start: u64,
+    /// Which instance of the validator this is.
+    instance: u64,
 }
 
 fn validator_keys(count: usize) -> Vec<ed25519::PrivateKey> {
@@ -657,9 +667,9 @@ where
 
         // The previous instance (crashed, or never started) lets go of the storage first.
         self.members[index].executor.stopped().await;
-        let injected_at_start = self.disks[index].injected();
+        let tag = self.disks[index].start_instance();
         let executor_context = self.context.child("executor").with_attribute("index", index);
-        let inner = open_executor(&self.factory, index, executor_context, &self.disks[index]).await;
+        let inner = open_executor(&self.factory, index, executor_context, &self.disks[index], tag).await;
         let executor = Recording::new(inner, index, self.journal.clone());
         let status = Arc::new(Status::default());
         let participants = participants(&self.hansa_keys).expect("simulated keys are valid and distinct");
@@ -674,7 +684,7 @@ where
             }
             byzantine => {
                 // Consensus storage is on the validator's disk too.
-                let node_context = FaultyDisk::node(context, self.disks[index].clone());
+                let node_context = FaultyDisk::node(context, self.disks[index].clone(), tag);
                 let config = NodeConfig {
                     chain_id: self.scenario.chain_id,
                     signer: key,
@@ -707,8 +717,7 @@ where
         member.handle = Some(handle);
         member.status = status;
         member.executor = executor;
-        member.stopping = false;
-        member.injected_at_start = injected_at_start;
+        member.instance = tag.instance;
     }
 
     /// Aborts validator `index`'s tasks.
@@ -847,30 +856,25 @@ where
 /// from them: marshal's cache opening an archive (`failed to initialize {name} archive`).
 const PANICS_WITHOUT_CAUSE: [&str; 1] = ["failed to initialize"];
 
-/// Fails unless validator `index` stopped (saying `message`) on a fault injected into its own
-/// disk: one its panic names, or, for a panic of [`PANICS_WITHOUT_CAUSE`], one injected since
-/// the validator's current instance started (`injected_at_start` faults before it).
-fn explained_halt<C>(
-    carry: &Carry<C>,
-    index: usize,
-    message: &str,
-    injected_at_start: u64,
-) -> Result<(), String> {
-    let injected = carry.disks[index].injected();
-    let named = injected > 0 && message.contains(disk::INJECTED);
-    let unnamed =
-        injected > injected_at_start && PANICS_WITHOUT_CAUSE.iter().any(|text| message.contains(text));
+/// Fails unless the validator instance of `panic` stopped on a fault injected into its own
+/// disk: one its panic names, or, for a panic of [`PANICS_WITHOUT_CAUSE`], one injected after
+/// the instance started and before it panicked.
+fn explained_halt(tag: disk::Tag, panic: &Panic) -> Result<(), String> {
+    let named = panic.injected > 0 && panic.message.contains(disk::INJECTED);
+    let unnamed = panic.injected > tag.injected_at_start
+        && PANICS_WITHOUT_CAUSE.iter().any(|text| panic.message.contains(text));
     if !(named || unnamed) {
-        return Err(format!("validator {index} stopped: {message}"));
+        return Err(format!("validator {} stopped: {}", tag.validator, panic.message));
     }
     Ok(())
 }
 
 /// The validators that stopped on their failed disk since the last call, with what each said,
-/// from the panics on this thread (when panics are counted). The first panic of a running
-/// validator's instance is why it stops, and must be a fault injected into its own disk; its
-/// later ones are its work in flight failing with it, and so are those of a validator already
-/// stopped. A panic outside every validator fails the run.
+/// from the panics on this thread (when panics are counted). The first panic of a validator
+/// instance is why it stops, and must be a fault injected into its own disk; its later ones
+/// are its work in flight failing with it. Only the instance running now is stopped: a panic
+/// of one already gone (crashed, or ended by a power loss, while its work was in flight) is
+/// held to the same rule and stops nothing. A panic outside every validator fails the run.
 fn new_halts<X, F, C>(
     carry: &mut Carry<C>,
     cluster: &mut Cluster<X, F>,
@@ -878,21 +882,22 @@ fn new_halts<X, F, C>(
     if !carry.panics_counted {
         return Ok(Vec::new());
     }
-    let panics: Vec<(Option<usize>, String)> =
-        PANICS.with(|panics| panics.borrow()[carry.panics_seen..].to_vec());
+    let panics: Vec<Panic> = PANICS.with(|panics| panics.borrow()[carry.panics_seen..].to_vec());
     carry.panics_seen += panics.len();
     let mut halts = Vec::new();
-    for (validator, message) in panics {
-        let Some(index) = validator else {
-            return Err(format!("a task panicked outside every validator: {message}"));
+    for panic in panics {
+        let Some(tag) = panic.tag else {
+            return Err(format!("a task panicked outside every validator: {}", panic.message));
         };
-        let member = &mut cluster.members[index];
-        if member.handle.is_none() || member.stopping {
+        // Work in flight of an instance that already stopped on its disk.
+        if !carry.stopped_instances.insert((tag.validator, tag.instance)) {
             continue;
         }
-        explained_halt(carry, index, &message, member.injected_at_start)?;
-        member.stopping = true;
-        halts.push((index, message));
+        explained_halt(tag, &panic)?;
+        let member = &cluster.members[tag.validator];
+        if tag.instance == member.instance && member.handle.is_some() {
+            halts.push((tag.validator, panic.message));
+        }
     }
     Ok(halts)
 }
@@ -905,13 +910,14 @@ async fn open_executor<X, F, Fut>(
     index: usize,
     context: deterministic::Context,
     disk: &DiskFaults,
+    tag: disk::Tag,
 ) -> X
 where
     F: Fn(usize, Disk) -> Fut,
     Fut: std::future::Future<Output = X>,
 {
     disk.suspend(true);
-    let executor = factory(index, FaultyDisk::executor(context, disk.clone())).await;
+    let executor = factory(index, FaultyDisk::executor(context, disk.clone(), tag)).await;
     disk.suspend(false);
     executor
 }
@@ -1073,6 +1079,8 @@ struct Carry<C> {
     disks: Vec<DiskFaults>,
     /// Panics of [`PANICS`] handled so far.
     panics_seen: usize,
+    /// Validator instances (validator, instance) that panicked: stopped on their disk.
+    stopped_instances: BTreeSet<(usize, u64)>,
     /// Each stop of a validator on its failed disk: which, and what it said.
     disk_halts: Vec<(usize, String)>,
     /// Validators stopped by their disk, and when their operator starts them again.
@@ -1164,6 +1172,7 @@ where
             .map(|index| DiskFaults::new(index, scenario.seed ^ 0xD15C ^ ((index as u64) << 48)))
             .collect(),
         panics_seen: 0,
+        stopped_instances: BTreeSet::new(),
         disk_halts: Vec::new(),
         restarts: Vec::new(),
         panics_counted,
@@ -1236,14 +1245,14 @@ where
     let mut members = Vec::with_capacity(count);
     for (index, key) in keys.into_iter().enumerate() {
         let executor_context = context.child("executor").with_attribute("index", index);
-        let inner = open_executor(factory, index, executor_context, &carry.disks[index]).await;
+        let tag = carry.disks[index].start_instance();
+        let inner = open_executor(factory, index, executor_context, &carry.disks[index], tag).await;
         members.push(Member {
             key,
             handle: None,
             status: Arc::new(Status::default()),
             executor: Recording::new(inner, index, carry.journal.clone()),
-            stopping: false,
-            injected_at_start: 0,
+            instance: tag.instance,
         });
     }
     let mut cluster = Cluster {
@@ -1330,7 +1339,8 @@ where
                     // write not yet synced. A validator that stopped on its disk just before
                     // is held to the same rule, and then stops with the others (its panic
                     // would otherwise stop the instance started after the power is back).
-                    new_halts(carry, &mut cluster)?;
+                    let halts = new_halts(carry, &mut cluster)?;
+                    carry.disk_halts.extend(halts);
                     let tip = cluster.honest_tip();
                     for index in 0..count {
                         cluster.crash(index).await;
@@ -1467,7 +1477,8 @@ where
     cluster.check_provable_blocked().await?;
     let blocked = cluster.blocked().await?;
     // Panics during the last step are held to the same rule.
-    new_halts(carry, &mut cluster)?;
+    let halts = new_halts(carry, &mut cluster)?;
+    carry.disk_halts.extend(halts);
     let lies = {
         let lies = lock(&cluster.lies);
         (lies.blocks.len(), lies.messages)
