@@ -432,9 +432,7 @@ impl<'a, S: LimitedSender<PublicKey = ConsensusKey> + 'a> CheckedSender for Medd
             Meddle::Nothing => return self.inner.send(message, priority),
             Meddle::Oversize(lies) | Meddle::Flood(lies) => lies.clone(),
             Meddle::MissFirst(missed, sent) => {
-                let message: IoBufs = message.into();
-                let mut bytes = Vec::with_capacity(message.len());
-                message.for_each_chunk(|chunk| bytes.extend_from_slice(chunk));
+                let bytes = contiguous(message);
                 let mut hasher = std::hash::DefaultHasher::new();
                 std::hash::Hash::hash(&bytes, &mut hasher);
                 if !lock(sent).insert(std::hash::Hasher::finish(&hasher)) {
@@ -451,9 +449,7 @@ impl<'a, S: LimitedSender<PublicKey = ConsensusKey> + 'a> CheckedSender for Medd
                 };
             }
         };
-        let message: IoBufs = message.into();
-        let mut bytes = Vec::with_capacity(message.len());
-        message.for_each_chunk(|chunk| bytes.extend_from_slice(chunk));
+        let bytes = contiguous(message);
         let sent = {
             let mut lies = lock(&lies);
             lies.messages += 1;
@@ -473,6 +469,11 @@ impl<'a, S: LimitedSender<PublicKey = ConsensusKey> + 'a> CheckedSender for Medd
         }
         feedback
     }
+}
+
+/// A message's bytes, in one piece.
+fn contiguous(message: impl Into<IoBufs>) -> Vec<u8> {
+    message.into().coalesce().as_ref().to_vec()
 }
 
 /// A broadcast block (`bytes`: a 4-byte big-endian length, then the Hansa block) made to break

@@ -208,36 +208,21 @@ impl<E: Supervisor> Supervisor for FaultyDisk<E> {
     }
 
     fn child(&self, label: &'static str) -> Self {
-        Self {
-            inner: self.inner.child(label),
-            faults: self.faults.clone(),
-            executor: self.executor,
-            tag: self.tag,
-        }
+        Self { inner: self.inner.child(label), faults: self.faults.clone(), ..*self }
     }
 
     fn with_attribute(self, key: &'static str, value: impl std::fmt::Display) -> Self {
-        Self {
-            inner: self.inner.with_attribute(key, value),
-            faults: self.faults,
-            executor: self.executor,
-            tag: self.tag,
-        }
+        Self { inner: self.inner.with_attribute(key, value), ..self }
     }
 }
 
 impl<E: Spawner> Spawner for FaultyDisk<E> {
     fn shared(self, blocking: bool) -> Self {
-        Self {
-            inner: self.inner.shared(blocking),
-            faults: self.faults,
-            executor: self.executor,
-            tag: self.tag,
-        }
+        Self { inner: self.inner.shared(blocking), ..self }
     }
 
     fn dedicated(self) -> Self {
-        Self { inner: self.inner.dedicated(), faults: self.faults, executor: self.executor, tag: self.tag }
+        Self { inner: self.inner.dedicated(), ..self }
     }
 
     fn spawn<F, Fut, T>(self, f: F) -> Handle<T>
