@@ -15,21 +15,28 @@
 use crate::block::BLOCK_BYTES_MAX;
 use crate::{
     Executor, Verdict,
-    block::{ConsensusKey, EPOCH},
+    block::{ConsensusKey, Digest, EPOCH},
     certificate::{Scheme, namespace},
-    node::Channels,
+    node::{self, Channels},
 };
 use commonware_actor::{Feedback, Unreliable};
+use commonware_codec::{Copying, Decode as _, DecodeExt as _};
 use commonware_consensus::{
+    Viewable as _,
     simplex::{
         elector::RoundRobin,
-        mocks::{conflicter, equivocator, impersonator, nuller, nullify_only, outdated, relay::Relay},
+        mocks::{conflicter, equivocator, impersonator, nuller, nullify_only, outdated, relay::Relay, twins},
+        types::{Certificate, Proposal, Vote},
     },
-    types::ViewDelta,
+    types::{TermLength, View, ViewDelta},
 };
+use commonware_cryptography::certificate::Verifier as _;
 use commonware_cryptography::{Sha256, ed25519};
-use commonware_p2p::{CheckedSender, LimitedSender, Receiver, Recipients, Sender};
-use commonware_runtime::{IoBufs, Spawner as _, Supervisor as _, deterministic};
+use commonware_p2p::{
+    BlockedSubscription, Blocker, CheckedSender, LimitedSender, Message, Receiver, Recipients, Sender,
+    simulated::{SplitForwarder, SplitOrigin, SplitRouter, SplitTarget},
+};
+use commonware_runtime::{IoBuf, IoBufs, Spawner as _, Supervisor as _, deterministic};
 use commonware_utils::ordered::Set;
 use hansa_types::block::BATCHES_PER_BLOCK_MAX;
 use hansa_types::{
@@ -37,7 +44,7 @@ use hansa_types::{
 };
 use std::time::SystemTime;
 use std::{
-    collections::{BTreeSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -78,6 +85,19 @@ pub enum Byzantine {
     /// A full validator that sends every vote, certificate and block broadcast 32 times:
     /// duplicates, which prove nothing, within the rate limit of each link.
     ChannelFlooder,
+    /// Commonware's twins (the Twins method of its simplex tests): two full validators, each
+    /// with its own storage and executor and each honest in itself, sign with this one key.
+    /// For views 1 to `split_views`, a view's votes and certificates go between each twin and
+    /// its own half of the validators (Commonware's `twins::view_partitions`: the sorted keys
+    /// split at the view's number modulo their count), so that a view this key leads gets two
+    /// proposals, one per half, and each half hears other votes from it; from the next view on,
+    /// both twins talk to everyone. Every other channel carries both twins' messages to
+    /// everyone and everyone's to both. Not provable as a kind: twins that never lead while
+    /// split sign nothing that conflicts.
+    Twins {
+        /// The last view whose consensus messages are split between the twins.
+        split_views: u64,
+    },
 }
 
 /// How many copies of each batch list it hears a [`Byzantine::Flooder`] sends back.
@@ -86,7 +106,8 @@ const FLOOD_COPIES: usize = 32;
 const KEPT_MAX: usize = 64;
 
 impl Byzantine {
-    /// Every kind, in declaration order.
+    /// Every kind but [`Byzantine::Twins`] (which has a family of its own), in declaration
+    /// order: what the `byzantine` family draws from.
     pub const ALL: [Byzantine; 13] = [
         Byzantine::Conflicter,
         Byzantine::Equivocator,
@@ -210,6 +231,27 @@ pub(super) struct Lies {
     pub(super) blocks: BTreeSet<Hash>,
     /// Messages forgers and flooders sent.
     pub(super) messages: usize,
+    /// Their bytes (each message counted once, whatever its recipients).
+    pub(super) bytes: u64,
+    /// What [`Byzantine::Twins`] signed in each split view (both twins together).
+    pub(super) twins_signed: BTreeMap<u64, TwinVotes>,
+}
+
+/// The votes two twins sent in one view, together.
+#[derive(Default)]
+pub(super) struct TwinVotes {
+    /// Proposals notarized or finalized.
+    proposals: BTreeSet<Proposal<Digest>>,
+    nullified: bool,
+    finalized: bool,
+}
+
+impl TwinVotes {
+    /// Whether one key signed votes no honest validator signs together in one view: two
+    /// proposals, or a nullify and a finalize.
+    pub(super) fn conflict(&self) -> bool {
+        self.proposals.len() > 1 || (self.nullified && self.finalized)
+    }
 }
 
 /// A full validator's executor that lies as its [`Byzantine`] kind says, and records what it
@@ -330,7 +372,10 @@ impl<X: Executor> Executor for Lying<X> {
                         .flat_map(|message| std::iter::repeat_n(message.clone(), FLOOD_COPIES))
                         .collect(),
                 };
-                lock(&self.lies).messages += messages.len();
+                let mut lies = lock(&self.lies);
+                lies.messages += messages.len();
+                lies.bytes += messages.iter().map(|message| message.len() as u64).sum::<u64>();
+                drop(lies);
                 return messages;
             }
             heard.await;
@@ -453,6 +498,7 @@ impl<'a, S: LimitedSender<PublicKey = ConsensusKey> + 'a> CheckedSender for Medd
         let sent = {
             let mut lies = lock(&lies);
             lies.messages += 1;
+            lies.bytes += bytes.len() as u64;
             lies.messages
         };
         if let Meddle::Oversize(_) = self.meddle {
@@ -463,7 +509,9 @@ impl<'a, S: LimitedSender<PublicKey = ConsensusKey> + 'a> CheckedSender for Medd
             for _ in 1..FLOOD_COPIES {
                 if let Ok(checked) = sender.check(recipients.clone()) {
                     let _ = checked.send(bytes.clone(), priority);
-                    lock(&lies).messages += 1;
+                    let mut lies = lock(&lies);
+                    lies.messages += 1;
+                    lies.bytes += bytes.len() as u64;
                 }
             }
         }
@@ -499,4 +547,135 @@ pub(crate) fn over_the_limits(mut bytes: Vec<u8>, variant: usize) -> Vec<u8> {
         _ => patch(batches_at, u32::try_from(BATCHES_PER_BLOCK_MAX + 1).expect("fits")),
     }
     bytes
+}
+
+/// How a [`Byzantine::Twins`] validator's traffic is split between its two halves (the first
+/// twin is the simulator's validator, the second one more full validator with the same key),
+/// and what the twins signed in the split views.
+#[derive(Clone)]
+pub(super) struct Twins {
+    lies: Arc<Mutex<Lies>>,
+    /// Every validator's key, sorted (the order `twins::view_partitions` splits).
+    participants: Arc<[ConsensusKey]>,
+    /// The twins' key.
+    key: ConsensusKey,
+    /// The last view whose consensus messages are split.
+    split_views: u64,
+}
+
+impl Twins {
+    pub(super) fn new(
+        participants: &[ConsensusKey],
+        key: ConsensusKey,
+        split_views: u64,
+        lies: Arc<Mutex<Lies>>,
+    ) -> Self {
+        let mut participants = participants.to_vec();
+        participants.sort();
+        Self { lies, participants: participants.into(), key, split_views }
+    }
+
+    /// Notes a vote a twin sends in a split view.
+    fn signed(&self, message: &[u8]) {
+        let Ok(vote) = Vote::<Scheme, Digest>::decode(Copying(message)) else { return };
+        let mut lies = lock(&self.lies);
+        let votes = lies.twins_signed.entry(vote.view().get()).or_default();
+        match vote {
+            Vote::Notarize(notarize) => {
+                votes.proposals.insert(notarize.proposal);
+            }
+            Vote::Nullify(_) => votes.nullified = true,
+            Vote::Finalize(finalize) => {
+                votes.proposals.insert(finalize.proposal);
+                votes.finalized = true;
+            }
+        }
+    }
+
+    /// The view of a vote or certificate on `channel`; `None` for other channels and for bytes
+    /// that do not decode (which both twins then get, and which their engines drop).
+    fn view(channel: u64, message: &[u8]) -> Option<View> {
+        match channel {
+            node::CHANNEL_VOTES => {
+                Vote::<Scheme, Digest>::decode(Copying(message)).ok().map(|vote| vote.view())
+            }
+            node::CHANNEL_CERTIFICATES => Certificate::<Scheme, Digest>::decode_cfg(
+                Copying(message),
+                &Scheme::certificate_codec_config_unbounded(),
+            )
+            .ok()
+            .map(|certificate| certificate.view()),
+            _ => None,
+        }
+    }
+
+    /// The validators each twin talks to in `view` (the first twin's half, the second's), or
+    /// `None` once the split is over.
+    fn halves(&self, view: View) -> Option<(Vec<ConsensusKey>, Vec<ConsensusKey>)> {
+        if view.get() > self.split_views {
+            return None;
+        }
+        // Hansa's elector (`RoundRobin::default`) gives every view its own leader: terms of one.
+        let (first, second) = twins::view_partitions(view, TermLength::ONE, &self.participants);
+        let others = |half: Vec<ConsensusKey>| half.into_iter().filter(|key| *key != self.key).collect();
+        Some((others(first), others(second)))
+    }
+
+    /// What the twins' senders on `channel` send to: a split view's consensus message goes to
+    /// the sending twin's half (of the recipients it was meant for), anything else as asked.
+    pub(super) fn forwarder(&self, channel: u64) -> impl SplitForwarder<ConsensusKey> {
+        let twins = self.clone();
+        move |origin: SplitOrigin, recipients: &Recipients<ConsensusKey>, message: &IoBuf| {
+            let Some((first, second)) =
+                Self::view(channel, message.as_ref()).and_then(|view| twins.halves(view))
+            else {
+                return Some(recipients.clone());
+            };
+            let half = match origin {
+                SplitOrigin::Primary => first,
+                SplitOrigin::Secondary => second,
+            };
+            let meant = |key: &ConsensusKey| match recipients {
+                Recipients::All => true,
+                Recipients::Some(keys) => keys.contains(key),
+                Recipients::One(one) => one == key,
+            };
+            let reached: Vec<ConsensusKey> = half.into_iter().filter(meant).collect();
+            // A vote that reaches no one (a twin whose half is empty) signs nothing anyone sees.
+            if channel == node::CHANNEL_VOTES && !reached.is_empty() {
+                twins.signed(message.as_ref());
+            }
+            Some(Recipients::Some(reached))
+        }
+    }
+
+    /// Which twin gets what arrives on `channel`: a split view's consensus message from a
+    /// validator goes to the twin of its half, anything else to both.
+    pub(super) fn router(&self, channel: u64) -> impl SplitRouter<ConsensusKey> {
+        let twins = self.clone();
+        move |(sender, message): &Message<ConsensusKey>| match Self::view(channel, message.as_ref())
+            .and_then(|view| twins.halves(view))
+        {
+            None => SplitTarget::Both,
+            Some((first, _)) if first.contains(sender) => SplitTarget::Primary,
+            Some(_) => SplitTarget::Secondary,
+        }
+    }
+}
+
+/// A blocker that blocks no one (and reports what its validator's key blocks, which is then
+/// nothing): the [`Byzantine::Twins`]' own.
+#[derive(Clone)]
+pub(super) struct NoBlocks<B>(pub(super) B);
+
+impl<B: Blocker> Blocker for NoBlocks<B> {
+    type PublicKey = B::PublicKey;
+
+    fn block(&mut self, _peer: Self::PublicKey) -> Feedback {
+        Feedback::Ok
+    }
+
+    fn blocked(&mut self) -> BlockedSubscription<Self::PublicKey> {
+        self.0.blocked()
+    }
 }

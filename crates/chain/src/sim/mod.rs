@@ -8,7 +8,8 @@
 //! latency and loss, so the same scenario replays exactly (the returned
 //! [`Outcome::auditor_state`] is equal). Executors come from an async factory
 //! `Fn(validator index, runtime context) -> X`, called again whenever a validator restarts (its
-//! executor reopens its storage, as in production).
+//! executor reopens its storage, as in production). The second twin of a
+//! [`Byzantine::Twins`] validator `index` of `n` gets its executor from index `n + index`.
 //!
 //! Every `check_every` of simulated time, and at the end, the harness checks:
 //! - safety: all validators delivered the same block digest at every height, each executor
@@ -278,6 +279,11 @@ pub struct Outcome {
     /// How many blocks lying Hansa validators proposed (none was delivered), and how many
     /// messages they forged or flooded.
     pub lies: (usize, usize),
+    /// The bytes of those messages (each counted once, whatever its recipients).
+    pub lie_bytes: u64,
+    /// The views in which [`Byzantine::Twins`] signed conflicting votes (two proposals, or a
+    /// nullify and a finalize), while their traffic was split.
+    pub twin_conflicts: Vec<u64>,
     /// For each power loss of the whole cluster, the simulated time from the power coming back
     /// until every honest validator that was up had finalized a block above the highest one
     /// finalized before the loss.
@@ -557,6 +563,8 @@ struct Member<X> {
     executor: Recording<X>,
     /// Which instance of the validator this is.
     instance: u64,
+    /// A [`Byzantine::Twins`] validator's second twin's executor.
+    twin: Option<X>,
 }
 
 fn validator_keys(count: usize) -> Vec<ed25519::PrivateKey> {
@@ -574,6 +582,35 @@ pub fn validator_public_keys(count: usize) -> Vec<PublicKey> {
         .iter()
         .map(|key| PublicKey(key.as_ref().try_into().expect("ed25519 keys are 32 bytes")))
         .collect()
+}
+
+/// A validator's channels, in the order [`into_channels`] takes them.
+const CHANNELS: [u64; 6] = [
+    node::CHANNEL_VOTES,
+    node::CHANNEL_CERTIFICATES,
+    node::CHANNEL_CONSENSUS_RESOLVER,
+    node::CHANNEL_BACKFILL,
+    node::CHANNEL_BLOCKS,
+    node::CHANNEL_BATCHES,
+];
+
+/// The rate limit of each validator's sends to each peer on each channel.
+fn sim_quota() -> Quota {
+    Quota::per_second(NonZeroU32::new(SIM_MESSAGES_PER_SECOND).expect("non-zero"))
+}
+
+/// A node's channels from the pairs registered in [`CHANNELS`]' order.
+fn into_channels<S, R>(pairs: Vec<(S, R)>) -> Channels<S, R> {
+    let mut pairs = pairs.into_iter();
+    let mut next = || pairs.next().expect("six channels registered");
+    Channels {
+        votes: next(),
+        certificates: next(),
+        consensus_resolver: next(),
+        backfill: next(),
+        blocks: next(),
+        batches: next(),
+    }
 }
 
 struct Cluster<X, F> {
@@ -604,27 +641,19 @@ where
 
     /// Starts validator `index` from its storage with a fresh executor.
     async fn start(&mut self, index: usize) {
+        if let Some(Byzantine::Twins { split_views }) = self.scenario.byzantine.get(&index).copied() {
+            return self.start_twins(index, split_views).await;
+        }
         let key = self.members[index].key.clone();
         let public_key = key.public_key();
         // Maps keys in log lines to indices (simplex's `leader=N` is the position in the sorted
         // key set, not this index).
         info!(index, key = %public_key, "validator starts");
-        let quota = Quota::per_second(NonZeroU32::new(SIM_MESSAGES_PER_SECOND).expect("non-zero"));
         let control = self.oracle.control(public_key.clone());
         let mut channels = Vec::new();
-        for (number, channel) in [
-            node::CHANNEL_VOTES,
-            node::CHANNEL_CERTIFICATES,
-            node::CHANNEL_CONSENSUS_RESOLVER,
-            node::CHANNEL_BACKFILL,
-            node::CHANNEL_BLOCKS,
-            node::CHANNEL_BATCHES,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (number, channel) in CHANNELS.into_iter().enumerate() {
             let (sender, receiver) =
-                control.register(channel, quota).await.expect("simulated network is running");
+                control.register(channel, sim_quota()).await.expect("simulated network is running");
             let sender = match self.scenario.byzantine.get(&index) {
                 Some(Byzantine::Oversized) if channel == node::CHANNEL_BLOCKS => {
                     byzantine::Meddling::oversizing(sender, self.lies.clone())
@@ -643,34 +672,12 @@ where
                     _ => byzantine::Meddling::honest(sender),
                 },
             };
-            // Seeded per validator, channel and start, so that a replay disorders the same way.
-            let seed = self.scenario.seed ^ ((index as u64) << 40) ^ ((number as u64) << 32) ^ self.starts;
-            let receiver = disorder::Disorderly::new(
-                receiver,
-                self.context.child("disorder"),
-                self.scenario.disorder,
-                seed,
-            );
-            channels.push((sender, receiver));
+            channels.push((sender, self.disorderly(index, number, 0, receiver)));
         }
         self.starts += 1;
-        let mut channels = channels.into_iter();
-        let mut next = || channels.next().expect("six channels registered");
-        let channels = Channels {
-            votes: next(),
-            certificates: next(),
-            consensus_resolver: next(),
-            backfill: next(),
-            blocks: next(),
-            batches: next(),
-        };
+        let channels = into_channels(channels);
 
-        // The previous instance (crashed, or never started) lets go of the storage first.
-        self.members[index].executor.stopped().await;
-        let tag = self.disks[index].start_instance();
-        let executor_context = self.context.child("executor").with_attribute("index", index);
-        let inner = open_executor(&self.factory, index, executor_context, &self.disks[index], tag).await;
-        let executor = Recording::new(inner, index, self.journal.clone());
+        let (executor, tag) = self.open(index).await;
         let status = Arc::new(Status::default());
         let participants = participants(&self.hansa_keys).expect("simulated keys are valid and distinct");
         let context = self.context.child("validator").with_attribute("index", index);
@@ -685,14 +692,7 @@ where
             byzantine => {
                 // Consensus storage is on the validator's disk too.
                 let node_context = FaultyDisk::node(context, self.disks[index].clone(), tag);
-                let config = NodeConfig {
-                    chain_id: self.scenario.chain_id,
-                    signer: key,
-                    participants,
-                    partition_prefix: format!("validator{index}"),
-                    tuning: self.scenario.tuning.clone(),
-                    clock_offset_ms: self.scenario.clock_skew_ms.get(&index).copied().unwrap_or(0),
-                };
+                let config = self.node_config(index, key, format!("validator{index}"));
                 let blocker = self.oracle.control(public_key);
                 let peers = self.oracle.manager();
                 let node_status = status.clone();
@@ -720,12 +720,140 @@ where
         member.instance = tag.instance;
     }
 
+    /// Starts [`Byzantine::Twins`] validator `index`: the first twin is the validator as the
+    /// harness knows it (its executor is the one the client and the checks see); the second
+    /// has its own executor (from `factory(validators + index, ..)`) and its own consensus
+    /// storage (`twin{index}`). Both are children of one task, so the validator crashes and
+    /// restarts as one.
+    async fn start_twins(&mut self, index: usize, split_views: u64) {
+        let key = self.members[index].key.clone();
+        let public_key = key.public_key();
+        info!(index, key = %public_key, split_views, "validator starts as twins");
+        let keys: Vec<ConsensusKey> = (0..self.members.len()).map(|index| self.key(index)).collect();
+        let twins = byzantine::Twins::new(&keys, public_key.clone(), split_views, self.lies.clone());
+        let control = self.oracle.control(public_key.clone());
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        for (number, channel) in CHANNELS.into_iter().enumerate() {
+            let (sender, receiver) =
+                control.register(channel, sim_quota()).await.expect("simulated network is running");
+            let (first_sender, second_sender) = sender.split_with(twins.forwarder(channel));
+            let (first_receiver, second_receiver) = receiver.split_with(
+                self.context.child("twins_split").with_attribute("index", index),
+                twins.router(channel),
+            );
+            first.push((
+                byzantine::Meddling::honest(first_sender),
+                self.disorderly(index, number, 0, first_receiver),
+            ));
+            second.push((
+                byzantine::Meddling::honest(second_sender),
+                self.disorderly(index, number, 1, second_receiver),
+            ));
+        }
+        self.starts += 1;
+        let (first, second) = (into_channels(first), into_channels(second));
+
+        let (executor, tag) = self.open(index).await;
+        if let Some(previous) = self.members[index].twin.take() {
+            previous.stopped().await;
+        }
+        let twin_context = self.context.child("executor").with_attribute("index", index);
+        let twin_executor =
+            open_executor(&self.factory, self.members.len() + index, twin_context, &self.disks[index], tag)
+                .await;
+        let status = Arc::new(Status::default());
+        let configs = (
+            self.node_config(index, key.clone(), format!("validator{index}")),
+            self.node_config(index, key, format!("twin{index}")),
+        );
+        let context = self.context.child("validator").with_attribute("index", index);
+        let disk = self.disks[index].clone();
+        // Neither twin blocks anyone: each also gets the answers to the other's requests,
+        // which look wrong to it, and a block would cut both off from an honest peer.
+        let blocker = byzantine::NoBlocks(self.oracle.control(public_key));
+        let peers = self.oracle.manager();
+        let (node_status, node_executor, kept_twin) =
+            (status.clone(), executor.clone(), twin_executor.clone());
+        let handle = context.spawn(move |context| async move {
+            let node_context = FaultyDisk::node(context, disk, tag);
+            let (first_config, second_config) = configs;
+            spawn_node(
+                node_context.child("twin"),
+                first_config,
+                node_executor,
+                first,
+                blocker.clone(),
+                peers.clone(),
+                node_status,
+            );
+            spawn_node(
+                node_context.child("twin"),
+                second_config,
+                twin_executor,
+                second,
+                blocker,
+                peers,
+                Arc::new(Status::default()),
+            );
+            futures::future::pending::<()>().await;
+        });
+        let member = &mut self.members[index];
+        member.handle = Some(handle);
+        member.status = status;
+        member.executor = executor;
+        member.instance = tag.instance;
+        member.twin = Some(kept_twin);
+    }
+
+    /// `receiver` of validator `index`'s channel `number` (of its `twin`, for twins), behind
+    /// the scenario's disorder: seeded per validator, channel and start, so that a replay
+    /// disorders the same way.
+    fn disorderly<R: commonware_p2p::Receiver>(
+        &self,
+        index: usize,
+        number: usize,
+        twin: u64,
+        receiver: R,
+    ) -> disorder::Disorderly<R> {
+        let seed = self.scenario.seed
+            ^ ((index as u64) << 40)
+            ^ ((number as u64) << 32)
+            ^ (twin << 48)
+            ^ self.starts;
+        disorder::Disorderly::new(receiver, self.context.child("disorder"), self.scenario.disorder, seed)
+    }
+
+    /// Validator `index`'s executor, opened on its disk once its previous instance (crashed,
+    /// or never started) has let go of the storage, with the new instance's tag.
+    async fn open(&mut self, index: usize) -> (Recording<X>, disk::Tag) {
+        self.members[index].executor.stopped().await;
+        let tag = self.disks[index].start_instance();
+        let executor_context = self.context.child("executor").with_attribute("index", index);
+        let inner = open_executor(&self.factory, index, executor_context, &self.disks[index], tag).await;
+        (Recording::new(inner, index, self.journal.clone()), tag)
+    }
+
+    /// Validator `index`'s node settings, with its consensus storage under `partition_prefix`.
+    fn node_config(&self, index: usize, signer: ed25519::PrivateKey, partition_prefix: String) -> NodeConfig {
+        NodeConfig {
+            chain_id: self.scenario.chain_id,
+            signer,
+            participants: participants(&self.hansa_keys).expect("simulated keys are valid and distinct"),
+            partition_prefix,
+            tuning: self.scenario.tuning.clone(),
+            clock_offset_ms: self.scenario.clock_skew_ms.get(&index).copied().unwrap_or(0),
+        }
+    }
+
     /// Aborts validator `index`'s tasks.
     async fn crash(&mut self, index: usize) {
         if let Some(handle) = self.members[index].handle.take() {
             handle.abort();
             let _ = handle.await;
             self.members[index].executor.stopped().await;
+            if let Some(twin) = self.members[index].twin.take() {
+                twin.stopped().await;
+            }
         }
     }
 
@@ -924,17 +1052,18 @@ where
 
 /// Spawns a validator's node as a child of `context`; it runs until the returned handle is
 /// aborted.
-fn spawn_node<Y, S, R>(
+fn spawn_node<Y, S, R, B>(
     context: Disk,
     config: NodeConfig,
     executor: Y,
     channels: Channels<S, R>,
-    blocker: simulated::Control<ConsensusKey, deterministic::Context>,
+    blocker: B,
     peers: simulated::Manager<ConsensusKey, deterministic::Context>,
     status: Arc<Status>,
 ) -> Handle<()>
 where
     Y: Executor,
+    B: commonware_p2p::Blocker<PublicKey = ConsensusKey>,
     S: commonware_p2p::Sender<PublicKey = ConsensusKey>,
     R: commonware_p2p::Receiver<PublicKey = ConsensusKey>,
 {
@@ -1006,7 +1135,8 @@ fn pairs_across(group: &[usize], count: usize) -> Vec<(usize, usize)> {
 /// `factory(index, context)` is called once per validator when the cluster is built (the
 /// instance the invariant sees until the validator first starts) and again at every start or
 /// restart, with a context of the simulated runtime (whose storage survives a validator's
-/// restart, as a disk does).
+/// restart, as a disk does); the second twin of a [`Byzantine::Twins`] validator `index` of
+/// `n` is opened with `factory(n + index, context)` at each of its starts.
 /// Validator `index` signs with `ed25519::PrivateKey::from_seed(index)`; its Hansa key is
 /// `validator_public_keys(n)[index]`, for building a matching genesis.
 pub fn run<X, F, Fut, I>(scenario: Scenario, factory: F, invariant: I) -> Outcome
@@ -1253,6 +1383,7 @@ where
             status: Arc::new(Status::default()),
             executor: Recording::new(inner, index, carry.journal.clone()),
             instance: tag.instance,
+            twin: None,
         });
     }
     let mut cluster = Cluster {
@@ -1479,9 +1610,10 @@ where
     // Panics during the last step are held to the same rule.
     let halts = new_halts(carry, &mut cluster)?;
     carry.disk_halts.extend(halts);
-    let lies = {
+    let (lies, lie_bytes, twin_conflicts) = {
         let lies = lock(&cluster.lies);
-        (lies.blocks.len(), lies.messages)
+        let conflicts = lies.twins_signed.iter().filter(|(_, votes)| votes.conflict()).map(|(view, _)| *view);
+        ((lies.blocks.len(), lies.messages), lies.bytes, conflicts.collect())
     };
     let elapsed = elapsed_now(&context);
     let journal = lock(&cluster.journal);
@@ -1519,6 +1651,8 @@ where
         elapsed,
         blocked,
         lies,
+        lie_bytes,
+        twin_conflicts,
         power_recoveries: carry.power_recoveries.clone(),
         disk_halts: carry.disk_halts.clone(),
         disk_faults: carry.disks.iter().map(DiskFaults::injected).sum(),

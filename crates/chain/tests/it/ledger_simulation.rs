@@ -513,8 +513,10 @@ pub(crate) fn run_ledger(
     let consortium = consortium(scenario.validators);
     type Instances = Vec<Vec<(AppView, u64)>>;
     let instances: Arc<Mutex<Instances>> = Arc::new(Mutex::new(vec![Vec::new(); scenario.validators]));
-    // Each validator's index outlives its restarts, as its disk would.
-    let indexes: Vec<(Index, LogIndex)> = (0..scenario.validators)
+    // Each validator's index outlives its restarts, as its disk would; a twin's second
+    // executor (factory index `validators + index`) has its own.
+    let validators = scenario.validators;
+    let indexes: Vec<(Index, LogIndex)> = (0..2 * validators)
         .map(|_| {
             let index = Index::in_memory().expect("an index in memory");
             (index, LogIndex::in_memory().expect("a log index in memory"))
@@ -533,7 +535,9 @@ pub(crate) fn run_ledger(
                     .await
                     .expect("the app opens");
                 let resumed = app.finalized().height;
-                instances.lock().expect("not poisoned")[index].push((app.view(), resumed));
+                if index < validators {
+                    instances.lock().expect("not poisoned")[index].push((app.view(), resumed));
+                }
                 app
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! `seed_sweep` runs `HANSA_SIM_SEEDS` seeds (default 50) from `HANSA_SIM_SEED` (default 1,000)
 //! of each family in `HANSA_SIM_FAMILY` (comma-separated; default all: `online`, `crash`,
-//! `partition`, `random`, `byzantine`, `chaos`, `disk`) on as many threads as the machine has cores, prints one summary line
+//! `partition`, `random`, `byzantine`, `chaos`, `disk`, `twins`) on as many threads as the machine has cores, prints one summary line
 //! per family, and fails naming every failing (family, seed). A seed replays exactly, alone:
 //!
 //! ```text
@@ -39,6 +39,7 @@ const FAMILIES: &[(&str, Family)] = &[
     ("byzantine", byzantine),
     ("chaos", chaos),
     ("disk", disk),
+    ("twins", twins),
 ];
 
 /// Four validators, no faults, links of seeded latency.
@@ -108,6 +109,20 @@ fn byzantine(seed: u64) -> (Scenario, usize, usize) {
     while scenario.byzantine.len() < (validators - 1) / 3 {
         let kind = Byzantine::ALL[rng.range(0, Byzantine::ALL.len() as u64) as usize];
         scenario.byzantine.insert(rng.range(0, validators as u64) as usize, kind);
+    }
+    scenario.time_limit = Duration::from_secs(240);
+    (scenario, 8, 4)
+}
+
+/// Four or seven validators on seeded links, f of them Commonware's twins (at seeded indices),
+/// each pair's consensus traffic split between its two halves of the validators for a seeded
+/// number of views (1 to 40).
+fn twins(seed: u64) -> (Scenario, usize, usize) {
+    let mut rng = SplitMix64::new(seed);
+    let (mut scenario, validators) = four_or_seven_on_seeded_links(seed, &mut rng);
+    while scenario.byzantine.len() < (validators - 1) / 3 {
+        let split_views = rng.range(1, 41);
+        scenario.byzantine.insert(rng.range(0, validators as u64) as usize, Byzantine::Twins { split_views });
     }
     scenario.time_limit = Duration::from_secs(240);
     (scenario, 8, 4)
@@ -267,6 +282,8 @@ fn seed_sweep() {
         let power_recoveries: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
         // (reads, writes and syncs failed on purpose, stops on a failed disk)
         let disk: Mutex<(u64, usize)> = Mutex::new((0, 0));
+        // (seeds in which twins signed conflicting votes, views in which they did)
+        let twins: Mutex<(usize, usize)> = Mutex::new((0, 0));
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
@@ -286,6 +303,11 @@ fn seed_sweep() {
                                 let mut disk = disk.lock().expect("not poisoned");
                                 disk.0 += outcome.disk_faults;
                                 disk.1 += outcome.disk_halts.len();
+                                if !outcome.twin_conflicts.is_empty() {
+                                    let mut twins = twins.lock().expect("not poisoned");
+                                    twins.0 += 1;
+                                    twins.1 += outcome.twin_conflicts.len();
+                                }
                             }
                             Err(error) => {
                                 // Told at once, so a long sweep that is stopped still names it.
@@ -308,7 +330,7 @@ fn seed_sweep() {
         let mut failed = failed.into_inner().expect("not poisoned");
         failed.sort();
         println!(
-            "seed sweep: {family}: seeds {first}..{}, {} passed, {} failed{}, {:.0} s simulated, {:.1} s on {threads} threads{}{}",
+            "seed sweep: {family}: seeds {first}..{}, {} passed, {} failed{}, {:.0} s simulated, {:.1} s on {threads} threads{}{}{}",
             first + count,
             count as usize - failed.len(),
             failed.len(),
@@ -324,6 +346,11 @@ fn seed_sweep() {
                 (0, 0) => String::new(),
                 (faults, halts) =>
                     format!("; {faults} disk operations failed on purpose, {halts} stops on a failed disk"),
+            },
+            match twins.into_inner().expect("not poisoned") {
+                (0, _) => String::new(),
+                (seeds, views) =>
+                    format!("; twins signed conflicting votes in {views} views, in {seeds} seeds"),
             },
         );
         failures.extend(failed.into_iter().map(|(seed, error)| (family, seed, error)));
