@@ -237,6 +237,14 @@ pub(super) struct Lies {
     pub(super) twins_signed: BTreeMap<u64, TwinVotes>,
 }
 
+impl Lies {
+    /// Counts `messages` of `bytes` in all that a forger or flooder sent.
+    fn sent(&mut self, messages: usize, bytes: usize) {
+        self.messages += messages;
+        self.bytes += bytes as u64;
+    }
+}
+
 /// The votes two twins sent in one view, together.
 #[derive(Default)]
 pub(super) struct TwinVotes {
@@ -372,10 +380,7 @@ impl<X: Executor> Executor for Lying<X> {
                         .flat_map(|message| std::iter::repeat_n(message.clone(), FLOOD_COPIES))
                         .collect(),
                 };
-                let mut lies = lock(&self.lies);
-                lies.messages += messages.len();
-                lies.bytes += messages.iter().map(|message| message.len() as u64).sum::<u64>();
-                drop(lies);
+                lock(&self.lies).sent(messages.len(), messages.iter().map(Vec::len).sum());
                 return messages;
             }
             heard.await;
@@ -497,8 +502,7 @@ impl<'a, S: LimitedSender<PublicKey = ConsensusKey> + 'a> CheckedSender for Medd
         let bytes = contiguous(message);
         let sent = {
             let mut lies = lock(&lies);
-            lies.messages += 1;
-            lies.bytes += bytes.len() as u64;
+            lies.sent(1, bytes.len());
             lies.messages
         };
         if let Meddle::Oversize(_) = self.meddle {
@@ -509,9 +513,7 @@ impl<'a, S: LimitedSender<PublicKey = ConsensusKey> + 'a> CheckedSender for Medd
             for _ in 1..FLOOD_COPIES {
                 if let Ok(checked) = sender.check(recipients.clone()) {
                     let _ = checked.send(bytes.clone(), priority);
-                    let mut lies = lock(&lies);
-                    lies.messages += 1;
-                    lies.bytes += bytes.len() as u64;
+                    lock(&lies).sent(1, bytes.len());
                 }
             }
         }
@@ -576,8 +578,7 @@ impl Twins {
     }
 
     /// Notes a vote a twin sends in a split view.
-    fn signed(&self, message: &[u8]) {
-        let Ok(vote) = Vote::<Scheme, Digest>::decode(Copying(message)) else { return };
+    fn signed(&self, vote: Vote<Scheme, Digest>) {
         let mut lies = lock(&self.lies);
         let votes = lies.twins_signed.entry(vote.view().get()).or_default();
         match vote {
@@ -592,13 +593,16 @@ impl Twins {
         }
     }
 
+    /// A vote on `channel`, if it is the votes channel and `message` decodes.
+    fn vote(channel: u64, message: &[u8]) -> Option<Vote<Scheme, Digest>> {
+        (channel == node::CHANNEL_VOTES).then(|| Vote::decode(Copying(message)).ok()).flatten()
+    }
+
     /// The view of a vote or certificate on `channel`; `None` for other channels and for bytes
     /// that do not decode (which both twins then get, and which their engines drop).
     fn view(channel: u64, message: &[u8]) -> Option<View> {
         match channel {
-            node::CHANNEL_VOTES => {
-                Vote::<Scheme, Digest>::decode(Copying(message)).ok().map(|vote| vote.view())
-            }
+            node::CHANNEL_VOTES => Self::vote(channel, message).map(|vote| vote.view()),
             node::CHANNEL_CERTIFICATES => Certificate::<Scheme, Digest>::decode_cfg(
                 Copying(message),
                 &Scheme::certificate_codec_config_unbounded(),
@@ -626,9 +630,13 @@ impl Twins {
     pub(super) fn forwarder(&self, channel: u64) -> impl SplitForwarder<ConsensusKey> {
         let twins = self.clone();
         move |origin: SplitOrigin, recipients: &Recipients<ConsensusKey>, message: &IoBuf| {
-            let Some((first, second)) =
-                Self::view(channel, message.as_ref()).and_then(|view| twins.halves(view))
-            else {
+            // A vote is decoded once, for its view and for what it signs.
+            let vote = Self::vote(channel, message.as_ref());
+            let view = match channel {
+                node::CHANNEL_VOTES => vote.as_ref().map(|vote| vote.view()),
+                _ => Self::view(channel, message.as_ref()),
+            };
+            let Some((first, second)) = view.and_then(|view| twins.halves(view)) else {
                 return Some(recipients.clone());
             };
             let half = match origin {
@@ -642,8 +650,8 @@ impl Twins {
             };
             let reached: Vec<ConsensusKey> = half.into_iter().filter(meant).collect();
             // A vote that reaches no one (a twin whose half is empty) signs nothing anyone sees.
-            if channel == node::CHANNEL_VOTES && !reached.is_empty() {
-                twins.signed(message.as_ref());
+            if let Some(vote) = vote.filter(|_| !reached.is_empty()) {
+                twins.signed(vote);
             }
             Some(Recipients::Some(reached))
         }
